@@ -1,0 +1,129 @@
+"""One renderer for every error: the contract's envelope.
+
+``{"error": {"code", "message", "fields"?, ...extra}}`` from DRF views (via
+``exception_handler``), from Django itself (404/500 handlers, oversized or
+malformed bodies) and from the request middleware's last-resort catch.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from ledgerx.exceptions import LedgerXError, RateLimited
+
+logger = logging.getLogger("ledgerx.errors")
+
+
+def error_body(code: str, message: str, fields: dict | None = None, **extra) -> dict:
+    error = {"code": code, "message": message}
+    if fields is not None:
+        error["fields"] = fields
+    error.update(extra)
+    return {"error": error}
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None, headers=None, **extra):
+    response = JsonResponse(error_body(code, message, fields, **extra), status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _flatten_fields(detail) -> dict[str, list[str]]:
+    """DRF detail (dict/list/str, possibly nested) -> {field: [messages]}."""
+    if isinstance(detail, dict):
+        fields: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            if isinstance(value, dict):
+                for sub_key, messages in _flatten_fields(value).items():
+                    name = key if sub_key == "non_field_errors" else f"{key}.{sub_key}"
+                    fields.setdefault(name, []).extend(messages)
+            elif isinstance(value, list) and value and isinstance(value[0], (dict, list)):
+                for index, item in enumerate(value):
+                    for sub_key, messages in _flatten_fields(item).items():
+                        fields.setdefault(f"{key}.{index}.{sub_key}", []).extend(messages)
+            elif isinstance(value, list):
+                fields[key] = [str(message) for message in value]
+            else:
+                fields[key] = [str(value)]
+        return fields
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(message) for message in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def _from_exception(exc: Exception):
+    """Map any exception to (status, code, message, fields, headers, extra)."""
+    if isinstance(exc, RateLimited):
+        return exc.status, exc.code, exc.message, None, {"Retry-After": str(exc.retry_after)}, {}
+    if isinstance(exc, LedgerXError):
+        return exc.status, exc.code, exc.message, exc.fields, {}, exc.extra
+    if isinstance(exc, drf.ValidationError):
+        return 400, "validation_error", "The request is invalid.", _flatten_fields(exc.detail), {}, {}
+    if isinstance(exc, drf.ParseError):
+        return 400, "validation_error", "Malformed JSON body.", {"non_field_errors": [str(exc.detail)]}, {}, {}
+    if isinstance(exc, drf.UnsupportedMediaType):
+        message = "Send the body as JSON with Content-Type: application/json."
+        return 400, "validation_error", message, {"non_field_errors": [message]}, {}, {}
+    if isinstance(exc, (InvalidToken, TokenError)):
+        return 401, "token_invalid", "The token is invalid, expired or revoked.", None, {}, {}
+    if isinstance(exc, drf.AuthenticationFailed):
+        # Credentials were presented but rejected (bad signature, expired, revoked).
+        return 401, "token_invalid", "The token is invalid, expired or revoked.", None, {}, {}
+    if isinstance(exc, drf.NotAuthenticated):
+        return 401, "not_authenticated", "Authentication credentials were not provided.", None, {}, {}
+    if isinstance(exc, (drf.PermissionDenied, PermissionDenied)):
+        return 403, "forbidden", "You do not have permission to perform this action.", None, {}, {}
+    if isinstance(exc, (drf.NotFound, Http404)):
+        return 404, "not_found", "Not found.", None, {}, {}
+    if isinstance(exc, drf.MethodNotAllowed):
+        return 405, "method_not_allowed", str(exc.detail), None, {}, {}
+    if isinstance(exc, drf.NotAcceptable):
+        return 406, "not_acceptable", str(exc.detail), None, {}, {}
+    if isinstance(exc, drf.Throttled):
+        return 429, "rate_limited", "Too many requests.", None, {"Retry-After": str(int(exc.wait or 1))}, {}
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "payload_too_large", "The request body is too large.", None, {}, {}
+    if isinstance(exc, SuspiciousOperation):
+        return 400, "validation_error", "The request is malformed.", {"non_field_errors": ["The request is malformed."]}, {}, {}
+    if isinstance(exc, drf.APIException):
+        return exc.status_code, "error", str(exc.detail), None, {}, {}
+    return None
+
+
+def render_exception(exc: Exception) -> JsonResponse:
+    """Render any exception; unknown ones are logged and answered with a bare 500."""
+    mapped = _from_exception(exc)
+    if mapped is None:
+        logger.exception("unhandled exception", exc_info=exc)
+        return error_response(500, "internal_error", "An unexpected error occurred.")
+    status, code, message, fields, headers, extra = mapped
+    if status >= 500:
+        logger.error("server error %s: %s", code, message)
+    return error_response(status, code, message, fields, headers=headers, **extra)
+
+
+def exception_handler(exc, context):
+    """DRF's EXCEPTION_HANDLER: every exception raised in a view becomes an envelope."""
+    return render_exception(exc)
+
+
+def handler404(request, exception=None):
+    return error_response(404, "not_found", "Not found.")
+
+
+def handler500(request):
+    return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+def handler400(request, exception=None):
+    if isinstance(exception, RequestDataTooBig):
+        return error_response(413, "payload_too_large", "The request body is too large.")
+    return error_response(400, "validation_error", "The request is malformed.", {"non_field_errors": ["The request is malformed."]})
+
+
+def handler403(request, exception=None):
+    return error_response(403, "forbidden", "You do not have permission to perform this action.")

@@ -1,0 +1,45 @@
+"""Liveness and readiness probes (no auth, no rate limit)."""
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+
+logger = logging.getLogger("ledgerx.health")
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:  # any driver error means "not ready"
+        logger.warning("readiness: database unreachable", exc_info=True)
+        return False
+
+
+def _cache_ok() -> bool:
+    if not settings.REDIS_URL:
+        return True
+    try:
+        from django_redis import get_redis_connection
+
+        return bool(get_redis_connection("default").ping())
+    except Exception:  # any client error means "not ready"
+        logger.warning("readiness: redis unreachable", exc_info=True)
+        return False
+
+
+def readyz(request):
+    checks = {"database": _database_ok(), "cache": _cache_ok()}
+    ready = all(checks.values())
+    body = {"status": "ok" if ready else "unavailable", "checks": {k: "ok" if v else "down" for k, v in checks.items()}}
+    if not ready:
+        body["error"] = {"code": "service_unavailable", "message": "A dependency is down."}
+    return JsonResponse(body, status=200 if ready else 503)

@@ -1,0 +1,78 @@
+"""Request context, access log and the last-resort error envelope."""
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+
+from ledgerx.api.errors import render_exception
+from ledgerx.context import client_ip_var, request_id_var, user_id_var
+
+access_logger = logging.getLogger("ledgerx.access")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def client_ip(request) -> str:
+    """The client's IP: REMOTE_ADDR, or the address the trusted proxies saw.
+
+    With N trusted proxies, the N-th address from the right of X-Forwarded-For is
+    the client (each proxy appends what it saw). Entries further left are
+    client-controlled and never used, so a spoofed header cannot move a client
+    to a fresh rate-limit bucket.
+    """
+    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    trusted = settings.TRUSTED_PROXY_COUNT
+    if trusted <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) >= trusted:
+        return forwarded[-trusted]
+    return remote
+
+
+class RequestContextMiddleware:
+    """Sets X-Request-ID and the client IP for logs and audit; logs every request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        request.request_id = request_id
+        request.client_ip = client_ip(request)
+        tokens = (
+            request_id_var.set(request_id),
+            client_ip_var.set(request.client_ip),
+            user_id_var.set(None),
+        )
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        response["X-Request-ID"] = request_id
+        user = getattr(request, "user", None)
+        access_logger.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "user_id": user_id_var.get() or (str(user.pk) if getattr(user, "is_authenticated", False) else None),
+            },
+        )
+        for var, token in zip((request_id_var, client_ip_var, user_id_var), tokens):
+            var.reset(token)
+        return response
+
+    def process_exception(self, request, exception):
+        """Exceptions that escape views outside DRF still get the envelope on API paths."""
+        if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+            return render_exception(exception)
+        if not settings.DEBUG:
+            logging.getLogger("ledgerx.errors").exception("unhandled exception", exc_info=exception)
+        return None

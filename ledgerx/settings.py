@@ -1,0 +1,303 @@
+"""LedgerX settings, read from the environment with safe local defaults.
+
+Without any environment LedgerX runs on an embedded SQLite file and an
+in-process cache, which is what the README's run command and the default test
+run use. Production sets DATABASE_URL (PostgreSQL) and REDIS_URL, and refuses to
+start without a real secret key unless DJANGO_DEBUG is on.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+TESTING = env_bool("LEDGERX_TESTING", False)
+
+_INSECURE_DEV_KEY = "ledgerx-insecure-local-development-key-do-not-use-in-production"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if DEBUG or TESTING:
+        SECRET_KEY = _INSECURE_DEV_KEY
+    else:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local development."
+        )
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG or TESTING else "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_ratelimit",
+    "auditlog",
+    "accounts",
+    "ledger",
+    "transactions",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "ledgerx.api.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
+
+ROOT_URLCONF = "ledgerx.urls"
+WSGI_APPLICATION = "ledgerx.wsgi.application"
+ASGI_APPLICATION = "ledgerx.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+# SQLite is configured for correct serialized writes: WAL so readers do not block
+# the writer, a busy timeout so writers queue instead of failing, and
+# BEGIN IMMEDIATE so a transaction takes the write lock before it reads the
+# balances it will check (SQLite's equivalent of SELECT ... FOR UPDATE).
+SQLITE_PATH = os.environ.get("LEDGERX_SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("LEDGERX_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
+        )
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA busy_timeout=30000;"
+                    "PRAGMA foreign_keys=ON;"
+                ),
+            },
+            "TEST": {"NAME": os.environ.get("LEDGERX_SQLITE_TEST_PATH") or None},
+        }
+    }
+IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "ledgerx",
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+                "CONNECTION_POOL_KWARGS": {"max_connections": env_int("LEDGERX_REDIS_POOL", 50)},
+            },
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "ledgerx",
+        }
+    }
+    # The in-process cache is shared by every thread of the single local
+    # process (runserver), which is the only way it is used; production sets
+    # REDIS_URL so limits are shared across workers.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# --- Identity -----------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+
+PASSWORD_HASHERS = [
+    # bcrypt over a SHA-256 pre-hash: passwords longer than bcrypt's 72 bytes
+    # count in full.
+    "accounts.hashers.BCryptSHA256Cost12PasswordHasher",
+]
+if env_bool("LEDGERX_FAST_PASSWORD_HASHER", False):
+    # Tests that do not check hashing itself use this to stay fast.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+PIN_PEPPER = os.environ.get("LEDGERX_PIN_PEPPER", "")
+if not PIN_PEPPER:
+    if DEBUG or TESTING:
+        PIN_PEPPER = "ledgerx-insecure-local-pin-pepper"
+    else:
+        raise ImproperlyConfigured("LEDGERX_PIN_PEPPER is not set.")
+PIN_BCRYPT_ROUNDS = env_int("LEDGERX_PIN_BCRYPT_ROUNDS", 12)
+PIN_MAX_ATTEMPTS = 3
+
+JWT_SIGNING_KEY = os.environ.get("LEDGERX_JWT_SIGNING_KEY", "")
+if not JWT_SIGNING_KEY:
+    if DEBUG or TESTING:
+        JWT_SIGNING_KEY = "ledgerx-insecure-local-jwt-signing-key-0123456789abcdef"
+    else:
+        raise ImproperlyConfigured("LEDGERX_JWT_SIGNING_KEY is not set.")
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("LEDGERX_ACCESS_TOKEN_SECONDS", 300)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("LEDGERX_REFRESH_TOKEN_SECONDS", 7 * 24 * 3600)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "ISSUER": os.environ.get("LEDGERX_JWT_ISSUER", "ledgerx"),
+    "AUDIENCE": os.environ.get("LEDGERX_JWT_AUDIENCE", "ledgerx-api"),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "sub",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+# --- Rate limits ----------------------------------------------------------------
+RATELIMIT_ENABLE = env_bool("LEDGERX_RATELIMIT_ENABLE", True)
+AUTH_RATE = os.environ.get("LEDGERX_AUTH_RATE", "5/m")
+API_RATE = os.environ.get("LEDGERX_API_RATE", "600/m")
+# Number of reverse proxies in front of LedgerX whose X-Forwarded-For entries
+# are trusted. 0: the client IP is REMOTE_ADDR and X-Forwarded-For is ignored.
+TRUSTED_PROXY_COUNT = env_int("LEDGERX_TRUSTED_PROXIES", 0)
+
+# --- Money ------------------------------------------------------------------------
+# ISO 4217 code -> minor-unit exponent. Adding JPY (0) or KWD (3) is a settings change.
+CURRENCIES = {"USD": 2, "NGN": 2, "GBP": 2, "EUR": 2}
+_extra = os.environ.get("LEDGERX_EXTRA_CURRENCIES", "")  # e.g. "JPY:0,KWD:3"
+for _item in filter(None, (part.strip() for part in _extra.split(","))):
+    _code, _exp = _item.split(":")
+    CURRENCIES[_code.strip().upper()] = int(_exp)
+MAX_AMOUNT = 10**15
+HOLD_TTL = timedelta(seconds=env_int("LEDGERX_HOLD_TTL", 7 * 24 * 3600))
+IDEMPOTENCY_RETENTION = timedelta(hours=env_int("LEDGERX_IDEMPOTENCY_RETENTION_HOURS", 48))
+IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("LEDGERX_IDEMPOTENCY_IN_FLIGHT_SECONDS", 60)
+
+# --- REST framework ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.LedgerXJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "ledgerx.api.pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "ledgerx.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LedgerX API",
+    "DESCRIPTION": "Double-entry ledger and money movement API. Amounts are integers of minor units.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+# --- Requests, logging ----------------------------------------------------------------
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LEDGERX_MAX_BODY_BYTES", 64 * 1024)
+
+LOG_LEVEL = os.environ.get("LEDGERX_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "ledgerx.logging.RequestContextFilter"}},
+    "formatters": {"json": {"()": "ledgerx.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Requests are logged once, by our middleware, with their request id.
+        "django.request": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "django.server": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Production hardening ------------------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("LEDGERX_SSL_REDIRECT", not TESTING)
+    SESSION_COOKIE_SECURE = not TESTING
+    CSRF_COOKIE_SECURE = not TESTING
+    SECURE_HSTS_SECONDS = env_int("LEDGERX_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"
