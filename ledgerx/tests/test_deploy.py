@@ -1,0 +1,35 @@
+"""Production settings: `check --deploy` is clean, and secrets are mandatory."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "ledgerx.settings",
+    "DJANGO_SECRET_KEY": "x9!k2Lm#Qp7@Zr4$Tw8^Vb1&Yn5*Hc3(Jd6)Fg0-Ks2_Ue9+Ai7=Wo4",
+    "LEDGERX_JWT_SIGNING_KEY": "jwt-3f9c1e7a5b2d8f4e6a0c9b7d5e3f1a2c4b6d8e0f",
+    "LEDGERX_PIN_PEPPER": "pepper-7d1e5f3a9c2b8e4f6a0d",
+    "DJANGO_ALLOWED_HOSTS": "ledgerx.example.com",
+}
+
+
+def _manage(*args, env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "LEDGERX_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secret_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_SECRET_KEY"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
