@@ -1,0 +1,109 @@
+"""The business view of money movement: transactions and idempotency records.
+
+A ``Transaction`` is what the client asked for (deposit, withdrawal, transfer,
+reversal) and its lifecycle: ``pending`` (an open hold) -> ``committed`` |
+``voided``; ``committed`` -> ``reversed``. A committed transaction points at
+the ``ledger.JournalEntry`` that moved the money; a pending hold has no entry
+yet (see the design note in ``ledger/models.py``).
+
+``IdempotencyRecord`` is the durable half of idempotency: written in the same
+database transaction as the movement, unique per (user, endpoint, key), holding
+the request fingerprint and the exact response to replay.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ledger.models import JournalEntry, LedgerAccount
+
+
+class Transaction(models.Model):
+    class Type(models.TextChoices):
+        DEPOSIT = "deposit", "Deposit"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+        TRANSFER = "transfer", "Transfer"
+        REVERSAL = "reversal", "Reversal"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        COMMITTED = "committed", "Committed"
+        VOIDED = "voided", "Voided"
+        REVERSED = "reversed", "Reversed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=12, choices=Type.choices, editable=False)
+    status = models.CharField(max_length=12, choices=Status.choices, editable=False)
+    amount = models.BigIntegerField(editable=False)
+    currency = models.CharField(max_length=3, editable=False)
+    source_account = models.ForeignKey(
+        LedgerAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="outgoing_transactions", editable=False
+    )
+    destination_account = models.ForeignKey(
+        LedgerAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming_transactions", editable=False
+    )
+    description = models.CharField(max_length=500, blank=True, default="", editable=False)
+    metadata = models.JSONField(default=dict, blank=True, editable=False)
+    entry = models.OneToOneField(
+        JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="transaction", editable=False
+    )
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by", editable=False
+    )
+    initiated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    committed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Holds only.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="transactions_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(type__in=["deposit", "withdrawal", "transfer", "reversal"]), name="transactions_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "committed", "voided", "reversed"]), name="transactions_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(source_account__isnull=False) | Q(destination_account__isnull=False),
+                name="transactions_has_a_side",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["source_account", "-created_at"], name="txn_source_idx"),
+            models.Index(fields=["destination_account", "-created_at"], name="txn_destination_idx"),
+            models.Index(
+                fields=["expires_at"], condition=Q(status="pending"), name="txn_open_holds_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.amount} {self.currency} ({self.status})"
+
+
+class IdempotencyRecord(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    endpoint = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="idempotency_records")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "endpoint", "key"], name="idempotency_user_endpoint_key_unique"),
+            # One key, one transaction: a transaction is never bound to two keys.
+            models.UniqueConstraint(fields=["transaction"], name="idempotency_transaction_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint}:{self.key}"
