@@ -1,0 +1,424 @@
+"""Identity writes: registration, passwords, transaction PINs, suspension, tokens.
+
+Design notes
+- PINs are 4-6 digits: 10^6 candidates at most, so a bcrypt hash alone would fall
+  to a brute force of a stolen database. We bcrypt an HMAC-SHA256 of the PIN
+  keyed with ``settings.PIN_PEPPER`` (a secret kept outside the database).
+- ``pin_verify`` runs bcrypt (about 250 ms at cost 12) *before* taking any lock,
+  then takes the user's row lock in its own short durable transaction to count
+  the attempt. Parallel wrong guesses therefore serialize on the counter, and at
+  most ``PIN_MAX_ATTEMPTS`` are ever counted before the user is suspended. A
+  failed attempt is committed even though the caller's request fails, which is
+  why it must not run inside the caller's transaction.
+- Refresh tokens rotate: a refresh revokes the presented token under a row lock
+  on its OutstandingToken, so two parallel refreshes with the same token cannot
+  both win. Presenting an already revoked token is treated as theft (reuse
+  detection) and revokes every refresh token of the user.
+"""
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+import bcrypt
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
+
+from accounts.exceptions import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidPin,
+    PinNotSet,
+    TokenInvalid,
+    UserSuspended,
+    WeakPin,
+)
+from accounts.models import User
+from audit.models import AuditAction
+from audit.services import audit_record
+from ledgerx.exceptions import InvalidState, ValidationFailed
+
+_PIN_RE = re.compile(r"[0-9]{4,6}")  # [0-9], not \d: \d also matches full-width and other digits
+
+
+# --- PIN ------------------------------------------------------------------------
+
+
+def _pin_digest(pin: str) -> bytes:
+    """HMAC-SHA256(pepper, pin) as 64 hex bytes (under bcrypt's 72-byte limit)."""
+    return hmac.new(settings.PIN_PEPPER.encode(), pin.encode("ascii"), hashlib.sha256).hexdigest().encode()
+
+
+def _pin_hash(pin: str) -> str:
+    return bcrypt.hashpw(_pin_digest(pin), bcrypt.gensalt(rounds=settings.PIN_BCRYPT_ROUNDS)).decode()
+
+
+def _pin_matches(pin: str, pin_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(_pin_digest(pin), pin_hash.encode())
+    except ValueError:  # a malformed stored hash never matches
+        return False
+
+
+def _pin_format_error(pin) -> str | None:
+    if not isinstance(pin, str) or not _PIN_RE.fullmatch(pin):
+        return "The PIN must be a string of 4 to 6 digits (0-9)."
+    return None
+
+
+def _pin_is_weak(pin: str) -> bool:
+    """All one digit (0000), or a run of consecutive digits up or down (1234, 654321)."""
+    digits = [int(c) for c in pin]
+    steps = {b - a for a, b in zip(digits, digits[1:])}
+    return len(steps) == 1 and steps <= {-1, 0, 1}
+
+
+def pin_set(*, user: User, pin: str, password: str) -> None:
+    """Set (or replace) the user's transaction PIN; the password proves identity.
+
+    Raises InvalidCredentials (wrong password), ValidationFailed (not 4-6 ASCII
+    digits in a string), WeakPin. Resets the failed-attempt counter; does not
+    lift a suspension. The PIN itself is never logged, audited or returned.
+    """
+    if not isinstance(password, str) or not user.check_password(password):
+        raise InvalidCredentials("The password is incorrect.")
+    error = _pin_format_error(pin)
+    if error:
+        raise ValidationFailed(fields={"pin": [error]})
+    if _pin_is_weak(pin):
+        raise WeakPin()
+    new_hash = _pin_hash(pin)  # outside the lock: bcrypt is slow on purpose
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked.pin_hash = new_hash
+        locked.failed_pin_attempts = 0
+        locked.save(update_fields=["pin_hash", "failed_pin_attempts"])
+        audit_record(actor=user, action=AuditAction.PIN_SET, target_type="user", target_id=user.pk, data={})
+    user.pin_hash = new_hash
+    user.failed_pin_attempts = 0
+
+
+def _assert_not_in_atomic(using: str = DEFAULT_DB_ALIAS) -> None:
+    """pin_verify commits a failed attempt on its own; inside a caller's
+    transaction that commit would be rolled back with the caller's error.
+    (Test-case transactions are allowed, like Django's own durable check.)"""
+    connection = connections[using]
+    if connection.atomic_blocks and not connection.atomic_blocks[-1]._from_testcase:
+        raise RuntimeError("pin_verify() must be called outside any transaction.atomic() block.")
+
+
+def pin_verify(*, user: User, pin: str) -> None:
+    """Check the transaction PIN before a money movement.
+
+    Call it BEFORE opening the movement's transaction. Returns None when the PIN
+    is right and the user active. Raises PinNotSet, UserSuspended (even with the
+    right PIN), ValidationFailed (PIN not a string of 4-6 ASCII digits; such a
+    value can never be right and is not counted), or InvalidPin with
+    ``attempts_remaining``; the failed attempt (and a suspension on the
+    PIN_MAX_ATTEMPTS-th) is committed before InvalidPin is raised.
+    """
+    _assert_not_in_atomic()
+    current = User.objects.filter(pk=user.pk).values("pin_hash", "status").first()
+    if current is None:
+        raise InvalidCredentials("The user no longer exists.")
+    if current["status"] == User.Status.SUSPENDED:
+        raise UserSuspended()
+    if not current["pin_hash"]:
+        raise PinNotSet()
+    error = _pin_format_error(pin)
+    if error:
+        raise ValidationFailed(fields={"pin": [error]})
+    checked_hash = current["pin_hash"]
+    matches = _pin_matches(pin, checked_hash)  # the expensive part, no lock held
+
+    max_attempts = settings.PIN_MAX_ATTEMPTS
+    with transaction.atomic(durable=True):
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.status == User.Status.SUSPENDED:
+            raise UserSuspended()
+        if locked.pin_hash != checked_hash:
+            # The PIN changed while we were hashing: judge against the new one.
+            matches = bool(locked.pin_hash) and _pin_matches(pin, locked.pin_hash)
+        if matches:
+            if locked.failed_pin_attempts:
+                locked.failed_pin_attempts = 0
+                locked.save(update_fields=["failed_pin_attempts"])
+            user.failed_pin_attempts = 0
+            return
+        count = locked.failed_pin_attempts + 1
+        update = {"failed_pin_attempts": F("failed_pin_attempts") + 1}
+        suspend = count >= max_attempts
+        if suspend:
+            update["status"] = User.Status.SUSPENDED
+        User.objects.filter(pk=locked.pk).update(**update)
+        audit_record(
+            actor=user,
+            action=AuditAction.PIN_FAILED,
+            target_type="user",
+            target_id=user.pk,
+            data={"failed_attempts": count},
+        )
+        if suspend:
+            audit_record(
+                actor=None,
+                action=AuditAction.USER_SUSPENDED,
+                target_type="user",
+                target_id=user.pk,
+                data={
+                    "reason": f"{max_attempts} consecutive wrong transaction PINs",
+                    "old_status": User.Status.ACTIVE,
+                    "new_status": User.Status.SUSPENDED,
+                },
+            )
+    # Committed: the attempt counts even though this request fails.
+    user.failed_pin_attempts = count
+    if suspend:
+        user.status = User.Status.SUSPENDED
+    raise InvalidPin(attempts_remaining=max(0, max_attempts - count))
+
+
+# --- Suspension -------------------------------------------------------------------
+
+
+def _require_reason(reason) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationFailed(fields={"reason": ["A reason is required."]})
+    return reason.strip()
+
+
+def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        old = locked.status
+        if old == to:
+            raise InvalidState(f"The user is already {to}.")
+        locked.status = to
+        fields = ["status"]
+        if to == User.Status.ACTIVE:
+            locked.failed_pin_attempts = 0
+            fields.append("failed_pin_attempts")
+        locked.save(update_fields=fields)
+        audit_record(
+            actor=actor,
+            action=action,
+            target_type="user",
+            target_id=locked.pk,
+            data={"reason": reason, "old_status": old, "new_status": to},
+        )
+    return locked
+
+
+def user_suspend(*, actor, user: User, reason: str) -> User:
+    """Stop the user moving money (they can still log in and read).
+
+    Raises ValidationFailed (empty reason), InvalidState (already suspended).
+    """
+    return _user_status_change(
+        actor=actor, user=user, reason=reason, to=User.Status.SUSPENDED, action=AuditAction.USER_SUSPENDED
+    )
+
+
+def user_reinstate(*, actor, user: User, reason: str) -> User:
+    """Lift a suspension and clear the failed-PIN counter.
+
+    Raises ValidationFailed (empty reason), InvalidState (already active).
+    """
+    return _user_status_change(
+        actor=actor, user=user, reason=reason, to=User.Status.ACTIVE, action=AuditAction.USER_REINSTATED
+    )
+
+
+# --- Registration and passwords ---------------------------------------------------
+
+
+def _validate_password(password, *, user: User, field: str) -> None:
+    if not isinstance(password, str) or not password:
+        raise ValidationFailed(fields={field: ["A password is required."]})
+    try:
+        password_validation.validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(fields={field: list(exc.messages)}) from exc
+
+
+def user_register(*, email: str, password: str, full_name: str) -> User:
+    """Create a customer. Raises ValidationFailed (bad email/name/password), EmailTaken."""
+    email = (email or "").strip().lower()
+    full_name = (full_name or "").strip()
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        errors["email"] = ["Enter a valid email address."]
+    if not full_name:
+        errors["full_name"] = ["This field may not be blank."]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    _validate_password(password, user=User(email=email, full_name=full_name), field="password")
+    if User.objects.filter(email__iexact=email).exists():
+        raise EmailTaken()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password, full_name=full_name)
+            audit_record(
+                actor=user, action=AuditAction.USER_REGISTERED, target_type="user", target_id=user.pk, data={}
+            )
+    except IntegrityError as exc:  # a parallel registration won the unique index
+        raise EmailTaken() from exc
+    return user
+
+
+def password_change(*, user: User, current_password: str, new_password: str) -> None:
+    """Change the password and end every other session's refresh token.
+
+    Raises InvalidCredentials (wrong current password), ValidationFailed.
+    """
+    if not isinstance(current_password, str) or not user.check_password(current_password):
+        raise InvalidCredentials("The current password is incorrect.")
+    _validate_password(new_password, user=user, field="new_password")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked.set_password(new_password)
+        locked.save(update_fields=["password"])
+        revoked = _refresh_tokens_revoke_all(user_id=locked.pk)
+        audit_record(
+            actor=user,
+            action=AuditAction.PASSWORD_CHANGED,
+            target_type="user",
+            target_id=user.pk,
+            data={"refresh_tokens_revoked": revoked},
+        )
+    user.password = locked.password
+
+
+# --- Login and tokens --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+class _SignedRefresh(Token):
+    """A refresh token checked for signature, alg, iss, aud, exp and type, but
+    not against the blacklist: that check happens under the row lock below."""
+
+    token_type = "refresh"
+    lifetime = jwt_settings.REFRESH_TOKEN_LIFETIME
+
+
+def _decode_refresh(raw) -> dict:
+    if not isinstance(raw, str) or not raw:
+        raise TokenInvalid()
+    try:
+        return _SignedRefresh(raw).payload
+    except TokenError as exc:
+        raise TokenInvalid() from exc
+
+
+def _pair_for(user: User) -> TokenPair:
+    refresh = RefreshToken.for_user(user)  # records an OutstandingToken
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+
+
+def _refresh_tokens_revoke_all(*, user_id) -> int:
+    """Blacklist every not-yet-revoked, unexpired refresh token of the user."""
+    pending = OutstandingToken.objects.filter(
+        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    rows = [BlacklistedToken(token=token) for token in pending]
+    BlacklistedToken.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+# Hashing the password of a non-existent user costs the same as a real check,
+# so an unknown email cannot be told apart from a wrong password by timing.
+_DUMMY_USER = User(email="nobody@invalid")
+
+
+def auth_login(*, email: str, password: str) -> TokenPair:
+    """Exchange email and password for a token pair. Raises InvalidCredentials.
+
+    Suspended users may log in (they can read); money services refuse them.
+    """
+    email = (email or "").strip()
+    user = User.objects.filter(email__iexact=email).first() if email else None
+    if user is None:
+        _DUMMY_USER.set_password(password or "")
+        ok = False
+    else:
+        ok = isinstance(password, str) and user.check_password(password) and user.is_active
+    if not ok:
+        audit_record(
+            actor=user,
+            action=AuditAction.LOGIN_FAILED,
+            target_type="email",
+            target_id=email.lower()[:64],
+            data={"email": email.lower()[:254], "known_user": user is not None},
+        )
+        raise InvalidCredentials()
+    with transaction.atomic():
+        pair = _pair_for(user)
+        audit_record(actor=user, action=AuditAction.LOGIN_SUCCEEDED, target_type="user", target_id=user.pk, data={})
+    return pair
+
+
+def token_refresh(*, refresh: str) -> TokenPair:
+    """Rotate a refresh token: revoke the presented one, issue a new pair.
+
+    Raises TokenInvalid for a bad, expired or unknown token, for a deleted or
+    deactivated user, and for a revoked token, in which case every refresh
+    token of the user is revoked first (reuse detection) and committed.
+    """
+    payload = _decode_refresh(refresh)
+    jti = payload.get(jwt_settings.JTI_CLAIM)
+    reused_by = None
+    with transaction.atomic(durable=True):
+        outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
+        if outstanding is None or outstanding.user_id is None:
+            raise TokenInvalid()
+        if BlacklistedToken.objects.filter(token=outstanding).exists():
+            revoked = _refresh_tokens_revoke_all(user_id=outstanding.user_id)
+            audit_record(
+                actor=None,
+                action=AuditAction.REFRESH_REUSED,
+                target_type="user",
+                target_id=outstanding.user_id,
+                data={"jti": jti, "refresh_tokens_revoked": revoked},
+            )
+            reused_by = outstanding.user_id
+        else:
+            user = User.objects.filter(pk=outstanding.user_id, is_active=True).first()
+            if user is None:
+                raise TokenInvalid()
+            BlacklistedToken.objects.create(token=outstanding)
+            return _pair_for(user)
+    assert reused_by is not None
+    raise TokenInvalid("This refresh token was already used; every session of this user has been ended.")
+
+
+def token_revoke(*, actor: User, refresh: str) -> None:
+    """Log out: revoke one refresh token of ``actor``. Revoking it twice is fine.
+
+    Raises TokenInvalid if the token is bad or belongs to someone else.
+    """
+    payload = _decode_refresh(refresh)
+    jti = payload.get(jwt_settings.JTI_CLAIM)
+    with transaction.atomic():
+        outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti, user_id=actor.pk).first()
+        if outstanding is None:
+            raise TokenInvalid()
+        _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+        if created:
+            audit_record(actor=actor, action=AuditAction.LOGOUT, target_type="user", target_id=actor.pk, data={})
