@@ -1,0 +1,305 @@
+"""Every write to the books.
+
+Business services (``transactions.services``) open the database transaction,
+lock with ``accounts_lock`` and then call ``entry_post`` / ``holds_adjust``,
+the single write path for postings and balances (kept in one place so it can
+later become one SQL function without touching the business rules).
+"""
+
+import random
+import secrets
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from ledger.balance_cache import Snapshot, balance_cache_store
+from ledger.exceptions import InsufficientFunds, UnbalancedEntry
+from ledger.models import JournalEntry, LedgerAccount, Posting
+from ledger.money import currency_supported
+from ledgerx.exceptions import InvalidState, ValidationFailed
+
+_ACCOUNT_TABLE = LedgerAccount._meta.db_table
+_NUMBER_ATTEMPTS = 5
+
+
+def _system_shards() -> int:
+    return max(1, int(getattr(settings, "LEDGER_SYSTEM_SHARDS", 8)))
+
+
+# --- Customer accounts ---------------------------------------------------------------
+
+
+def _luhn_digit(digits: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def _account_number_new() -> str:
+    """12 digits: 11 random + a Luhn check digit (catches typos when read out)."""
+    body = f"{secrets.randbelow(10**11):011d}"
+    return body + _luhn_digit(body)
+
+
+def account_open(*, actor, owner, currency: str, name: str = "") -> LedgerAccount:
+    """Open a customer account for ``owner``.
+
+    Raises ValidationFailed for an unsupported currency or a name over 100 chars.
+    """
+    if not currency_supported(currency):
+        raise ValidationFailed(fields={"currency": [f"Unsupported currency. Use one of: {', '.join(settings.CURRENCIES)}."]})
+    if not isinstance(name, str) or len(name) > 100:
+        raise ValidationFailed(fields={"name": ["Must be a string of at most 100 characters."]})
+    system_accounts_ensure(currency=currency)
+    for _attempt in range(_NUMBER_ATTEMPTS):
+        number = _account_number_new()
+        if not LedgerAccount.objects.filter(number=number).exists():
+            break
+    with transaction.atomic(durable=True):
+        account = LedgerAccount.objects.create(
+            owner=owner, currency=currency, name=name, number=number, kind=LedgerAccount.Kind.CUSTOMER
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.ACCOUNT_OPENED,
+            target_type="ledger_account",
+            target_id=account.pk,
+            data={"owner": str(owner.pk), "currency": currency, "number": number, "name": name},
+        )
+    return account
+
+
+def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str, action: AuditAction) -> LedgerAccount:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
+    with transaction.atomic(durable=True):
+        locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.kind != LedgerAccount.Kind.CUSTOMER:
+            raise InvalidState("System accounts cannot be frozen.")
+        if locked.status == new:
+            raise InvalidState(f"The account is already {new}.")
+        old = locked.status
+        locked.status = new
+        locked.version += 1
+        locked.save(update_fields=["status", "version"])
+        audit_record(
+            actor=actor,
+            action=action,
+            target_type="ledger_account",
+            target_id=locked.pk,
+            data={"reason": reason.strip(), "old_status": old, "new_status": new},
+        )
+    account.status, account.version = locked.status, locked.version
+    return locked
+
+
+def account_freeze(*, actor, account: LedgerAccount, reason: str) -> LedgerAccount:
+    """Freeze: the account can neither send nor receive. Raises InvalidState if already frozen."""
+    return _account_status_set(
+        actor=actor, account=account, reason=reason, new=LedgerAccount.Status.FROZEN, action=AuditAction.ACCOUNT_FROZEN
+    )
+
+
+def account_unfreeze(*, actor, account: LedgerAccount, reason: str) -> LedgerAccount:
+    """Unfreeze. Raises InvalidState if the account is active."""
+    return _account_status_set(
+        actor=actor, account=account, reason=reason, new=LedgerAccount.Status.ACTIVE, action=AuditAction.ACCOUNT_UNFROZEN
+    )
+
+
+# --- System accounts -----------------------------------------------------------------
+
+
+class SystemAccountMissing(Exception):
+    """Internal: the system shards of a currency do not exist yet (see ``system_accounts_ensure``)."""
+
+
+def system_accounts_ensure(*, currency: str) -> None:
+    """Create the funding and payouts shards of ``currency`` if missing.
+
+    Runs outside any money transaction (callers catch SystemAccountMissing,
+    call this, and retry). The unique constraint on (currency, role, shard)
+    makes concurrent first uses converge.
+    """
+    for role in LedgerAccount.SystemRole.values:
+        existing = set(
+            LedgerAccount.objects.filter(kind=LedgerAccount.Kind.SYSTEM, currency=currency, system_role=role).values_list(
+                "shard", flat=True
+            )
+        )
+        for shard in range(_system_shards()):
+            if shard in existing:
+                continue
+            try:
+                with transaction.atomic():
+                    LedgerAccount.objects.create(
+                        kind=LedgerAccount.Kind.SYSTEM,
+                        system_role=role,
+                        shard=shard,
+                        currency=currency,
+                        number=f"SYS-{currency}-{role[:3].upper()}-{shard:02d}",
+                        name=f"System {role} {currency} #{shard}",
+                    )
+            except IntegrityError:  # created concurrently
+                pass
+
+
+# --- Locking ---------------------------------------------------------------------------
+
+
+def accounts_lock(*, ids: Iterable, system_role: str = "", currency: str = "") -> tuple[dict, LedgerAccount | None]:
+    """Lock the accounts with ONE ``SELECT ... FOR UPDATE`` in primary-key order.
+
+    With ``system_role`` the same query also locks one shard of that system
+    account in ``currency``, chosen at random so concurrent movements spread
+    over the shards. Returns ({id: account}, the shard or None). Every money
+    service locks through here, so movements touching the same accounts take
+    the locks in the same order and cannot deadlock. Must run inside the
+    caller's transaction. Raises LedgerAccount.DoesNotExist for an unknown id,
+    SystemAccountMissing if the shards do not exist yet.
+    """
+    wanted = set(ids)
+    condition = Q(pk__in=wanted)
+    if system_role:
+        shard = random.randrange(_system_shards())
+        condition |= Q(kind=LedgerAccount.Kind.SYSTEM, currency=currency, system_role=system_role, shard=shard)
+    rows = list(LedgerAccount.objects.select_for_update().filter(condition).order_by("pk"))
+    found = {row.pk: row for row in rows}
+    if not wanted.issubset(found):
+        raise LedgerAccount.DoesNotExist("A ledger account to lock does not exist.")
+    system = None
+    if system_role:
+        system = next((row for row in rows if row.pk not in wanted), None)
+        if system is None:
+            raise SystemAccountMissing(currency)
+    return found, system
+
+
+def user_share_lock(*, user) -> str:
+    """The user's current status, read under FOR SHARE on PostgreSQL.
+
+    A concurrent suspension (which updates the row) waits for this transaction
+    or is seen by it; money never moves for a user suspended before the lock.
+    On SQLite the transaction already holds the database write lock.
+    """
+    table = user._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f'SELECT status FROM "{table}" WHERE id = %s FOR SHARE', [user.pk])
+        else:
+            cursor.execute(f'SELECT status FROM "{table}" WHERE id = %s', [user.pk.hex])
+        row = cursor.fetchone()
+    return row[0] if row else ""
+
+
+# --- The write path --------------------------------------------------------------------
+
+
+def _balances_save(accounts: Sequence[LedgerAccount]) -> None:
+    """One UPDATE for all changed balances (the rows are locked by the caller)."""
+    if connection.vendor == "postgresql":
+        values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint)"] * len(accounts))
+        params: list = []
+        for account in accounts:
+            params += [account.pk, account.posted, account.pending, account.version]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{_ACCOUNT_TABLE}" AS a SET posted = v.posted, pending = v.pending, version = v.version '
+                f"FROM (VALUES {values}) AS v(id, posted, pending, version) WHERE a.id = v.id",
+                params,
+            )
+        return
+    LedgerAccount.objects.bulk_update(accounts, ["posted", "pending", "version"])
+
+
+def _cache_after_commit(accounts: Sequence[LedgerAccount]) -> None:
+    snapshots = {account.pk: Snapshot(account.posted, account.pending, account.version) for account in accounts}
+    transaction.on_commit(lambda: balance_cache_store(snapshots))
+
+
+def _customer_check(account: LedgerAccount) -> None:
+    if account.is_customer and (account.pending < 0 or account.posted < account.pending):
+        raise InsufficientFunds()
+
+
+def entry_post(
+    *,
+    ref_type: str,
+    ref_id: uuid.UUID,
+    lines: Sequence[tuple[LedgerAccount, int]],
+    pending_deltas: dict | None = None,
+    now: datetime | None = None,
+) -> JournalEntry:
+    """Write one balanced journal entry and the balances it changes.
+
+    ``lines`` are (locked account, signed amount); ``pending_deltas`` maps a
+    locked account to a change of its pending (hold) total. The caller holds
+    the locks (``accounts_lock``) in its durable transaction. Raises
+    UnbalancedEntry for postings that do not sum to zero per currency (a bug,
+    never a client error), InsufficientFunds if a customer account would end
+    below zero or below its holds. The cache is refreshed after commit.
+    """
+    if len(lines) < 2:
+        raise UnbalancedEntry("A journal entry needs at least two postings.")
+    totals: dict[str, int] = defaultdict(int)
+    for account, amount in lines:
+        if type(amount) is not int or amount == 0:
+            raise UnbalancedEntry("Posting amounts are non-zero integers.")
+        totals[account.currency] += amount
+    if any(totals.values()):
+        raise UnbalancedEntry(f"Postings do not balance: {dict(totals)}")
+    now = now or timezone.now()
+    touched: dict = {}
+    postings = []
+    for account, amount in lines:
+        account.posted += amount
+        touched[account.pk] = account
+        postings.append(
+            Posting(
+                account=account, currency=account.currency, amount=amount, balance_after=account.posted, created_at=now
+            )
+        )
+    for account, delta in (pending_deltas or {}).items():
+        account.pending += delta
+        touched[account.pk] = account
+    for account in touched.values():
+        _customer_check(account)
+        account.version += 1
+    entry = JournalEntry.objects.create(ref_type=ref_type, ref_id=ref_id, created_at=now)
+    for posting in postings:
+        posting.entry = entry
+    Posting.objects.bulk_create(postings)
+    _balances_save(list(touched.values()))
+    _cache_after_commit(list(touched.values()))
+    return entry
+
+
+def holds_adjust(*, deltas: dict) -> None:
+    """Change the pending (held) totals of locked accounts, without postings.
+
+    ``deltas`` maps a locked account to +amount (reserve) or -amount (release).
+    Raises InsufficientFunds if a customer account's holds would exceed its
+    posted balance.
+    """
+    accounts = []
+    for account, delta in deltas.items():
+        account.pending += delta
+        _customer_check(account)
+        account.version += 1
+        accounts.append(account)
+    _balances_save(accounts)
+    _cache_after_commit(accounts)

@@ -1,0 +1,175 @@
+"""Idempotent execution of money-moving requests.
+
+How a money service uses it (``idempotent_run``):
+
+1. The durable record (``IdempotencyRecord``, unique per user + endpoint +
+   key) is looked up: same fingerprint -> the stored response is returned again
+   (``replayed=True``, no movement); different fingerprint -> 422
+   ``IdempotencyKeyReused``.
+2. An in-flight marker is claimed in the cache (``cache.add``, TTL
+   ``settings.IDEMPOTENCY_IN_FLIGHT_SECONDS``); if another request holds it ->
+   409 ``IdempotencyInProgress``. If the cache is down the step is skipped.
+3. ``before()`` runs (the PIN check, in its own transaction), then ``work()``
+   inside ONE ``transaction.atomic(durable=True)``, which also inserts the
+   record with the response body. A failure rolls everything back, so a
+   failed request never binds its key.
+4. If a concurrent duplicate committed first (Redis empty or down), the
+   unique constraint refuses our record, our whole transaction rolls back, and
+   the caller gets the winner's response (replay) or 409 -- never a 500 and
+   never a second movement.
+
+The request fingerprint is a SHA-256 of the canonical request (sorted-key
+JSON of the service's arguments, without the PIN), so the same request sent
+with keys in another order or with defaulted fields spelled out is the same.
+"""
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+
+from ledger.balance_cache import cache_errors
+from ledger.services import SystemAccountMissing, system_accounts_ensure
+from ledgerx.exceptions import ValidationFailed
+from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
+from transactions.models import IdempotencyRecord, Transaction
+from transactions.representations import transaction_representation
+
+logger = logging.getLogger("ledgerx.transactions.idempotency")
+
+
+@dataclass(frozen=True)
+class MoneyOutcome:
+    """What a money-moving service hands back to its caller.
+
+    ``status`` and ``body`` are the exact response (stored, and replayed on a
+    retry); ``replayed`` is True when nothing moved because the key was seen.
+    """
+
+    transaction: Transaction
+    status: int
+    body: dict
+    replayed: bool
+
+
+def idempotency_key_validate(key) -> str:
+    """Raises IdempotencyKeyRequired if missing/empty, ValidationFailed if malformed."""
+    if key is None or key == "":
+        raise IdempotencyKeyRequired()
+    if not isinstance(key, str) or len(key) > 255 or not all(" " <= char <= "~" for char in key) or not key.strip():
+        raise ValidationFailed(
+            "The Idempotency-Key header must be 1-255 printable ASCII characters.",
+            fields={"Idempotency-Key": ["Must be 1-255 printable ASCII characters."]},
+        )
+    return key
+
+
+def request_fingerprint(endpoint: str, request: dict) -> str:
+    canonical = json.dumps({"endpoint": endpoint, **request}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _marker_key(user_id, endpoint: str, key: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"ledgerx:idem-inflight:{user_id}:{endpoint}:{digest}"
+
+
+def _marker_claim(marker: str) -> str | None:
+    """A token if we hold the marker, None if the cache is down. Raises IdempotencyInProgress."""
+    token = secrets.token_hex(8)
+    try:
+        claimed = cache.add(marker, token, timeout=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)
+    except cache_errors() as exc:
+        logger.warning("idempotency marker unavailable (%s); relying on the database", exc)
+        return None
+    if not claimed:
+        raise IdempotencyInProgress()
+    return token
+
+
+def _marker_release(marker: str, token: str | None) -> None:
+    if token is None:
+        return
+    try:
+        if cache.get(marker) == token:
+            cache.delete(marker)
+    except cache_errors() as exc:
+        logger.warning("idempotency marker release failed (%s); it expires by itself", exc)
+
+
+def _record_find(*, user, endpoint: str, key: str) -> IdempotencyRecord | None:
+    return (
+        IdempotencyRecord.objects.select_related("transaction")
+        .filter(user=user, endpoint=endpoint, key=key)
+        .first()
+    )
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> MoneyOutcome:
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    return MoneyOutcome(
+        transaction=record.transaction, status=record.response_status, body=record.response_body, replayed=True
+    )
+
+
+def idempotent_run(
+    *,
+    user,
+    endpoint: str,
+    key: str,
+    fingerprint: str,
+    currency: str,
+    work: Callable[[], Transaction],
+    before: Callable[[], None] | None = None,
+) -> MoneyOutcome:
+    """Run ``work`` at most once per (user, endpoint, key); see the module docstring.
+
+    ``work`` runs inside the durable transaction and returns the new
+    Transaction. Raises IdempotencyKeyReused, IdempotencyInProgress, and
+    whatever ``before``/``work`` raise (nothing is written then).
+    """
+    idempotency_key_validate(key)
+    record = _record_find(user=user, endpoint=endpoint, key=key)
+    if record is not None:
+        return _replay(record, fingerprint)
+    marker = _marker_key(user.pk, endpoint, key)
+    token = _marker_claim(marker)
+    try:
+        if before is not None:
+            before()
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic(durable=True):
+                    txn = work()
+                    body = transaction_representation(txn)
+                    IdempotencyRecord.objects.create(
+                        user=user,
+                        endpoint=endpoint,
+                        key=key,
+                        fingerprint=fingerprint,
+                        response_status=201,
+                        response_body=body,
+                        transaction=txn,
+                    )
+                return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
+            except SystemAccountMissing:
+                if attempt == 2:
+                    raise
+                system_accounts_ensure(currency=currency)
+            except IntegrityError:
+                # Lost the race to a concurrent duplicate (the unique constraint
+                # is the final guard); everything of ours was rolled back.
+                record = _record_find(user=user, endpoint=endpoint, key=key)
+                if record is None:
+                    raise
+                return _replay(record, fingerprint)
+        raise AssertionError("unreachable")
+    finally:
+        _marker_release(marker, token)

@@ -1,0 +1,475 @@
+"""Money movement: deposits, withdrawals, transfers, holds, reversals.
+
+Every service here follows one shape: validate the input's shape (no
+queries), check the PIN (bcrypt, in its own transaction, before any lock),
+then in ONE ``transaction.atomic(durable=True)``: lock the actor's user row
+(FOR SHARE) and every ledger account touched (one ``SELECT ... FOR UPDATE`` in
+primary-key order, ``ledger.services.accounts_lock``), check status, currency
+and available balance under the lock, write the journal entry / holds
+(``ledger.services.entry_post`` / ``holds_adjust``), the transaction row, the
+idempotency record and the audit record. Balance caches refresh on commit.
+
+Idempotency: the three creating services take the raw ``idempotency_key``
+(the ``Idempotency-Key`` header) and return a ``MoneyOutcome`` (transaction,
+response status and body, replayed flag); the request fingerprint is computed
+here from the service's own arguments without the PIN
+(``transactions.idempotency``). The API layer only renders the outcome.
+"""
+
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import transaction as db_transaction
+from django.utils import timezone
+
+from accounts.exceptions import UserSuspended
+from accounts.services import pin_verify
+from audit.models import AuditAction
+from audit.services import audit_record
+from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds, SameAccount
+from ledger.models import LedgerAccount
+from ledger.money import amount_valid
+from ledger.services import accounts_lock, entry_post, holds_adjust, user_share_lock
+from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
+from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
+from transactions.models import IdempotencyRecord, Transaction
+from transactions.representations import transaction_representation
+
+METADATA_MAX_KEYS = 20
+METADATA_KEY_MAX = 64
+METADATA_VALUE_MAX = 512
+DESCRIPTION_MAX = 500
+
+# Test seam: called with the locked accounts while a movement holds its locks
+# (fault-injection tests pause or kill the connection here). Always None in
+# production code paths.
+after_lock_hook: Callable[[dict], None] | None = None
+
+
+# --- Input shape ------------------------------------------------------------------------
+
+
+def metadata_errors(metadata) -> list[str]:
+    if not isinstance(metadata, dict):
+        return ["Must be an object."]
+    errors = []
+    if len(metadata) > METADATA_MAX_KEYS:
+        errors.append(f"At most {METADATA_MAX_KEYS} keys.")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= METADATA_KEY_MAX:
+            errors.append(f"Keys are strings of 1 to {METADATA_KEY_MAX} characters.")
+            break
+        if not isinstance(value, str) or len(value) > METADATA_VALUE_MAX:
+            errors.append(f"Values are strings of at most {METADATA_VALUE_MAX} characters.")
+            break
+    return errors
+
+
+def _input_validate(*, amount, description, metadata) -> None:
+    """Raises ValidationFailed with per-field messages; runs no query."""
+    fields: dict[str, list[str]] = {}
+    if not amount_valid(amount):
+        fields["amount"] = [f"Must be an integer number of minor units, 1 to {settings.MAX_AMOUNT}."]
+    if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
+        fields["description"] = [f"Must be a string of at most {DESCRIPTION_MAX} characters."]
+    if metadata is not None and (errors := metadata_errors(metadata)):
+        fields["metadata"] = errors
+    if fields:
+        raise ValidationFailed(fields=fields)
+
+
+def _actor_active(actor) -> None:
+    if user_share_lock(user=actor) != "active":
+        raise UserSuspended()
+
+
+def _after_lock(locked: dict) -> None:
+    if after_lock_hook is not None:
+        after_lock_hook(locked)
+
+
+def _can_move(account: LedgerAccount, side: str) -> None:
+    if account.is_frozen:
+        raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+
+
+def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        target_type="transaction",
+        target_id=txn.pk,
+        data={**transaction_representation(txn), **extra},
+    )
+
+
+# --- Deposits and withdrawals -------------------------------------------------------------
+
+
+def _external_movement(
+    *,
+    actor,
+    account: LedgerAccount,
+    amount: int,
+    idempotency_key: str,
+    description: str,
+    metadata: dict,
+    inbound: bool,
+    before: Callable[[], None] | None,
+) -> MoneyOutcome:
+    """A movement between a customer account and the outside world.
+
+    Inbound (deposit): funding shard -> account. Outbound (withdrawal):
+    account -> payouts shard, with the available balance checked under lock.
+    """
+    txn_type = Transaction.Type.DEPOSIT if inbound else Transaction.Type.WITHDRAWAL
+    endpoint = "deposits" if inbound else "withdrawals"
+    role = LedgerAccount.SystemRole.FUNDING if inbound else LedgerAccount.SystemRole.PAYOUTS
+    fingerprint = request_fingerprint(
+        endpoint, {"account": str(account.pk), "amount": amount, "description": description, "metadata": metadata}
+    )
+
+    def work() -> Transaction:
+        _actor_active(actor)
+        locked, system = accounts_lock(ids=[account.pk], system_role=role, currency=account.currency)
+        customer = locked[account.pk]
+        _after_lock(locked)
+        _can_move(customer, "destination" if inbound else "source")
+        if not inbound and customer.available < amount:
+            raise InsufficientFunds()
+        now = timezone.now()
+        txn_id = uuid.uuid4()
+        lines = [(system, -amount), (customer, amount)] if inbound else [(customer, -amount), (system, amount)]
+        entry = entry_post(ref_type=txn_type, ref_id=txn_id, lines=lines, now=now)
+        txn = Transaction.objects.create(
+            id=txn_id,
+            type=txn_type,
+            status=Transaction.Status.COMMITTED,
+            amount=amount,
+            currency=customer.currency,
+            source_account=None if inbound else customer,
+            destination_account=customer if inbound else None,
+            description=description,
+            metadata=metadata,
+            entry=entry,
+            initiated_by=actor,
+            created_at=now,
+            committed_at=now,
+        )
+        _audit(actor=actor, action=AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED, txn=txn)
+        return txn
+
+    return idempotent_run(
+        user=actor,
+        endpoint=endpoint,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        currency=account.currency,
+        work=work,
+        before=before,
+    )
+
+
+def deposit_create(
+    *, actor, account: LedgerAccount, amount: int, idempotency_key: str, description: str = "", metadata: dict | None = None
+) -> MoneyOutcome:
+    """Fund ``account`` from the outside world (counterpart: the currency's funding account).
+
+    ``actor`` must own the account (or be an admin). No PIN. Raises
+    ValidationFailed, NotFound, UserSuspended, AccountFrozen, and the
+    idempotency errors (see ``transactions.idempotency``).
+    """
+    _input_validate(amount=amount, description=description, metadata=metadata)
+    if not account.is_customer or (account.owner_id != actor.pk and not actor.is_admin):
+        raise NotFound()
+    return _external_movement(
+        actor=actor,
+        account=account,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        description=description,
+        metadata=metadata or {},
+        inbound=True,
+        before=None,
+    )
+
+
+def withdrawal_create(
+    *,
+    actor,
+    account: LedgerAccount,
+    amount: int,
+    pin: str,
+    idempotency_key: str,
+    description: str = "",
+    metadata: dict | None = None,
+) -> MoneyOutcome:
+    """Pay out from the actor's ``account`` to the outside world (counterpart: payouts).
+
+    Raises ValidationFailed, NotFound, PinNotSet/InvalidPin/UserSuspended,
+    AccountFrozen, InsufficientFunds, and the idempotency errors.
+    """
+    _input_validate(amount=amount, description=description, metadata=metadata)
+    if not account.is_customer or account.owner_id != actor.pk:
+        raise NotFound()
+    return _external_movement(
+        actor=actor,
+        account=account,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        description=description,
+        metadata=metadata or {},
+        inbound=False,
+        before=lambda: pin_verify(user=actor, pin=pin),
+    )
+
+
+# --- Transfers and holds ----------------------------------------------------------------
+
+
+def transfer_create(
+    *,
+    actor,
+    source: LedgerAccount,
+    destination: LedgerAccount,
+    amount: int,
+    pin: str,
+    idempotency_key: str,
+    hold: bool = False,
+    description: str = "",
+    metadata: dict | None = None,
+) -> MoneyOutcome:
+    """Move money from the actor's ``source`` to any customer account of the same currency.
+
+    With ``hold=True`` the result is a pending transaction that only reserves
+    the amount on the source (pending += amount; no journal entry until
+    ``hold_commit``); it expires after ``settings.HOLD_TTL``. Raises
+    ValidationFailed, NotFound, SameAccount, CurrencyMismatch,
+    PinNotSet/InvalidPin/UserSuspended, AccountFrozen, InsufficientFunds, and
+    the idempotency errors.
+    """
+    _input_validate(amount=amount, description=description, metadata=metadata)
+    if type(hold) is not bool:
+        raise ValidationFailed(fields={"hold": ["Must be true or false."]})
+    if not source.is_customer or source.owner_id != actor.pk or not destination.is_customer:
+        raise NotFound()
+    if source.pk == destination.pk:
+        raise SameAccount()
+    if source.currency != destination.currency:
+        raise CurrencyMismatch()
+    metadata = metadata or {}
+    fingerprint = request_fingerprint(
+        "transfers",
+        {
+            "source_account": str(source.pk),
+            "destination_account": str(destination.pk),
+            "amount": amount,
+            "hold": hold,
+            "description": description,
+            "metadata": metadata,
+        },
+    )
+
+    def work() -> Transaction:
+        _actor_active(actor)
+        locked, _ = accounts_lock(ids=[source.pk, destination.pk])
+        src, dst = locked[source.pk], locked[destination.pk]
+        _after_lock(locked)
+        _can_move(src, "source")
+        _can_move(dst, "destination")
+        if src.available < amount:
+            raise InsufficientFunds()
+        now = timezone.now()
+        txn_id = uuid.uuid4()
+        common = dict(
+            id=txn_id,
+            type=Transaction.Type.TRANSFER,
+            amount=amount,
+            currency=src.currency,
+            source_account=src,
+            destination_account=dst,
+            description=description,
+            metadata=metadata,
+            initiated_by=actor,
+            created_at=now,
+        )
+        if hold:
+            holds_adjust(deltas={src: amount})
+            txn = Transaction.objects.create(
+                status=Transaction.Status.PENDING, expires_at=now + settings.HOLD_TTL, **common
+            )
+            _audit(actor=actor, action=AuditAction.HOLD_CREATED, txn=txn, expires_at=txn.expires_at.isoformat())
+        else:
+            entry = entry_post(ref_type="transfer", ref_id=txn_id, lines=[(src, -amount), (dst, amount)], now=now)
+            txn = Transaction.objects.create(status=Transaction.Status.COMMITTED, entry=entry, committed_at=now, **common)
+            _audit(actor=actor, action=AuditAction.TRANSFER_CREATED, txn=txn)
+        return txn
+
+    return idempotent_run(
+        user=actor,
+        endpoint="transfers",
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        currency=source.currency,
+        work=work,
+        before=lambda: pin_verify(user=actor, pin=pin),
+    )
+
+
+def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: AuditAction) -> Transaction:
+    """Commit or release a pending hold under the account and transaction locks."""
+    with db_transaction.atomic(durable=True):
+        if commit and actor is not None:
+            _actor_active(actor)
+        locked, _ = accounts_lock(ids=[transaction.source_account_id, transaction.destination_account_id])
+        current = Transaction.objects.select_for_update().get(pk=transaction.pk)
+        src, dst = locked[current.source_account_id], locked[current.destination_account_id]
+        if actor is not None and src.owner_id != actor.pk:
+            raise Forbidden("Only the source account's owner can commit or void a hold.")
+        if current.status != Transaction.Status.PENDING:
+            raise InvalidState(f"The transaction is {current.status}, not a pending hold.")
+        _after_lock(locked)
+        now = timezone.now()
+        if commit:
+            if current.expires_at is not None and current.expires_at <= now:
+                raise InvalidState("The hold has expired.")
+            _can_move(src, "source")
+            _can_move(dst, "destination")
+            current.entry = entry_post(
+                ref_type="transfer",
+                ref_id=current.pk,
+                lines=[(src, -current.amount), (dst, current.amount)],
+                pending_deltas={src: -current.amount},
+                now=now,
+            )
+            current.status = Transaction.Status.COMMITTED
+            current.committed_at = now
+            current.save(update_fields=["entry", "status", "committed_at"])
+        else:
+            holds_adjust(deltas={src: -current.amount})
+            current.status = Transaction.Status.VOIDED
+            current.save(update_fields=["status"])
+        _audit(actor=actor, action=action, txn=current)
+    return current
+
+
+def hold_commit(*, actor, transaction: Transaction) -> Transaction:
+    """Turn a pending hold into a committed transfer (source owner only, no PIN).
+
+    Raises Forbidden (not the source owner), UserSuspended, InvalidState (not
+    pending, or expired), AccountFrozen.
+    """
+    return _hold_finish(actor=actor, transaction=transaction, commit=True, action=AuditAction.HOLD_COMMITTED)
+
+
+def hold_void(*, actor, transaction: Transaction) -> Transaction:
+    """Release a pending hold (source owner only). Raises Forbidden, InvalidState."""
+    return _hold_finish(actor=actor, transaction=transaction, commit=False, action=AuditAction.HOLD_VOIDED)
+
+
+def hold_expire(*, now=None) -> int:
+    """Void every pending hold whose ``expires_at`` has passed; returns how many.
+
+    Each hold is released in its own short transaction (as the system, actor
+    None), so a long backlog never holds many locks at once; a hold committed
+    or voided concurrently is skipped.
+    """
+    now = now or timezone.now()
+    due = list(
+        Transaction.objects.filter(status=Transaction.Status.PENDING, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", "source_account_id", "destination_account_id")
+    )
+    expired = 0
+    for pk, source_id, destination_id in due:
+        stub = Transaction(pk=pk, source_account_id=source_id, destination_account_id=destination_id)
+        try:
+            _hold_finish(actor=None, transaction=stub, commit=False, action=AuditAction.HOLD_EXPIRED)
+        except InvalidState:
+            continue
+        expired += 1
+    return expired
+
+
+# --- Reversals --------------------------------------------------------------------------
+
+
+def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Transaction:
+    """Undo a committed transaction with a new balanced entry (back office).
+
+    The reversal is a new ``reversal`` transaction whose entry negates every
+    posting of the original; the original becomes ``reversed``. Frozen accounts
+    are reversed too (a correction is not a customer movement). Raises
+    ValidationFailed (empty reason), InvalidState (a reversal, not committed,
+    or already reversed), InsufficientFunds (a customer account would go below
+    zero or below its holds).
+    """
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
+    reason = reason.strip()
+    if transaction.type == Transaction.Type.REVERSAL:
+        raise InvalidState("A reversal cannot be reversed.")
+    if transaction.entry_id is None:
+        raise InvalidState(f"Only committed transactions can be reversed; this one is {transaction.status}.")
+    postings = list(transaction.entry.postings.values_list("account_id", "amount"))
+    with db_transaction.atomic(durable=True):
+        locked, _ = accounts_lock(ids=[account_id for account_id, _amount in postings])
+        original = Transaction.objects.select_for_update().get(pk=transaction.pk)
+        if original.status != Transaction.Status.COMMITTED:
+            raise InvalidState(f"Only committed transactions can be reversed; this one is {original.status}.")
+        _after_lock(locked)
+        now = timezone.now()
+        reversal_id = uuid.uuid4()
+        entry = entry_post(
+            ref_type="reversal",
+            ref_id=reversal_id,
+            lines=[(locked[account_id], -amount) for account_id, amount in postings],
+            now=now,
+        )
+        reversal = Transaction.objects.create(
+            id=reversal_id,
+            type=Transaction.Type.REVERSAL,
+            status=Transaction.Status.COMMITTED,
+            amount=original.amount,
+            currency=original.currency,
+            source_account_id=original.destination_account_id,
+            destination_account_id=original.source_account_id,
+            description=f"Reversal of {original.pk}",
+            metadata={"reason": reason},
+            entry=entry,
+            reverses=original,
+            initiated_by=actor,
+            created_at=now,
+            committed_at=now,
+        )
+        original.status = Transaction.Status.REVERSED
+        original.save(update_fields=["status"])
+        _audit(
+            actor=actor,
+            action=AuditAction.TRANSACTION_REVERSED,
+            txn=reversal,
+            reverses=str(original.pk),
+            reason=reason,
+            old_status=Transaction.Status.COMMITTED,
+            new_status=Transaction.Status.REVERSED,
+        )
+    transaction.status = original.status
+    return reversal
+
+
+# --- Housekeeping -----------------------------------------------------------------------
+
+
+def idempotency_purge(*, now=None, batch: int = 5000) -> int:
+    """Delete idempotency records older than ``settings.IDEMPOTENCY_RETENTION``, in batches.
+
+    Keys stay bound at least that long (the contract promises 24 h).
+    """
+    cutoff = (now or timezone.now()) - settings.IDEMPOTENCY_RETENTION
+    purged = 0
+    while True:
+        ids = list(IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return purged
+        purged += IdempotencyRecord.objects.filter(pk__in=ids).delete()[0]

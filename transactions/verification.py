@@ -1,0 +1,39 @@
+"""Checks that tie the books to transactions: holds and idempotency."""
+
+from ledger.verification import ACCOUNT, CheckResult, checks_run, ledger_checks
+from transactions.models import IdempotencyRecord, Transaction
+
+TXN = Transaction._meta.db_table
+IDEM = IdempotencyRecord._meta.db_table
+
+TRANSACTION_CHECKS: list[tuple[str, str]] = [
+    (
+        "every stored pending balance equals the sum of its open holds",
+        f"SELECT a.id, a.pending, COALESCE(h.total, 0) AS total FROM {ACCOUNT} a "
+        f"LEFT JOIN (SELECT source_account_id, SUM(amount) AS total FROM {TXN} WHERE status = 'pending' "
+        f"GROUP BY source_account_id) h ON h.source_account_id = a.id WHERE a.pending <> COALESCE(h.total, 0)",
+    ),
+    (
+        "committed and reversed transactions have an entry; pending and voided ones none",
+        f"SELECT id, status FROM {TXN} WHERE (status IN ('committed', 'reversed')) <> (entry_id IS NOT NULL)",
+    ),
+    (
+        "every reversed transaction has exactly one reversal",
+        f"SELECT t.id FROM {TXN} t LEFT JOIN {TXN} r ON r.reverses_id = t.id "
+        f"WHERE (t.status = 'reversed') <> (r.id IS NOT NULL)",
+    ),
+    (
+        "each idempotency key maps to at most one transaction",
+        f"SELECT user_id, endpoint, key FROM {IDEM} GROUP BY user_id, endpoint, key "
+        f"HAVING COUNT(DISTINCT transaction_id) > 1",
+    ),
+    (
+        "each transaction is bound to at most one idempotency key",
+        f"SELECT transaction_id FROM {IDEM} GROUP BY transaction_id HAVING COUNT(*) > 1",
+    ),
+]
+
+
+def books_verify(progress=None) -> list[CheckResult]:
+    """All ledger and transaction checks; ``progress(name)`` is called before each."""
+    return ledger_checks(progress) + checks_run(TRANSACTION_CHECKS, progress)
