@@ -48,6 +48,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG or TESTING else "")
 
 INSTALLED_APPS = [
+    # accounts first: its createsuperuser (role admin, --noinput without a full
+    # name) must take precedence over django.contrib.auth's.
+    "accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -60,7 +63,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_ratelimit",
     "auditlog",
-    "accounts",
     "ledger",
     "transactions",
     "audit",
@@ -243,6 +245,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "ledgerx.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "ledgerx.api.errors.exception_handler",
+    # settings.API_RATE per user; raises RateLimited itself (see ledgerx/api/ratelimit.py).
+    "DEFAULT_THROTTLE_CLASSES": ["ledgerx.api.ratelimit.APIRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
