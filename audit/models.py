@@ -1,13 +1,35 @@
-"""Append-only audit records.
+"""Append-only, hash-chained audit records.
 
-Records are written by services inside the same database transaction as the
-change they describe. (The hash chain over them is sealed separately; see
-``audit.services``.)
+Design note
+-----------
+* ``AuditRecord`` rows are written by services inside the same database
+  transaction as the change they describe (``audit.services.audit_record``).
+  They are inserted *unsealed* and never updated: the record table needs no
+  UPDATE, ever, so the database refuses it (and DELETE) outright.
+* The hash chain lives beside them in ``AuditSeal``: ``seq`` 1, 2, 3 ... (unique),
+  the sealed record (unique), ``prev_hash`` and ``hash = SHA-256(prev_hash ||
+  canonical JSON of the record)``. Seals are appended *after* commit, in the
+  order the sealer finds committed records, by one sealer at a time
+  (``audit.services.audit_seal_pending``; a PostgreSQL advisory lock, tried,
+  never waited for). Money movement therefore never waits on a global audit
+  lock, and the chain cannot fork: one writer of seals at a time, and ``seq``
+  is unique as a backstop.
+* ``AuditPending`` is the sealer's small work queue: one row per unsealed
+  record, inserted in the same transaction as the record and deleted when the
+  record is sealed. Without it, finding unsealed records would be an anti-join
+  over the whole (large) record table on every write.
+* The window: a record is unsealed from its commit until the next sealer run
+  (the on-commit hook of the same or the next audited write, or
+  ``manage.py seal_audit``). ``verify_audit`` seals pending records first and
+  then reports any record that is neither sealed nor queued as a break.
+* ``VerificationRun`` stores the outcome of ``verify_audit`` / ``verify_ledger``
+  for the admin dashboard.
 """
 
 import uuid
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
@@ -48,15 +70,64 @@ class AuditRecord(models.Model):
     target_id = models.CharField(max_length=64)
     ip = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=128, blank=True, default="")
-    data = models.JSONField(default=dict, blank=True)
+    # DjangoJSONEncoder: callers may pass UUIDs, datetimes and Decimals; they are
+    # stored (and hashed, since the sealer reads the stored row) as strings.
+    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
-        ordering = ["-at"]
+        ordering = ["-at", "-id"]
         indexes = [
             models.Index(fields=["target_id", "-at"], name="audit_target_idx"),
             models.Index(fields=["action", "-at"], name="audit_action_idx"),
             models.Index(fields=["actor", "-at"], name="audit_actor_idx"),
         ]
+        permissions = [("verify_auditrecord", "Can run and see audit verification")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type}:{self.target_id}"
+
+
+class AuditSeal(models.Model):
+    """One link of the hash chain; see the module's design note."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    record = models.OneToOneField(AuditRecord, on_delete=models.PROTECT, related_name="seal")
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.CheckConstraint(condition=models.Q(seq__gte=1), name="audit_seal_seq_positive")]
+
+    def __str__(self) -> str:
+        return f"seal #{self.seq}"
+
+
+class AuditPending(models.Model):
+    """The sealer's work queue: records committed but not yet sealed."""
+
+    id = models.BigAutoField(primary_key=True)
+    record = models.OneToOneField(AuditRecord, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+
+
+class VerificationRun(models.Model):
+    class Kind(models.TextChoices):
+        AUDIT = "audit", "Audit chain"
+        LEDGER = "ledger", "Ledger invariants"
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    ok = models.BooleanField()
+    summary = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["kind", "-at"], name="audit_verification_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {'ok' if self.ok else 'FAILED'} at {self.at:%Y-%m-%d %H:%M}"

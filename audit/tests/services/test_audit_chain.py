@@ -1,0 +1,133 @@
+import hashlib
+import json
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from audit.models import AuditAction, AuditPending, AuditRecord, AuditSeal
+from audit.services import GENESIS_HASH, audit_chain_verify, audit_record, audit_seal_pending
+from ledgerx.context import client_ip_var, request_id_var
+
+pytestmark = pytest.mark.django_db
+
+
+def _expected_hash(record: AuditRecord, prev_hash: str) -> str:
+    body = {
+        "id": str(record.id),
+        "at": record.at.isoformat(timespec="microseconds"),
+        "actor": str(record.actor_id) if record.actor_id else None,
+        "action": record.action,
+        "target_type": record.target_type,
+        "target_id": record.target_id,
+        "ip": record.ip,
+        "request_id": record.request_id,
+        "data": record.data,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical).hexdigest()
+
+
+def test_audit_record_is_written_unsealed_with_request_context():
+    actor = UserFactory()
+    tokens = request_id_var.set("req-123"), client_ip_var.set("10.1.2.3")
+    try:
+        record = audit_record(
+            actor=actor, action=AuditAction.ACCOUNT_FROZEN, target_type="ledger_account", target_id=42, data={"reason": "kyc"}
+        )
+    finally:
+        request_id_var.reset(tokens[0])
+        client_ip_var.reset(tokens[1])
+    stored = AuditRecord.objects.get(pk=record.pk)
+    assert (stored.actor_id, stored.action, stored.target_type, stored.target_id) == (
+        actor.pk, "account.frozen", "ledger_account", "42"
+    )
+    assert (stored.ip, stored.request_id, stored.data) == ("10.1.2.3", "req-123", {"reason": "kyc"})
+    assert list(AuditPending.objects.values_list("record_id", flat=True)) == [record.pk]
+    assert AuditSeal.objects.count() == 0
+
+
+def test_audit_record_without_request_context_has_no_ip_or_request_id():
+    record = audit_record(actor=None, action=AuditAction.HOLD_EXPIRED, target_type="transaction", target_id="t1")
+    stored = AuditRecord.objects.get(pk=record.pk)
+    assert (stored.actor_id, stored.ip, stored.request_id, stored.data) == (None, None, "", {})
+
+
+def test_seal_pending_links_records_in_queue_order_with_exact_hashes():
+    records = [
+        audit_record(actor=None, action=AuditAction.LOGIN_FAILED, target_type="user", target_id=f"u{i}", data={"i": i})
+        for i in range(3)
+    ]
+    assert audit_seal_pending() == 3
+    seals = list(AuditSeal.objects.order_by("seq"))
+    assert [seal.seq for seal in seals] == [1, 2, 3]
+    assert [seal.record_id for seal in seals] == [record.pk for record in records]
+    prev = GENESIS_HASH
+    for seal in seals:
+        stored = AuditRecord.objects.get(pk=seal.record_id)
+        assert seal.prev_hash == prev
+        assert seal.hash == _expected_hash(stored, prev)
+        prev = seal.hash
+    assert AuditPending.objects.count() == 0
+    # A second run has nothing to do; the next record continues the chain.
+    assert audit_seal_pending() == 0
+    later = audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id="u9")
+    assert audit_seal_pending() == 1
+    seal = AuditSeal.objects.get(record=later)
+    assert (seal.seq, seal.prev_hash) == (4, seals[-1].hash)
+
+
+def test_seal_pending_respects_limit():
+    for i in range(5):
+        audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id=str(i))
+    assert audit_seal_pending(limit=2) == 2
+    assert AuditPending.objects.count() == 3
+    assert audit_seal_pending() == 3
+    assert list(AuditSeal.objects.values_list("seq", flat=True).order_by("seq")) == [1, 2, 3, 4, 5]
+
+
+def test_records_are_sealed_after_the_writing_transaction_commits(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        record = audit_record(actor=None, action=AuditAction.PIN_SET, target_type="user", target_id="u1")
+        assert AuditSeal.objects.count() == 0  # not before commit
+    assert len(callbacks) == 1
+    assert AuditSeal.objects.get(seq=1).record_id == record.pk
+    assert AuditPending.objects.count() == 0
+
+
+def test_data_with_uuids_and_datetimes_is_stored_as_strings_and_hashes_stably():
+    import uuid
+    from datetime import datetime, timezone
+
+    ident = uuid.uuid4()
+    record = audit_record(
+        actor=None,
+        action=AuditAction.ADMIN_CHANGE,
+        target_type="user",
+        target_id=ident,
+        data={"id": ident, "when": datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)},
+    )
+    audit_seal_pending()
+    assert AuditRecord.objects.get(pk=record.pk).data == {"id": str(ident), "when": "2026-01-02T03:04:05Z"}
+    assert audit_chain_verify().ok is True
+
+
+def test_verify_reports_intact_chain_and_counts():
+    for i in range(4):
+        audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id=str(i))
+    report = audit_chain_verify()
+    assert (report.ok, report.checked, report.first_break, report.unsealed) == (True, 4, None, 0)
+    assert report.summary == "audit chain intact: 4 sealed records checked, 0 awaiting a seal"
+
+
+def test_verify_without_sealing_counts_pending_records_as_awaiting():
+    audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id="1")
+    report = audit_chain_verify(seal_first=False)
+    assert (report.ok, report.checked, report.unsealed) == (True, 0, 1)
+
+
+def test_verify_names_a_record_that_is_neither_sealed_nor_queued():
+    record = audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id="1")
+    AuditPending.objects.filter(record=record).delete()  # the queue is not protected; losing a row is a break
+    report = audit_chain_verify()
+    assert report.ok is False
+    assert report.first_break == f"record {record.pk} is neither sealed nor queued for sealing"
