@@ -332,6 +332,12 @@ def _pair_for(user: User) -> TokenPair:
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
+def _outstanding_locked():
+    # OutstandingToken's default ordering joins the nullable user; PostgreSQL
+    # refuses FOR UPDATE across that outer join, so drop it and lock our row only.
+    return OutstandingToken.objects.order_by().select_for_update(of=("self",))
+
+
 def _refresh_tokens_revoke_all(*, user_id) -> int:
     """Blacklist every not-yet-revoked, unexpired refresh token of the user."""
     pending = OutstandingToken.objects.filter(
@@ -385,7 +391,7 @@ def token_refresh(*, refresh: str) -> TokenPair:
     jti = payload.get(jwt_settings.JTI_CLAIM)
     reused_by = None
     with transaction.atomic(durable=True):
-        outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
+        outstanding = _outstanding_locked().filter(jti=jti).first()
         if outstanding is None or outstanding.user_id is None:
             raise TokenInvalid()
         if BlacklistedToken.objects.filter(token=outstanding).exists():
@@ -416,7 +422,7 @@ def token_revoke(*, actor: User, refresh: str) -> None:
     payload = _decode_refresh(refresh)
     jti = payload.get(jwt_settings.JTI_CLAIM)
     with transaction.atomic():
-        outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti, user_id=actor.pk).first()
+        outstanding = _outstanding_locked().filter(jti=jti, user_id=actor.pk).first()
         if outstanding is None:
             raise TokenInvalid()
         _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
