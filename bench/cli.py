@@ -1,0 +1,144 @@
+"""Command line of the benchmark (bench/run calls this; see bench/README.md).
+
+    python -m bench setup                          recreate ledgerx_bench and its books
+    python -m bench <scenario> <c> <duration_s> <warmup_s>
+                                                   one scenario; its result line is printed last
+    python -m bench all [--quick]                  everything, then bench/RESULTS.md and the chart
+    python -m bench verify                         manage.py verify_ledger on ledgerx_bench
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench.stats import result_line
+
+HTTP_SCENARIOS = ("http_transfer", "http_balance", "http_me")
+BASELINES = ("tpcb",)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_books() -> None:
+    from bench import env
+
+    try:
+        env.psql(env.BENCH_DB, "SELECT 1")
+        exists = True
+    except Exception:  # noqa: BLE001 - no database yet
+        exists = False
+    if not exists:
+        setup()
+        return
+    env.django_setup()
+    from bench.books import books_exist
+
+    if not books_exist():
+        setup(recreate=False)
+
+
+def setup(*, recreate: bool = True) -> None:
+    from bench import env
+
+    if recreate:
+        log(f"==> recreating database {env.BENCH_DB}")
+        env.database_recreate(env.BENCH_DB)
+    env.django_setup()
+    from django.core.management import call_command
+    from django_redis import get_redis_connection
+
+    call_command("migrate", verbosity=0, interactive=False)
+    get_redis_connection("default").flushdb()  # our own Redis db: stale balances/markers must go
+    from bench.books import books_create
+
+    books_create(log=log)
+
+
+def run_service_scenario(name: str, concurrency: int, duration: float, warmup: float) -> dict:
+    from bench.pool import run_closed_loop
+    from bench.scenarios import SCENARIO_FACTORIES
+
+    result = run_closed_loop(SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log)
+    line = result_line("ledgerx", name, concurrency, result.rate, result.p50_ms, result.p99_ms)
+    return {
+        "system": "ledgerx",
+        "scenario": name,
+        "concurrency": concurrency,
+        "rate": result.rate,
+        "p50_ms": result.p50_ms,
+        "p99_ms": result.p99_ms,
+        "completed": result.completed,
+        "failures": dict(result.failures),
+        "line": line,
+    }
+
+
+def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict:
+    from bench.scenarios import SCENARIO_FACTORIES
+
+    if name == "tpcb":
+        from bench import pgbench
+
+        if not pgbench.pgbench_initialized():
+            pgbench.pgbench_init(log=log)
+        res = pgbench.run_tpcb(concurrency, int(duration), int(warmup))
+        return {
+            "system": "pgbench",
+            "scenario": "tpcb",
+            "concurrency": concurrency,
+            "rate": res["tps"],
+            "p50_ms": res["p50_ms"],
+            "p99_ms": res["p99_ms"],
+            "completed": res["transactions"],
+            "failures": {"failed": res["failed"]} if res["failed"] else {},
+            "line": res["line"],
+        }
+    if name in SCENARIO_FACTORIES:
+        ensure_books()
+        return run_service_scenario(name, concurrency, duration, warmup)
+    if name in HTTP_SCENARIOS:
+        ensure_books()
+        from bench import http
+
+        with http.Server() as server:
+            return http.run_http_scenario(server, name, concurrency, duration, warmup, log=log)
+    raise SystemExit(f"unknown scenario {name!r}")
+
+
+def verify() -> int:
+    from bench import env
+
+    env.django_setup()
+    from bench.scale import verify_ledger_run
+
+    ok, seconds, rss_kb, output = verify_ledger_run(env.BENCH_DB)
+    print(output)
+    print(f"verify_ledger {'passed' if ok else 'FAILED'} in {seconds:.1f}s, max RSS {rss_kb / 1024:.0f} MiB")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if args[0] == "setup":
+        setup()
+        return 0
+    if args[0] == "verify":
+        return verify()
+    if args[0] == "all":
+        from bench.suite import run_all
+
+        return run_all(quick="--quick" in args[1:], log=log)
+    if len(args) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    name, concurrency, duration, warmup = args[0], int(args[1]), float(args[2]), float(args[3])
+    result = run_one(name, concurrency, duration, warmup)
+    if result.get("failures"):
+        log(f"  failures: {result['failures']}")
+    print(result["line"], flush=True)
+    return 0

@@ -1,0 +1,226 @@
+"""HTTP scenarios against the production server: gunicorn with the repo's gunicorn.conf.py.
+
+``Server`` starts ``gunicorn -c gunicorn.conf.py ledgerx.wsgi`` on 127.0.0.1 and a
+free port with the production settings (DEBUG off, bench-only secrets, the bench
+database and Redis db 4), waits for /healthz and stops it on exit. The server's
+log goes to bench/results/gunicorn.log.
+
+The load generator is ``bench.pool`` (closed loop, one process per client, each
+request on a new loopback connection: gunicorn's sync workers close the
+connection after every response). Requests carry ``X-Forwarded-Proto: https``
+as a TLS-terminating proxy would, since production settings redirect plain HTTP.
+Access tokens are minted in-process with the app's own simplejwt settings
+(logging in 1000 users over HTTP would trip the login rate limit, by design);
+clients rotate over the 999 bench users so the per-user API rate limit
+(LEDGERX_API_RATE, 600/min) is not what is measured.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from bench import env
+from bench.books import BENCH_PIN, books_load
+from bench.pool import run_closed_loop
+from bench.stats import result_line
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+# What each HTTP scenario requests, and the status that counts as success.
+BALANCE_PATH = "/api/v1/accounts/{account}"
+
+
+class HttpFailure(Exception):
+    def __init__(self, status: int, body: bytes):
+        self.status = status
+        try:
+            code = json.loads(body)["error"]["code"]
+        except Exception:  # noqa: BLE001 - not our envelope
+            code = "?"
+        self.code = f"http_{status}_{code}"
+        super().__init__(f"HTTP {status}: {body[:300]!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """gunicorn on 127.0.0.1:<free port>, production settings, the bench database."""
+
+    def __init__(self, db_name: str = env.BENCH_DB):
+        self.db_name = db_name
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log_path = RESULTS / "gunicorn.log"
+
+    def __enter__(self) -> "Server":
+        server_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "LEDGERX_TESTING"))}
+        server_env.update(env.production_secrets())
+        server_env.pop("LEDGERX_LOG_LEVEL", None)  # production default logging, access log included
+        server_env.update(
+            DATABASE_URL=env.database_url(self.db_name),
+            REDIS_URL=os.environ.get("REDIS_URL", env.REDIS_URL),
+            DJANGO_SETTINGS_MODULE="ledgerx.settings",
+            DJANGO_DEBUG="0",
+            LEDGERX_BIND=f"127.0.0.1:{self.port}",
+        )
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py", "ledgerx.wsgi"],
+            cwd=ROOT,
+            env=server_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                status, _ = request("GET", self.port, "/healthz")
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"gunicorn did not answer /healthz within 60 s; see {self.log_path}")
+
+    @property
+    def workers(self) -> int:
+        import multiprocessing
+
+        return int(os.environ.get("LEDGERX_WORKERS", multiprocessing.cpu_count() + 1))
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+def request(method: str, port: int, path: str, *, token: str | None = None, body: dict | None = None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        send_headers = {"X-Forwarded-Proto": "https", "Accept": "application/json"}
+        if token:
+            send_headers["Authorization"] = f"Bearer {token}"
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            send_headers["Content-Type"] = "application/json"
+        send_headers.update(headers or {})
+        conn.request(method, path, body=payload, headers=send_headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _tokens(users) -> dict:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    return {user.pk: str(AccessToken.for_user(user)) for user in users}
+
+
+def make_http_op(name: str, port: int):
+    def make(index: int, concurrency: int):
+        books = books_load()
+        tokens = _tokens(books.users.values())
+        rng = random.Random(7_000_003 * (index + 1))
+        accounts = books.accounts
+
+        if name == "http_me":
+
+            def op():
+                account = rng.choice(accounts)
+                status, body = request("GET", port, "/api/v1/me", token=tokens[account.owner_id])
+                if status != 200:
+                    raise HttpFailure(status, body)
+
+        elif name == "http_balance":
+
+            def op():
+                account = rng.choice(accounts)
+                path = BALANCE_PATH.format(account=account.pk)
+                status, body = request("GET", port, path, token=tokens[account.owner_id])
+                if status != 200:
+                    raise HttpFailure(status, body)
+
+        elif name == "http_transfer":
+
+            def op():
+                source, destination = rng.sample(accounts, 2)
+                status, body = request(
+                    "POST",
+                    port,
+                    "/api/v1/transfers",
+                    token=tokens[source.owner_id],
+                    body={
+                        "source_account": str(source.pk),
+                        "destination_account": str(destination.pk),
+                        "amount": rng.randint(1, 100),
+                        "pin": BENCH_PIN,
+                    },
+                    headers={"Idempotency-Key": uuid.uuid4().hex},
+                )
+                if status != 201:
+                    raise HttpFailure(status, body)
+
+        else:
+            raise ValueError(name)
+        return op
+
+    return make
+
+
+def bcrypt_check_seconds(samples: int = 5) -> float:
+    """Median wall time of one PIN check's bcrypt at the production cost (12)."""
+    import bcrypt
+    from django.conf import settings
+
+    from accounts.services import _pin_digest
+
+    digest = _pin_digest(BENCH_PIN)
+    hashed = bcrypt.hashpw(digest, bcrypt.gensalt(rounds=settings.PIN_BCRYPT_ROUNDS))
+    times = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        assert bcrypt.checkpw(digest, hashed)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_http_scenario(server: Server, name: str, concurrency: int, duration: float, warmup: float, *, log=print) -> dict:
+    result = run_closed_loop(make_http_op(name, server.port), concurrency, duration, warmup, log=log)
+    return {
+        "system": "ledgerx",
+        "scenario": name,
+        "concurrency": concurrency,
+        "rate": result.rate,
+        "p50_ms": result.p50_ms,
+        "p99_ms": result.p99_ms,
+        "completed": result.completed,
+        "failures": dict(result.failures),
+        "line": result_line("ledgerx", name, concurrency, result.rate, result.p50_ms, result.p99_ms),
+    }

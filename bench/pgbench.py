@@ -1,0 +1,89 @@
+"""The pgbench TPC-B baseline on the same server, in the same run.
+
+``pgbench -i -s 10`` into its own database, then per client count
+``pgbench -c C -j min(C, 2) -T D -n`` after a warm-up run of W seconds. pgbench
+prints only average latency, so p50/p99 come from its per-transaction log
+(``--log``: one line per transaction, the 3rd field is its latency in us).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import tempfile
+
+from bench.stats import percentile, result_line
+
+PG_HOST = os.environ.get("BENCH_PGHOST", "127.0.0.1")
+PG_PORT = os.environ.get("BENCH_PGPORT", "5432")
+PG_USER = os.environ.get("BENCH_PGUSER", "postgres")
+PGBENCH_DB = os.environ.get("BENCH_PGBENCH_DB", "ledgerx_bench_pgbench")
+SCALE = 10
+
+
+def _conn_args() -> list[str]:
+    return ["-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER]
+
+
+def pgbench_init(log=print) -> None:
+    """(Re)create the pgbench database and load TPC-B at scale 10."""
+    subprocess.run(["dropdb", *_conn_args(), "--if-exists", "--force", PGBENCH_DB], check=True)
+    subprocess.run(["createdb", *_conn_args(), PGBENCH_DB], check=True)
+    log(f"==> pgbench -i -s {SCALE} {PGBENCH_DB}")
+    subprocess.run(
+        ["pgbench", *_conn_args(), "-i", "-s", str(SCALE), "-q", PGBENCH_DB],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def pgbench_initialized() -> bool:
+    probe = subprocess.run(
+        ["psql", *_conn_args(), "-d", PGBENCH_DB, "-Atqc", "SELECT count(*) FROM pgbench_branches"],
+        capture_output=True,
+        text=True,
+    )
+    return probe.returncode == 0 and probe.stdout.strip() == str(SCALE)
+
+
+def _pgbench(concurrency: int, seconds: int, extra: list[str], cwd: str) -> str:
+    jobs = min(concurrency, 2)
+    proc = subprocess.run(
+        ["pgbench", *_conn_args(), "-c", str(concurrency), "-j", str(jobs), "-T", str(seconds), "-n", *extra, PGBENCH_DB],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=True,
+    )
+    return proc.stdout
+
+
+def run_tpcb(concurrency: int, duration_s: int, warmup_s: int) -> dict:
+    """One measured pgbench run; returns tps, p50/p99 (ms), failures and the result line."""
+    with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as tmp:
+        if warmup_s > 0:
+            _pgbench(concurrency, warmup_s, [], tmp)
+        out = _pgbench(concurrency, duration_s, ["--log", "--log-prefix", "txlog"], tmp)
+        latencies_ms: list[float] = []
+        for path in glob.glob(os.path.join(tmp, "txlog.*")):
+            with open(path) as fh:
+                for line in fh:
+                    parts = line.split()
+                    if len(parts) >= 3 and parts[2].isdigit():
+                        latencies_ms.append(int(parts[2]) / 1000.0)
+    tps_match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    failed_match = re.search(r"number of failed transactions: (\d+)", out)
+    tps = float(tps_match.group(1)) if tps_match else len(latencies_ms) / duration_s
+    p50 = percentile(latencies_ms, 50) if latencies_ms else 0.0
+    p99 = percentile(latencies_ms, 99) if latencies_ms else 0.0
+    return {
+        "tps": tps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "transactions": len(latencies_ms),
+        "failed": int(failed_match.group(1)) if failed_match else 0,
+        "line": result_line("pgbench", "tpcb", concurrency, tps, p50, p99),
+    }

@@ -1,0 +1,146 @@
+"""Service-layer scenarios: the same services the API calls, minus the PIN check.
+
+Each scenario is ``make(worker_index, concurrency) -> op`` for ``bench.pool``.
+Every op goes through ``transactions.services`` with a fresh idempotency key,
+so it pays for the idempotency lookup, the in-flight marker (Redis), the
+locks, the journal entry, the transaction row, the idempotency record, the
+audit record and its after-commit sealing: everything but HTTP and bcrypt.
+
+Bench-only switches (applied in the worker processes only, never in the app):
+
+* PIN check excluded: ``pin_verify`` (``accounts.services``, and the name
+  ``transactions.services`` imported it under) is replaced by a no-op. The PIN check is one
+  bcrypt cost-12 hash (~250 ms of CPU) and is measured separately by the
+  ``http_transfer`` scenario against the bcrypt ceiling.
+* ``random_noaudit``: ``transactions.services._audit`` is replaced by a no-op,
+  which removes the audit record, its pending-seal row and the after-commit
+  sealer. LedgerX has no runtime switch for audit (and should not have one);
+  this patch exists only to measure what audit costs (target 4).
+"""
+
+from __future__ import annotations
+
+import random
+
+from bench.books import books_load, new_key
+
+SERVICE_SCENARIOS = ("random", "hot", "deposit", "hold_commit", "random_noaudit")
+
+
+def _pin_check_off() -> None:
+    """Replace the PIN check wherever the money services look it up."""
+    import accounts.services
+    import transactions.services
+
+    def pin_verify_skipped(*, user, pin) -> None:
+        return None
+
+    accounts.services.pin_verify = pin_verify_skipped
+    if hasattr(transactions.services, "pin_verify"):
+        transactions.services.pin_verify = pin_verify_skipped
+
+
+def _audit_off() -> None:
+    import transactions.services
+
+    transactions.services._audit = lambda **kwargs: None
+
+
+def _rng(index: int) -> random.Random:
+    return random.Random(1_000_003 * (index + 1))
+
+
+def make_random(index: int, concurrency: int, *, audit: bool = True):
+    from transactions.services import transfer_create
+
+    _pin_check_off()
+    if not audit:
+        _audit_off()
+    books = books_load()
+    rng = _rng(index)
+    accounts = books.accounts
+
+    def op():
+        source, destination = rng.sample(accounts, 2)
+        transfer_create(
+            actor=books.owner(source),
+            source=source,
+            destination=destination,
+            amount=rng.randint(1, 100),
+            pin="",
+            idempotency_key=new_key(),
+        )
+
+    return op
+
+
+def make_random_noaudit(index: int, concurrency: int):
+    return make_random(index, concurrency, audit=False)
+
+
+def make_hot(index: int, concurrency: int):
+    from transactions.services import transfer_create
+
+    _pin_check_off()
+    books = books_load()
+    rng = _rng(index)
+
+    def op():
+        source = rng.choice(books.accounts)
+        transfer_create(
+            actor=books.owner(source),
+            source=source,
+            destination=books.hot,
+            amount=rng.randint(1, 100),
+            pin="",
+            idempotency_key=new_key(),
+        )
+
+    return op
+
+
+def make_deposit(index: int, concurrency: int):
+    from transactions.services import deposit_create
+
+    books = books_load()
+    rng = _rng(index)
+
+    def op():
+        account = rng.choice(books.accounts)
+        deposit_create(actor=books.owner(account), account=account, amount=rng.randint(1, 100), idempotency_key=new_key())
+
+    return op
+
+
+def make_hold_commit(index: int, concurrency: int):
+    """One op = a held transfer (pending) and its commit: two transactions."""
+    from transactions.services import hold_commit, transfer_create
+
+    _pin_check_off()
+    books = books_load()
+    rng = _rng(index)
+
+    def op():
+        source, destination = rng.sample(books.accounts, 2)
+        actor = books.owner(source)
+        outcome = transfer_create(
+            actor=actor,
+            source=source,
+            destination=destination,
+            amount=rng.randint(1, 100),
+            pin="",
+            idempotency_key=new_key(),
+            hold=True,
+        )
+        hold_commit(actor=actor, transaction=outcome.transaction)
+
+    return op
+
+
+SCENARIO_FACTORIES = {
+    "random": make_random,
+    "hot": make_hot,
+    "deposit": make_deposit,
+    "hold_commit": make_hold_commit,
+    "random_noaudit": make_random_noaudit,
+}

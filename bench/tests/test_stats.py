@@ -1,0 +1,43 @@
+"""Unit test of the harness's pure arithmetic. Run: python -m pytest bench/tests -q
+(bench/ is outside pytest.ini's testpaths, so the project suite never runs it)."""
+
+import pytest
+
+from bench.stats import parse_result_line, percentile, ratio, result_line
+
+
+def test_percentile_nearest_rank():
+    values = list(range(100, 0, -1))  # 100..1, unsorted input
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile(values, 0) == 1
+    assert percentile([7.5], 99) == 7.5
+    assert percentile([1, 2, 3, 4], 50) == 2
+    assert percentile([1, 2, 3, 4], 51) == 3
+
+
+def test_percentile_rejects_empty_and_out_of_range():
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1], 101)
+
+
+def test_result_line_round_trips():
+    line = result_line("ledgerx", "random", 4, 812.345, 4.5678, 19.0)
+    assert line == "ledgerx random 4 812.3 4.57 19.00"
+    assert parse_result_line(line) == {
+        "system": "ledgerx",
+        "scenario": "random",
+        "concurrency": 4,
+        "rate": 812.3,
+        "p50_ms": 4.57,
+        "p99_ms": 19.0,
+    }
+
+
+def test_ratio():
+    assert ratio(3, 4) == 0.75
+    assert ratio(None, 4) is None
+    assert ratio(3, 0) is None
