@@ -23,6 +23,7 @@ VIEW_MODELS = [
     ("audit", "auditrecord"),
     ("audit", "auditseal"),
     ("audit", "verificationrun"),
+    ("audit", "dashboard"),
     ("auditlog", "logentry"),
 ]
 

@@ -1,0 +1,70 @@
+"""Back office for users: find them, suspend and reinstate them (with a reason).
+
+Suspension status changes only through ``user_suspend`` / ``user_reinstate``
+(audited with the reason); PIN and password hashes are neither shown nor
+editable. Field-level changes made here (role, staff flag, groups ...) are
+recorded by django-auditlog.
+"""
+
+from auditlog.registry import auditlog
+from django.contrib import admin
+
+from accounts.models import User
+from accounts.services import user_reinstate, user_suspend
+from audit.admin_tools import AuditedChangeAdmin, CappedCountPaginator, reason_action
+from audit.compliance import PERM_SUSPEND
+
+auditlog.register(User, exclude_fields=["password", "pin_hash", "last_login", "failed_pin_attempts"])
+
+
+@admin.register(User)
+class UserAdmin(AuditedChangeAdmin):
+    list_display = ("email", "full_name", "role", "status", "is_staff", "created_at")
+    list_filter = ("status", "role", "is_staff")
+    search_fields = ("email", "full_name")
+    ordering = ("-created_at",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    fields = (
+        "email", "full_name", "role", "status", "pin_set", "failed_pin_attempts",
+        "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login",
+    )
+    readonly_fields = ("status", "pin_set", "failed_pin_attempts", "created_at", "last_login")
+    filter_horizontal = ("groups",)
+    actions = ("suspend_users", "reinstate_users")
+
+    def has_add_permission(self, request) -> bool:
+        # Users register through the API; operators through createsuperuser.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Users are referenced by audit records and the books: never deleted.
+        return False
+
+    def has_suspend_permission(self, request) -> bool:
+        return request.user.has_perm(PERM_SUSPEND)
+
+    @admin.display(boolean=True, description="PIN set")
+    def pin_set(self, obj: User) -> bool:
+        return obj.pin_set
+
+    @admin.action(description="Suspend selected users (stops money movement)", permissions=["suspend"])
+    def suspend_users(self, request, queryset):
+        return reason_action(
+            self, request, queryset,
+            title="Suspend users",
+            verb="Suspend",
+            service=lambda *, actor, obj, reason: user_suspend(actor=actor, user=obj, reason=reason),
+            explanation="Suspended users can still log in and read, but cannot move money until reinstated.",
+        )
+
+    @admin.action(description="Reinstate selected users (clears failed PIN count)", permissions=["suspend"])
+    def reinstate_users(self, request, queryset):
+        return reason_action(
+            self, request, queryset,
+            title="Reinstate users",
+            verb="Reinstate",
+            service=lambda *, actor, obj, reason: user_reinstate(actor=actor, user=obj, reason=reason),
+            explanation="Reinstated users can move money again; their failed PIN count is reset to zero.",
+        )

@@ -1,0 +1,51 @@
+"""Back office for the audit trail: read-only records with their seals, and verification runs.
+
+(The dashboard, which reads the books, is registered by ``transactions.admin``: the
+top layer may read every other app, while ``audit`` depends on none.)
+"""
+
+from django.contrib import admin
+
+from audit.admin_tools import ReadOnlyAdmin
+from audit.models import AuditRecord, AuditSeal, VerificationRun
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(ReadOnlyAdmin):
+    list_display = ("at", "action", "actor", "target_type", "target_id", "ip", "seq")
+    list_filter = ("action", "target_type")
+    search_fields = ("=target_id", "=request_id", "=actor__email")
+    list_select_related = ("actor", "seal")
+    raw_id_fields = ("actor",)
+    date_hierarchy = "at"
+    ordering = ("-at", "-id")
+    fields = ("id", "at", "actor", "action", "target_type", "target_id", "ip", "request_id", "data", "seq", "prev_hash", "hash")
+    readonly_fields = fields
+
+    def _seal(self, obj):
+        try:
+            return obj.seal
+        except AuditSeal.DoesNotExist:
+            return None
+
+    @admin.display(description="Chain #")
+    def seq(self, obj) -> str:
+        seal = self._seal(obj)
+        return str(seal.seq) if seal else "awaiting seal"
+
+    @admin.display(description="Previous hash")
+    def prev_hash(self, obj) -> str:
+        seal = self._seal(obj)
+        return seal.prev_hash if seal else "-"
+
+    @admin.display(description="Hash")
+    def hash(self, obj) -> str:
+        seal = self._seal(obj)
+        return seal.hash if seal else "-"
+
+
+@admin.register(VerificationRun)
+class VerificationRunAdmin(ReadOnlyAdmin):
+    list_display = ("at", "kind", "ok", "summary")
+    list_filter = ("kind", "ok")
+    ordering = ("-at", "-id")

@@ -1,0 +1,166 @@
+"""Shared pieces of the back office (Django admin): read-only admins, a paginator
+that never counts a whole large table, and back-office actions that ask for a
+reason on a confirmation page and then call the owning service.
+
+The admin is a client of the services: an action here never writes a model
+itself; it calls ``account_freeze``, ``user_suspend``, ``transaction_reverse``
+... with ``actor=request.user``, exactly as the admin API does, so the same
+locks, checks and audit records apply.
+"""
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.paginator import Paginator
+from django.template.response import TemplateResponse
+from django.utils.functional import cached_property
+
+from ledgerx.exceptions import LedgerXError
+
+# At most this many rows are counted for a changelist; beyond it the admin
+# shows "COUNT_CAP+" pages and staff narrow the list with filters and search.
+COUNT_CAP = 10_000
+# A back-office action applies to at most this many objects at once.
+ACTION_MAX_OBJECTS = 100
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 rows (``SELECT COUNT(*) FROM (... LIMIT n)``).
+
+    Django's default paginator runs COUNT(*) over the whole filtered queryset,
+    which on a table of millions of postings is a full scan on every page view.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: COUNT_CAP + 1].count()
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable, never added, changed or deleted through the admin (superusers included)."""
+
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=1000,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Required. Recorded in the audit trail with your name.",
+    )
+
+
+def reason_action(
+    modeladmin: admin.ModelAdmin,
+    request,
+    queryset,
+    *,
+    title: str,
+    verb: str,
+    service: Callable,
+    explanation: str,
+):
+    """Run ``service(actor, obj, reason)`` on each selected object after a confirmation page.
+
+    First call (from the changelist's action menu): renders the confirmation
+    page listing the objects, with a mandatory reason. Second call (the page's
+    form, ``confirm=yes``): validates the reason, calls the service per object
+    and reports what was done and what was refused (e.g. already frozen). An
+    empty reason shows the page again with the error; nothing is changed.
+    """
+    objects = list(queryset[: ACTION_MAX_OBJECTS + 1])
+    if len(objects) > ACTION_MAX_OBJECTS:
+        modeladmin.message_user(
+            request, f"Select at most {ACTION_MAX_OBJECTS} objects for one action.", level=messages.ERROR
+        )
+        return None
+    if request.POST.get("confirm") == "yes":
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            done, refused = [], []
+            for obj in objects:
+                try:
+                    service(actor=request.user, obj=obj, reason=form.cleaned_data["reason"])
+                    done.append(str(obj))
+                except LedgerXError as exc:
+                    refused.append(f"{obj}: {exc.message}")
+            if done:
+                modeladmin.message_user(request, f"{verb}: {', '.join(done)}.", level=messages.SUCCESS)
+            for line in refused:
+                modeladmin.message_user(request, f"Not {verb.lower()}: {line}", level=messages.ERROR)
+            return None
+    else:
+        form = ReasonForm()
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "verb": verb,
+        "explanation": explanation,
+        "objects": objects,
+        "form": form,
+        "opts": opts,
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "select_across": request.POST.get("select_across", "0"),
+        "index": request.POST.get("index", "0"),
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/ledgerx/confirm_action.html", context)
+
+
+def _plain(value):
+    """A form value as JSON-friendly data for the audit record."""
+    if hasattr(value, "all") and callable(value.all):  # a related manager or queryset (groups)
+        return sorted(str(item.pk) for item in value.all())
+    if isinstance(value, (list, tuple, set)):
+        return sorted(str(getattr(item, "pk", item)) for item in value)
+    if hasattr(value, "pk"):
+        return str(value.pk)
+    return value if isinstance(value, (str, int, bool, type(None))) else str(value)
+
+
+class AuditedChangeAdmin(admin.ModelAdmin):
+    """Records every admin edit as an ``admin.change`` audit record (old and new values).
+
+    Runs inside the admin's own transaction around the change view, so the edit
+    and its audit record commit together. (django-auditlog additionally keeps its
+    field-level log entries.)
+    """
+
+    def save_related(self, request, form, formsets, change):
+        from audit.models import AuditAction
+        from audit.services import audit_record
+
+        super().save_related(request, form, formsets, change)
+        if not form.changed_data:
+            return
+        obj = form.instance
+        audit_record(
+            actor=request.user,
+            action=AuditAction.ADMIN_CHANGE,
+            target_type=obj._meta.label_lower,
+            target_id=obj.pk,
+            data={
+                "changed": list(form.changed_data),
+                "old": {name: _plain(form.initial.get(name)) for name in form.changed_data},
+                "new": {name: _plain(form.cleaned_data.get(name)) for name in form.changed_data},
+            },
+        )

@@ -1,0 +1,105 @@
+import pytest
+from auditlog.models import LogEntry
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory
+from audit.models import AuditAction, AuditRecord
+from audit.tests.admin.conftest import action_post
+
+pytestmark = pytest.mark.django_db
+URL = reverse("admin:accounts_user_changelist")
+
+
+def test_changelist_searches_by_email_and_filters_by_status(superuser_client):
+    UserFactory(email="alice@example.com", full_name="Alice Adams")
+    UserFactory(email="bob@example.com", full_name="Bob Brown", status=User.Status.SUSPENDED)
+    response = superuser_client.get(URL, {"q": "alice"})
+    assert response.status_code == 200
+    assert [user.email for user in response.context["cl"].result_list] == ["alice@example.com"]
+    response = superuser_client.get(URL, {"status__exact": "suspended"})
+    assert [user.email for user in response.context["cl"].result_list] == ["bob@example.com"]
+
+
+def test_suspend_shows_a_confirmation_page_with_a_mandatory_reason(superuser_client):
+    target = UserFactory()
+    response = action_post(superuser_client, URL, "suspend_users", [target.pk])
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/ledgerx/confirm_action.html"
+    assert 'name="reason"' in response.content.decode()
+    assert target.email in response.content.decode()
+    target.refresh_from_db()
+    assert target.status == "active"
+    assert not AuditRecord.objects.filter(action=AuditAction.USER_SUSPENDED).exists()
+
+
+def test_suspend_with_a_blank_reason_changes_nothing(superuser_client):
+    target = UserFactory()
+    response = action_post(superuser_client, URL, "suspend_users", [target.pk], confirm="yes", reason="   ")
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"reason": ["This field is required."]}
+    target.refresh_from_db()
+    assert target.status == "active"
+    assert not AuditRecord.objects.filter(action=AuditAction.USER_SUSPENDED).exists()
+
+
+def test_suspend_with_a_reason_calls_the_service_and_audits(superuser_client, admin_user):
+    target = UserFactory()
+    response = action_post(superuser_client, URL, "suspend_users", [target.pk], confirm="yes", reason="fraud report #7")
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.status == "suspended"
+    record = AuditRecord.objects.get(action=AuditAction.USER_SUSPENDED)
+    assert (record.actor_id, record.target_type, record.target_id) == (admin_user.pk, "user", str(target.pk))
+    assert record.data == {"reason": "fraud report #7", "old_status": "active", "new_status": "suspended"}
+
+
+def test_reinstate_clears_failed_pin_attempts_and_reports_refusals(superuser_client):
+    suspended = UserFactory(status=User.Status.SUSPENDED)
+    User.objects.filter(pk=suspended.pk).update(failed_pin_attempts=3)
+    active = UserFactory()
+    response = action_post(
+        superuser_client, URL, "reinstate_users", [suspended.pk, active.pk], confirm="yes", reason="verified by phone"
+    )
+    assert response.status_code == 302
+    suspended.refresh_from_db()
+    assert (suspended.status, suspended.failed_pin_attempts) == ("active", 0)
+    messages = [str(message) for message in response.wsgi_request._messages]
+    assert messages == [
+        f"Reinstate: {suspended.email}.",
+        f"Not reinstate: {active.email}: The user is already active.",
+    ]
+    assert AuditRecord.objects.filter(action=AuditAction.USER_REINSTATED).count() == 1
+
+
+def test_change_page_hides_hashes_and_status_is_read_only(superuser_client):
+    target = UserFactory(full_name="Old Name")
+    url = reverse("admin:accounts_user_change", args=[target.pk])
+    page = superuser_client.get(url).content.decode()
+    assert "pin_hash" not in page
+    assert 'name="password"' not in page
+    assert 'name="status"' not in page
+    password_before = User.objects.get(pk=target.pk).password
+    response = superuser_client.post(
+        url,
+        {
+            "email": target.email, "full_name": "New Name", "role": "user", "is_active": "on",
+            "status": "suspended", "password": "x", "pin_hash": "x", "failed_pin_attempts": "9",
+        },
+    )
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert (target.full_name, target.status, target.password, target.pin_hash, target.failed_pin_attempts) == (
+        "New Name", "active", password_before, "", 0
+    )
+    record = AuditRecord.objects.get(action=AuditAction.ADMIN_CHANGE)
+    assert record.data == {"changed": ["full_name"], "old": {"full_name": "Old Name"}, "new": {"full_name": "New Name"}}
+    entry = LogEntry.objects.get_for_object(target).latest("timestamp")
+    assert entry.changes_dict["full_name"] == ["Old Name", "New Name"]
+
+
+def test_users_cannot_be_added_or_deleted_in_the_admin(superuser_client):
+    target = UserFactory()
+    assert superuser_client.get(reverse("admin:accounts_user_add")).status_code == 403
+    assert superuser_client.post(reverse("admin:accounts_user_delete", args=[target.pk]), {"post": "yes"}).status_code == 403
+    assert User.objects.filter(pk=target.pk).exists()
