@@ -58,7 +58,7 @@ def _pair_body(pair) -> dict:
 
 
 class PublicApi(APIView):
-    """Endpoints used before there is a token: a stale Authorization header is ignored."""
+    # Endpoints used before there is a token: a stale Authorization header is ignored.
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -67,6 +67,10 @@ class PublicApi(APIView):
 class RegisterApi(PublicApi):
     @extend_schema(
         operation_id="auth_register",
+        description=(
+            "Create a customer. Email is unique case-insensitively; the password passes Django's "
+            "validators. Limited per IP and per email."
+        ),
         tags=["identity"],
         auth=[],
         request=RegisterInput,
@@ -91,6 +95,7 @@ class RegisterApi(PublicApi):
 class LoginApi(PublicApi):
     @extend_schema(
         operation_id="auth_login",
+        description="Exchange email and password for an access and a refresh token. Limited per IP and per email.",
         tags=["identity"],
         auth=[],
         request=LoginInput,
@@ -115,6 +120,7 @@ class LoginApi(PublicApi):
 class RefreshApi(PublicApi):
     @extend_schema(
         operation_id="auth_refresh",
+        description="Rotate a refresh token: a new pair; the presented token is revoked at once. Limited per IP.",
         tags=["identity"],
         auth=[],
         request=RefreshInput,
@@ -143,6 +149,7 @@ class LogoutApi(APIView):
 
     @extend_schema(
         operation_id="auth_logout",
+        description="Revoke one of your refresh tokens.",
         tags=["identity"],
         request=RefreshInput,
         parameters=[RETRY_AFTER],
@@ -165,6 +172,7 @@ class MeApi(APIView):
 
     @extend_schema(
         operation_id="me_retrieve",
+        description="The authenticated user.",
         tags=["identity"],
         parameters=[RETRY_AFTER],
         responses={200: UserOutput, 401: NOT_AUTHENTICATED, 429: RATE_LIMITED},
@@ -178,6 +186,7 @@ class PasswordChangeApi(APIView):
 
     @extend_schema(
         operation_id="me_password_update",
+        description="Change the password; every refresh token of the user is revoked.",
         tags=["identity"],
         request=PasswordChangeInput,
         parameters=[RETRY_AFTER],
@@ -203,6 +212,7 @@ class PinSetApi(APIView):
 
     @extend_schema(
         operation_id="me_pin_update",
+        description="Set or replace the transaction PIN (4-6 ASCII digits as a string); the password proves identity.",
         tags=["identity"],
         request=PinSetInput,
         parameters=[RETRY_AFTER],
