@@ -1,1 +1,13 @@
-urlpatterns = []
+from django.urls import path
+
+from transactions import apis
+
+urlpatterns = [
+    path("deposits", apis.DepositCreateApi.as_view(), name="deposits"),
+    path("withdrawals", apis.WithdrawalCreateApi.as_view(), name="withdrawals"),
+    path("transfers", apis.TransferCreateApi.as_view(), name="transfers"),
+    path("transactions", apis.TransactionListApi.as_view(), name="transactions"),
+    path("transactions/<uuid:transaction_id>", apis.TransactionDetailApi.as_view(), name="transaction-detail"),
+    path("transactions/<uuid:transaction_id>/commit", apis.HoldCommitApi.as_view(), name="transaction-commit"),
+    path("transactions/<uuid:transaction_id>/void", apis.HoldVoidApi.as_view(), name="transaction-void"),
+]

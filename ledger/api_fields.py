@@ -1,0 +1,68 @@
+"""Strict DRF fields and shared schema pieces for the money APIs.
+
+DRF's IntegerField accepts "1050" and 10.0, its CharField accepts 12 and its
+BooleanField accepts "yes"; money input must be exactly the JSON type the
+contract names, so these fields check the type and never coerce.
+"""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+from accounts.serializers import ErrorEnvelope
+
+
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": 10**15})
+class StrictAmountField(serializers.Field):
+    """A JSON integer of minor units, 1..settings.MAX_AMOUNT. No floats, strings, booleans or null."""
+
+    default_error_messages = {
+        "invalid": "Must be a JSON integer number of minor units (e.g. 1050 for 10.50).",
+        "range": "Must be greater than 0 and at most {max}.",
+    }
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        if not 0 < data <= settings.MAX_AMOUNT:
+            self.fail("range", max=settings.MAX_AMOUNT)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class StrictCharField(serializers.CharField):
+    """A JSON string only (DRF's CharField would turn 12 into "12")."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanField(serializers.Field):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if type(data) is not bool:
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return bool(value)
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorEnvelope, description=description)
+
+
+NOT_AUTHENTICATED = error("not_authenticated / token_invalid: missing, expired or revoked access token.")
+NOT_FOUND = error("not_found: no such object, or it belongs to another user.")
+VALIDATION = error("validation_error: malformed JSON or a bad field (see `fields`).")
+RATE_LIMITED = error("rate_limited: too many requests (see Retry-After).")

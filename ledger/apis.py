@@ -1,0 +1,185 @@
+"""Accounts API: open, list, read, point-in-time balance, statement. Thin views over
+``ledger.services`` (writes) and ``ledger.selectors`` (reads, scoped to the user)."""
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger import selectors, services
+from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, VALIDATION, StrictCharField
+from ledger.balance_cache import Snapshot
+from ledger.models import LedgerAccount
+from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.exceptions import ValidationFailed
+
+
+class AccountPagination(NewestFirstCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+class StatementPagination(NewestFirstCursorPagination):
+    # Posting ids grow with time and are unique: a pure keyset over (account, -id).
+    ordering = "-id"
+
+
+class AccountCreateInput(serializers.Serializer):
+    currency = StrictCharField(max_length=3, help_text="ISO 4217 code; one of the configured currencies.")
+    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class BalanceOutput(serializers.Serializer):
+    posted = serializers.IntegerField(help_text="Committed money, minor units.")
+    pending = serializers.IntegerField(help_text="Sum of open holds on this account (outgoing).")
+    available = serializers.IntegerField(help_text="posted - pending.")
+
+
+class AccountOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    number = serializers.CharField()
+    name = serializers.CharField()
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=LedgerAccount.Status.values)
+    balance = BalanceOutput()
+    created_at = serializers.DateTimeField()
+
+
+class PointInTimeBalanceOutput(serializers.Serializer):
+    posted = serializers.IntegerField()
+    currency = serializers.CharField()
+    as_of = serializers.DateTimeField()
+
+
+class StatementLineOutput(serializers.Serializer):
+    transaction_id = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=["deposit", "withdrawal", "transfer", "reversal"])
+    amount = serializers.IntegerField(help_text="Signed: + credit to this account, - debit.")
+    currency = serializers.CharField()
+    balance_after = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+def _account_body(account: LedgerAccount, balance: Snapshot) -> dict:
+    return AccountOutput(
+        {
+            "id": account.pk,
+            "number": account.number,
+            "name": account.name,
+            "currency": account.currency,
+            "status": account.status,
+            "balance": {
+                "posted": balance.posted,
+                "pending": balance.pending,
+                "available": balance.posted - balance.pending,
+            },
+            "created_at": account.created_at,
+        }
+    ).data
+
+
+def _accounts_body(accounts: list[LedgerAccount]) -> list[dict]:
+    balances = selectors.account_balances(account_ids=[account.pk for account in accounts])
+    return [_account_body(account, balances[account.pk]) for account in accounts]
+
+
+ACCOUNT_ID = OpenApiParameter("account_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+class AccountListCreateApi(APIView):
+    @extend_schema(
+        operation_id="accounts_list",
+        tags=["accounts"],
+        responses={200: AccountOutput(many=True), 401: NOT_AUTHENTICATED},
+    )
+    def get(self, request):
+        paginator = AccountPagination()
+        page = paginator.paginate_queryset(
+            selectors.account_list_for_user(user=request.user).defer("posted", "pending", "version"), request, view=self
+        )
+        return paginator.get_paginated_response(_accounts_body(page))
+
+    @extend_schema(
+        operation_id="accounts_create",
+        tags=["accounts"],
+        request=AccountCreateInput,
+        responses={201: AccountOutput, 400: VALIDATION, 401: NOT_AUTHENTICATED},
+    )
+    def post(self, request):
+        data = AccountCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = services.account_open(actor=request.user, owner=request.user, **data.validated_data)
+        return Response(_accounts_body([account])[0], status=status.HTTP_201_CREATED)
+
+
+class AccountDetailApi(APIView):
+    @extend_schema(
+        operation_id="accounts_retrieve",
+        tags=["accounts"],
+        parameters=[ACCOUNT_ID],
+        responses={200: AccountOutput, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request, account_id):
+        account = selectors.account_get_for_user(user=request.user, account_id=account_id)
+        return Response(_accounts_body([account])[0])
+
+
+class AccountBalanceApi(APIView):
+    @extend_schema(
+        operation_id="accounts_balance_as_of",
+        tags=["accounts"],
+        parameters=[
+            ACCOUNT_ID,
+            OpenApiParameter(
+                "as_of",
+                OpenApiTypes.DATETIME,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="ISO 8601 timestamp (UTC if no offset); default now.",
+            ),
+        ],
+        responses={200: PointInTimeBalanceOutput, 400: VALIDATION, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request, account_id):
+        account = selectors.account_get_for_user(user=request.user, account_id=account_id)
+        raw = request.query_params.get("as_of")
+        if raw is None:
+            as_of = timezone.now()
+        else:
+            try:
+                as_of = parse_datetime(raw)
+            except ValueError:
+                as_of = None
+            if as_of is None:
+                raise ValidationFailed(fields={"as_of": ["Must be an ISO 8601 timestamp, e.g. 2026-01-31T23:59:59Z."]})
+            if timezone.is_naive(as_of):
+                as_of = timezone.make_aware(as_of, timezone.utc)
+        posted = selectors.account_posted_as_of(account=account, as_of=as_of)
+        return Response(PointInTimeBalanceOutput({"posted": posted, "currency": account.currency, "as_of": as_of}).data)
+
+
+class AccountEntriesApi(APIView):
+    @extend_schema(
+        operation_id="accounts_entries",
+        tags=["accounts"],
+        parameters=[ACCOUNT_ID],
+        responses={200: StatementLineOutput(many=True), 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request, account_id):
+        account = selectors.account_get_for_user(user=request.user, account_id=account_id)
+        paginator = StatementPagination()
+        page = paginator.paginate_queryset(selectors.account_statement(account=account), request, view=self)
+        lines = [
+            {
+                "transaction_id": posting.entry.ref_id,
+                "type": posting.entry.ref_type,
+                "amount": posting.amount,
+                "currency": posting.currency,
+                "balance_after": posting.balance_after,
+                "created_at": posting.created_at,
+            }
+            for posting in page
+        ]
+        return paginator.get_paginated_response(StatementLineOutput(lines, many=True).data)

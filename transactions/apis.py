@@ -1,0 +1,270 @@
+"""Money API: deposits, withdrawals, transfers, holds, transaction reads.
+
+Each view checks the request's shape, resolves the accounts the user may use
+(others' -> 404), calls ONE service and renders its ``MoneyOutcome``: the
+stored status and body, plus ``Idempotent-Replayed: true`` on a replay.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger.api_fields import (
+    NOT_AUTHENTICATED,
+    NOT_FOUND,
+    VALIDATION,
+    StrictAmountField,
+    StrictBooleanField,
+    StrictCharField,
+    error,
+)
+from ledger.selectors import account_get_customer, account_get_for_user
+from ledgerx.api.pagination import NewestFirstCursorPagination
+from transactions import selectors, services
+from transactions.idempotency import MoneyOutcome, idempotency_key_validate
+from transactions.models import Transaction
+from transactions.representations import transaction_representation
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": 20,
+        "additionalProperties": {"type": "string", "maxLength": 512},
+        "description": "Up to 20 keys (1-64 characters), string values up to 512 characters; returned as given.",
+    }
+)
+class MetadataField(serializers.Field):
+    def to_internal_value(self, data):
+        errors = services.metadata_errors(data)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class _MoneyInput(serializers.Serializer):
+    amount = StrictAmountField()
+    description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
+    metadata = MetadataField(required=False, default=dict)
+
+
+class DepositInput(_MoneyInput):
+    account = serializers.UUIDField()
+
+
+class WithdrawalInput(_MoneyInput):
+    account = serializers.UUIDField()
+    pin = StrictCharField(help_text="The transaction PIN (4-6 digits, as a string). Never echoed.")
+
+
+class TransferInput(_MoneyInput):
+    source_account = serializers.UUIDField()
+    destination_account = serializers.UUIDField(help_text="Any active account of the same currency.")
+    pin = StrictCharField(help_text="The transaction PIN (4-6 digits, as a string). Never echoed.")
+    hold = StrictBooleanField(required=False, default=False, help_text="Reserve only; commit or void later.")
+
+
+class TransactionOutputSerializer(serializers.Serializer):
+    """Documents ``transactions.representations.transaction_representation``."""
+
+    id = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=Transaction.Type.values)
+    status = serializers.ChoiceField(choices=Transaction.Status.values)
+    amount = serializers.IntegerField(help_text="Minor units.")
+    currency = serializers.CharField()
+    source_account = serializers.UUIDField(allow_null=True)
+    destination_account = serializers.UUIDField(allow_null=True)
+    description = serializers.CharField()
+    metadata = serializers.DictField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    committed_at = serializers.DateTimeField(allow_null=True)
+    reverses = serializers.UUIDField(allow_null=True)
+    reversed_by = serializers.UUIDField(allow_null=True)
+
+    def to_representation(self, instance):
+        return transaction_representation(instance)
+
+
+class TransactionPagination(NewestFirstCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="1-255 printable characters, unique per request you mean once; retries reuse it.",
+)
+REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[201],
+    description="`true` when this is the stored response of an earlier request with the same key.",
+)
+TRANSACTION_ID = OpenApiParameter("transaction_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+MONEY_ERRORS = {
+    400: error(
+        "validation_error (bad field or amount), idempotency_key_required, currency_mismatch, same_account."
+    ),
+    401: NOT_AUTHENTICATED,
+    403: error("pin_not_set / invalid_pin (with attempts_remaining) / user_suspended."),
+    404: NOT_FOUND,
+    409: error("insufficient_funds / account_frozen / idempotency_in_progress."),
+    422: error("idempotency_key_reused: the key was used with a different request."),
+}
+
+
+def _render(outcome: MoneyOutcome) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return Response(outcome.body, status=outcome.status, headers=headers)
+
+
+def _idempotency_key(request) -> str | None:
+    return request.headers.get("Idempotency-Key")
+
+
+def _validated(serializer_class, request) -> dict:
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
+class DepositCreateApi(APIView):
+    @extend_schema(
+        operation_id="deposits_create",
+        tags=["money"],
+        request=DepositInput,
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        idempotency_key_validate(key)
+        data = _validated(DepositInput, request)
+        account = account_get_for_user(user=request.user, account_id=data.pop("account"))
+        return _render(services.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
+
+
+class WithdrawalCreateApi(APIView):
+    @extend_schema(
+        operation_id="withdrawals_create",
+        tags=["money"],
+        request=WithdrawalInput,
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        idempotency_key_validate(key)
+        data = _validated(WithdrawalInput, request)
+        account = account_get_for_user(user=request.user, account_id=data.pop("account"))
+        return _render(services.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
+
+
+class TransferCreateApi(APIView):
+    @extend_schema(
+        operation_id="transfers_create",
+        tags=["money"],
+        request=TransferInput,
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        idempotency_key_validate(key)
+        data = _validated(TransferInput, request)
+        source = account_get_for_user(user=request.user, account_id=data.pop("source_account"))
+        destination = account_get_customer(account_id=data.pop("destination_account"))
+        return _render(
+            services.transfer_create(
+                actor=request.user, source=source, destination=destination, idempotency_key=key, **data
+            )
+        )
+
+
+class TransactionListApi(APIView):
+    @extend_schema(
+        operation_id="transactions_list",
+        tags=["money"],
+        parameters=[
+            OpenApiParameter("account", OpenApiTypes.UUID, OpenApiParameter.QUERY, description="One of your accounts."),
+            OpenApiParameter("status", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=Transaction.Status.values),
+            OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=Transaction.Type.values),
+        ],
+        responses={200: TransactionOutputSerializer(many=True), 400: VALIDATION, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request):
+        filters = _validated_query(request)
+        paginator = TransactionPagination()
+        page = paginator.paginate_queryset(
+            selectors.transaction_list_for_user(user=request.user, **filters), request, view=self
+        )
+        return paginator.get_paginated_response([transaction_representation(txn) for txn in page])
+
+
+class _TransactionFilters(serializers.Serializer):
+    account = serializers.UUIDField(required=False, source="account_id")
+    status = serializers.ChoiceField(choices=Transaction.Status.values, required=False)
+    type = serializers.ChoiceField(choices=Transaction.Type.values, required=False)
+
+
+def _validated_query(request) -> dict:
+    data = _TransactionFilters(data=request.query_params)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
+class TransactionDetailApi(APIView):
+    @extend_schema(
+        operation_id="transactions_retrieve",
+        tags=["money"],
+        parameters=[TRANSACTION_ID],
+        responses={200: TransactionOutputSerializer, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request, transaction_id):
+        txn = selectors.transaction_get_for_user(user=request.user, transaction_id=transaction_id)
+        return Response(transaction_representation(txn))
+
+
+HOLD_RESPONSES = {
+    200: TransactionOutputSerializer,
+    401: NOT_AUTHENTICATED,
+    403: error("forbidden (not the source account's owner) / user_suspended."),
+    404: NOT_FOUND,
+    409: error("invalid_state (not a pending hold, or expired) / account_frozen."),
+}
+
+
+class HoldCommitApi(APIView):
+    @extend_schema(
+        operation_id="transactions_commit",
+        tags=["money"],
+        request=None,
+        parameters=[TRANSACTION_ID],
+        responses=HOLD_RESPONSES,
+        description="Commit a pending hold (source owner, no PIN): the reserved amount moves.",
+    )
+    def post(self, request, transaction_id):
+        txn = selectors.transaction_get_for_user(user=request.user, transaction_id=transaction_id)
+        return Response(transaction_representation(services.hold_commit(actor=request.user, transaction=txn)))
+
+
+class HoldVoidApi(APIView):
+    @extend_schema(
+        operation_id="transactions_void",
+        tags=["money"],
+        request=None,
+        parameters=[TRANSACTION_ID],
+        responses=HOLD_RESPONSES,
+        description="Void a pending hold (source owner): the reservation is released.",
+    )
+    def post(self, request, transaction_id):
+        txn = selectors.transaction_get_for_user(user=request.user, transaction_id=transaction_id)
+        return Response(transaction_representation(services.hold_void(actor=request.user, transaction=txn)))

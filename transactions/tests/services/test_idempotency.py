@@ -1,0 +1,146 @@
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.utils import timezone
+
+from ledger.exceptions import InsufficientFunds
+from ledgerx.exceptions import ValidationFailed
+from transactions import idempotency
+from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
+from transactions.models import IdempotencyRecord, Transaction
+from transactions.services import deposit_create, transfer_create, withdrawal_create
+from transactions.tests.helpers import PIN, books, funded_account
+
+pytestmark = pytest.mark.django_db
+
+
+def test_same_key_same_request_replays_without_moving_money():
+    account = funded_account(amount=1000)
+    first = withdrawal_create(actor=account.owner, account=account, amount=300, pin=PIN, idempotency_key="w")
+    before = books()
+    # A replay does not even need the right PIN: the body is compared without it.
+    second = withdrawal_create(actor=account.owner, account=account, amount=300, pin="0000", idempotency_key="w")
+    assert books() == before
+    assert second.replayed is True and first.replayed is False
+    assert (second.status, second.body, second.transaction.pk) == (201, first.body, first.transaction.pk)
+    account.refresh_from_db()
+    assert account.posted == 700
+
+
+def test_replay_returns_the_original_body_even_after_changes():
+    source = funded_account(amount=1000)
+    destination = funded_account(amount=0)
+    args = dict(actor=source.owner, source=source, destination=destination, amount=10, pin=PIN, idempotency_key="h", hold=True)
+    first = transfer_create(**args)
+    from transactions.services import hold_commit
+
+    hold_commit(actor=source.owner, transaction=first.transaction)
+    again = transfer_create(**args)
+    assert again.body["status"] == "pending" and again.body == first.body
+
+
+@pytest.mark.parametrize(
+    "change", [{"amount": 301}, {"description": "other"}, {"metadata": {"a": "b"}}]
+)
+def test_same_key_different_request_is_refused(change):
+    account = funded_account(amount=1000)
+    withdrawal_create(actor=account.owner, account=account, amount=300, pin=PIN, idempotency_key="w")
+    before = books()
+    with pytest.raises(IdempotencyKeyReused):
+        withdrawal_create(
+            actor=account.owner, account=account, pin=PIN, idempotency_key="w", **{"amount": 300, **change}
+        )
+    assert books() == before
+
+
+def test_keys_are_scoped_per_user_and_endpoint():
+    account = funded_account(amount=1000)
+    other = funded_account(amount=1000)
+    withdrawal_create(actor=account.owner, account=account, amount=1, pin=PIN, idempotency_key="same")
+    deposit_create(actor=account.owner, account=account, amount=1, idempotency_key="same")
+    withdrawal_create(actor=other.owner, account=other, amount=1, pin=PIN, idempotency_key="same")
+    assert IdempotencyRecord.objects.filter(key="same").count() == 3
+    account.refresh_from_db()
+    assert account.posted == 1000
+
+
+def test_failed_request_does_not_bind_its_key():
+    account = funded_account(amount=100)
+    with pytest.raises(InsufficientFunds):
+        withdrawal_create(actor=account.owner, account=account, amount=500, pin=PIN, idempotency_key="w")
+    assert not IdempotencyRecord.objects.filter(key="w").exists()
+    deposit_create(actor=account.owner, account=account, amount=400, idempotency_key="d")
+    outcome = withdrawal_create(actor=account.owner, account=account, amount=500, pin=PIN, idempotency_key="w")
+    assert outcome.replayed is False
+    account.refresh_from_db()
+    assert account.posted == 0
+
+
+def test_in_flight_key_is_refused_and_marker_is_released():
+    account = funded_account(amount=100)
+    marker = idempotency._marker_key(account.owner.pk, "deposits", "d")
+    cache.set(marker, "someone-else", 60)
+    before = books()
+    with pytest.raises(IdempotencyInProgress):
+        deposit_create(actor=account.owner, account=account, amount=1, idempotency_key="d")
+    assert books() == before
+    cache.delete(marker)
+    deposit_create(actor=account.owner, account=account, amount=1, idempotency_key="d")
+    assert cache.get(marker) is None  # released after the request
+
+
+def test_cache_down_still_dedupes_through_the_database():
+    from django_redis.exceptions import ConnectionInterrupted
+
+    account = funded_account(amount=100)
+    with mock.patch.object(idempotency.cache, "add", side_effect=ConnectionInterrupted(connection=None)):
+        first = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key="d")
+        second = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key="d")
+    assert second.replayed and second.transaction.pk == first.transaction.pk
+    assert Transaction.objects.filter(type="deposit", amount=5).count() == 1
+
+
+def test_losing_the_unique_race_replays():
+    """A duplicate that got past the lookup (no marker) meets the unique constraint and replays."""
+    account = funded_account(amount=100)
+    first = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key="d")
+    before = books()
+    with mock.patch.object(idempotency, "_record_find", side_effect=[None, IdempotencyRecord.objects.get(key="d")]):
+        second = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key="d")
+    assert second.replayed and second.body == first.body
+    assert books() == before
+
+
+@pytest.mark.parametrize("key", [None, ""])
+def test_key_required(key):
+    account = funded_account(amount=100)
+    with pytest.raises(IdempotencyKeyRequired):
+        deposit_create(actor=account.owner, account=account, amount=1, idempotency_key=key)
+
+
+@pytest.mark.parametrize("key", ["k" * 256, "tab\there", "é", "   "])
+def test_malformed_key(key):
+    account = funded_account(amount=100)
+    before = books()
+    with pytest.raises(ValidationFailed):
+        deposit_create(actor=account.owner, account=account, amount=1, idempotency_key=key)
+    assert books() == before
+
+
+def test_longest_key_is_fine():
+    account = funded_account(amount=100)
+    deposit_create(actor=account.owner, account=account, amount=1, idempotency_key="k" * 255)
+    assert IdempotencyRecord.objects.filter(key="k" * 255).count() == 1
+
+
+def test_purge_removes_only_old_records(capsys):
+    account = funded_account(amount=100)
+    deposit_create(actor=account.owner, account=account, amount=1, idempotency_key="old")
+    IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=49))
+    call_command("purge_idempotency")
+    assert "purged 1 idempotency record(s)" in capsys.readouterr().out
+    assert not IdempotencyRecord.objects.filter(key="old").exists()
+    assert IdempotencyRecord.objects.count() == 1  # the funding deposit's record stays
