@@ -64,7 +64,12 @@ class UserOutput(serializers.Serializer):
 class ErrorDetail(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Only on validation errors: field name -> messages.",
+    )
+    attempts_remaining = serializers.IntegerField(required=False, help_text="Only on invalid_pin.")
 
 
 class ErrorEnvelope(serializers.Serializer):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import bcrypt
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
@@ -348,11 +349,6 @@ def _refresh_tokens_revoke_all(*, user_id) -> int:
     return len(rows)
 
 
-# Hashing the password of a non-existent user costs the same as a real check,
-# so an unknown email cannot be told apart from a wrong password by timing.
-_DUMMY_USER = User(email="nobody@invalid")
-
-
 def auth_login(*, email: str, password: str) -> TokenPair:
     """Exchange email and password for a token pair. Raises InvalidCredentials.
 
@@ -361,7 +357,9 @@ def auth_login(*, email: str, password: str) -> TokenPair:
     email = (email or "").strip()
     user = User.objects.filter(email__iexact=email).first() if email else None
     if user is None:
-        _DUMMY_USER.set_password(password or "")
+        # Hash anyway (like Django's ModelBackend): an unknown email then costs
+        # the same bcrypt round as a wrong password and cannot be told apart by timing.
+        make_password(password if isinstance(password, str) else "")
         ok = False
     else:
         ok = isinstance(password, str) and user.check_password(password) and user.is_active
