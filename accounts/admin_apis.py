@@ -1,0 +1,60 @@
+"""Back-office API for users (role admin): suspend and reinstate, each with a reason."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.apis import _user_body
+from accounts.models import User
+from accounts.serializers import UserOutput
+from accounts.services import user_reinstate, user_suspend
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses
+from ledgerx.exceptions import NotFound
+
+USER_ID = OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+def _user_get(user_id) -> User:
+    try:
+        return User.objects.get(pk=user_id)
+    except User.DoesNotExist:
+        raise NotFound() from None
+
+
+class UserSuspendApi(APIView):
+    permission_classes = BACKOFFICE_PERMISSIONS
+
+    @extend_schema(
+        operation_id="admin_users_suspend",
+        summary="Suspend a user (admin)",
+        description="The user can still log in and read, but every money-moving request answers 403 user_suspended.",
+        tags=["back office"],
+        parameters=[USER_ID],
+        request=ReasonInput,
+        responses=backoffice_responses({200: UserOutput}, conflicts="invalid_state: the user is already suspended."),
+    )
+    def post(self, request, user_id):
+        user = _user_get(user_id)
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(_user_body(user_suspend(actor=request.user, user=user, reason=data.validated_data["reason"])))
+
+
+class UserReinstateApi(APIView):
+    permission_classes = BACKOFFICE_PERMISSIONS
+
+    @extend_schema(
+        operation_id="admin_users_reinstate",
+        summary="Reinstate a suspended user (admin)",
+        description="Lifts the suspension and clears the failed PIN count.",
+        tags=["back office"],
+        parameters=[USER_ID],
+        request=ReasonInput,
+        responses=backoffice_responses({200: UserOutput}, conflicts="invalid_state: the user is not suspended."),
+    )
+    def post(self, request, user_id):
+        user = _user_get(user_id)
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(_user_body(user_reinstate(actor=request.user, user=user, reason=data.validated_data["reason"])))

@@ -1,0 +1,119 @@
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditAction, AuditRecord
+from audit.tests.admin.conftest import action_post
+from ledger.models import JournalEntry, Posting
+from ledger.services import account_freeze
+from ledger.tests.factories import customer_account
+from transactions.tests.helpers import funded_account
+
+pytestmark = pytest.mark.django_db
+URL = reverse("admin:ledger_ledgeraccount_changelist")
+
+
+def test_account_list_shows_balances_and_filters_by_currency(superuser_client):
+    usd = funded_account(amount=12_345)
+    customer_account(currency="NGN")
+    response = superuser_client.get(URL, {"currency": "USD", "kind__exact": "customer"})
+    assert response.status_code == 200
+    assert [account.pk for account in response.context["cl"].result_list] == [usd.pk]
+    page = response.content.decode()
+    assert "123.45 USD" in page
+
+
+def test_freeze_confirmation_then_service_and_audit(superuser_client, admin_user):
+    account = funded_account(amount=500)
+    first = action_post(superuser_client, URL, "freeze_accounts", [account.pk])
+    assert first.status_code == 200
+    assert account.number in first.content.decode()
+    account.refresh_from_db()
+    assert account.status == "active"
+
+    blank = action_post(superuser_client, URL, "freeze_accounts", [account.pk], confirm="yes", reason="")
+    assert blank.status_code == 200
+    account.refresh_from_db()
+    assert account.status == "active"
+    assert not AuditRecord.objects.filter(action=AuditAction.ACCOUNT_FROZEN).exists()
+
+    done = action_post(superuser_client, URL, "freeze_accounts", [account.pk], confirm="yes", reason="court order 12")
+    assert done.status_code == 302
+    account.refresh_from_db()
+    assert (account.status, account.posted) == ("frozen", 500)
+    record = AuditRecord.objects.get(action=AuditAction.ACCOUNT_FROZEN)
+    assert (record.actor_id, record.target_id) == (admin_user.pk, str(account.pk))
+    assert record.data == {"reason": "court order 12", "old_status": "active", "new_status": "frozen"}
+
+
+def test_unfreeze_of_an_active_account_is_refused_with_a_message(superuser_client):
+    account = funded_account(amount=0)
+    response = action_post(superuser_client, URL, "unfreeze_accounts", [account.pk], confirm="yes", reason="oops")
+    assert response.status_code == 302
+    assert [str(m) for m in response.wsgi_request._messages] == [
+        f"Not unfreeze: {account}: The account is already active."
+    ]
+    assert not AuditRecord.objects.filter(action=AuditAction.ACCOUNT_UNFROZEN).exists()
+
+
+def test_unfreeze_works(superuser_client, admin_user):
+    account = funded_account(amount=0)
+    account_freeze(actor=admin_user, account=account, reason="x")
+    response = action_post(superuser_client, URL, "unfreeze_accounts", [account.pk], confirm="yes", reason="cleared")
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.status == "active"
+
+
+def test_balances_and_status_cannot_be_edited(superuser_client):
+    account = funded_account(amount=700)
+    url = reverse("admin:ledger_ledgeraccount_change", args=[account.pk])
+    page = superuser_client.get(url).content.decode()
+    assert 'name="posted"' not in page and 'name="status"' not in page and 'name="name"' in page
+    response = superuser_client.post(url, {"name": "Savings", "posted": "999999", "pending": "5", "status": "frozen"})
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.name, account.posted, account.pending, account.status) == ("Savings", 700, 0, "active")
+    assert superuser_client.get(reverse("admin:ledger_ledgeraccount_add")).status_code == 403
+
+
+@pytest.mark.parametrize("model", ["journalentry", "posting"])
+def test_journal_and_postings_are_read_only_even_for_superusers(superuser_client, model):
+    funded_account(amount=100)
+    obj = (JournalEntry if model == "journalentry" else Posting).objects.first()
+    assert superuser_client.get(reverse(f"admin:ledger_{model}_changelist")).status_code == 200
+    change_url = reverse(f"admin:ledger_{model}_change", args=[obj.pk])
+    view = superuser_client.get(change_url)
+    assert view.status_code == 200
+    assert view.context["has_change_permission"] is False
+    assert superuser_client.post(change_url, {}).status_code == 403
+    assert superuser_client.get(reverse(f"admin:ledger_{model}_add")).status_code == 403
+    assert superuser_client.post(reverse(f"admin:ledger_{model}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
+
+
+def test_posting_list_query_count_does_not_grow_with_rows(superuser_client, django_assert_max_num_queries):
+    for _ in range(3):
+        funded_account(amount=100)
+    url = reverse("admin:ledger_posting_changelist")
+    superuser_client.get(url)  # warm the session/content-type caches
+    with django_assert_max_num_queries(12) as small:
+        superuser_client.get(url)
+    for _ in range(10):
+        funded_account(amount=100)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        response = superuser_client.get(url)
+    assert len(response.context["cl"].result_list) == 26
+
+
+def test_changelist_counts_are_capped(superuser_client):
+    from audit import admin_tools
+
+    for _ in range(3):
+        funded_account(amount=100)
+    original = admin_tools.COUNT_CAP
+    admin_tools.COUNT_CAP = 1
+    try:
+        response = superuser_client.get(reverse("admin:ledger_posting_changelist"))
+    finally:
+        admin_tools.COUNT_CAP = original
+    assert Posting.objects.count() == 6
+    assert response.context["cl"].result_count == 2  # cap + 1: "more than the cap"

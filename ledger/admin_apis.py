@@ -1,0 +1,57 @@
+"""Back-office API for accounts (role admin): freeze and unfreeze, each with a reason."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses
+from ledger.apis import AccountOutput, _account_body
+from ledger.balance_cache import Snapshot
+from ledger.models import LedgerAccount
+from ledger.selectors import account_get_customer
+from ledger.services import account_freeze, account_unfreeze
+
+ACCOUNT_ID = OpenApiParameter("account_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+def _body(account: LedgerAccount) -> dict:
+    # The service returns the row it locked and wrote: its balances are current.
+    return _account_body(account, Snapshot(account.posted, account.pending, account.version))
+
+
+class AccountFreezeApi(APIView):
+    permission_classes = BACKOFFICE_PERMISSIONS
+
+    @extend_schema(
+        operation_id="admin_accounts_freeze",
+        summary="Freeze a customer account (admin)",
+        description="A frozen account can neither send nor receive (409 account_frozen); it can still be read.",
+        tags=["back office"],
+        parameters=[ACCOUNT_ID],
+        request=ReasonInput,
+        responses=backoffice_responses({200: AccountOutput}, conflicts="invalid_state: the account is already frozen."),
+    )
+    def post(self, request, account_id):
+        account = account_get_customer(account_id=account_id)
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(_body(account_freeze(actor=request.user, account=account, reason=data.validated_data["reason"])))
+
+
+class AccountUnfreezeApi(APIView):
+    permission_classes = BACKOFFICE_PERMISSIONS
+
+    @extend_schema(
+        operation_id="admin_accounts_unfreeze",
+        summary="Unfreeze a customer account (admin)",
+        tags=["back office"],
+        parameters=[ACCOUNT_ID],
+        request=ReasonInput,
+        responses=backoffice_responses({200: AccountOutput}, conflicts="invalid_state: the account is not frozen."),
+    )
+    def post(self, request, account_id):
+        account = account_get_customer(account_id=account_id)
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(_body(account_unfreeze(actor=request.user, account=account, reason=data.validated_data["reason"])))
