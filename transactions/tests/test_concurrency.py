@@ -1,0 +1,112 @@
+"""Races on real PostgreSQL: row locks, lock order and the idempotency guards."""
+
+from collections import Counter
+from unittest import mock
+
+import pytest
+
+from ledger.exceptions import InsufficientFunds
+from ledger.models import LedgerAccount
+from transactions import idempotency
+from transactions.exceptions import IdempotencyInProgress
+from transactions.models import IdempotencyRecord, Transaction
+from transactions.services import deposit_create, transfer_create
+from transactions.tests.concurrency import run_parallel
+from transactions.tests.helpers import PIN, funded_account, new_key
+from transactions.verification import books_verify
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _posted(account) -> int:
+    return LedgerAccount.objects.get(pk=account.pk).posted
+
+
+def _assert_books_clean():
+    assert [result.name for result in books_verify() if not result.ok] == []
+
+
+def test_parallel_overdraft_only_affordable_transfers_succeed():
+    source = funded_account(amount=500)
+    destination = funded_account(amount=0)
+
+    def send():
+        return transfer_create(
+            actor=source.owner, source=source, destination=destination, amount=100, pin=PIN, idempotency_key=new_key()
+        )
+
+    results = run_parallel([send] * 10)
+    kinds = Counter(type(result).__name__ for result in results)
+    assert kinds == Counter({"MoneyOutcome": 5, "InsufficientFunds": 5})
+    assert all(isinstance(r, InsufficientFunds) for r in results if not hasattr(r, "transaction"))
+    assert (_posted(source), _posted(destination)) == (0, 500)
+    assert Transaction.objects.filter(type="transfer").count() == 5
+    _assert_books_clean()
+
+
+def test_parallel_holds_cannot_over_reserve():
+    source = funded_account(amount=300)
+    destination = funded_account(amount=0)
+
+    def hold():
+        return transfer_create(
+            actor=source.owner, source=source, destination=destination, amount=100, pin=PIN, idempotency_key=new_key(), hold=True
+        )
+
+    results = run_parallel([hold] * 6)
+    assert sum(1 for r in results if isinstance(r, InsufficientFunds)) == 3
+    source.refresh_from_db()
+    assert (source.posted, source.pending) == (300, 300)
+    _assert_books_clean()
+
+
+def test_crossing_transfers_do_not_deadlock_and_conserve_money():
+    a = funded_account(amount=10_000)
+    b = funded_account(amount=10_000)
+
+    def a_to_b():
+        return transfer_create(actor=a.owner, source=a, destination=b, amount=7, pin=PIN, idempotency_key=new_key())
+
+    def b_to_a():
+        return transfer_create(actor=b.owner, source=b, destination=a, amount=5, pin=PIN, idempotency_key=new_key())
+
+    results = run_parallel([a_to_b, b_to_a] * 8)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert (_posted(a), _posted(b)) == (10_000 - 8 * 7 + 8 * 5, 10_000 + 8 * 7 - 8 * 5)
+    _assert_books_clean()
+
+
+def test_same_key_in_parallel_moves_money_once():
+    account = funded_account(amount=0)
+
+    def deposit():
+        return deposit_create(actor=account.owner, account=account, amount=250, idempotency_key="same")
+
+    results = run_parallel([deposit] * 8)
+    made = [r for r in results if hasattr(r, "replayed") and not r.replayed]
+    others = [r for r in results if r not in made]
+    assert len(made) == 1
+    assert all(isinstance(r, IdempotencyInProgress) or (hasattr(r, "replayed") and r.replayed) for r in others)
+    assert _posted(account) == 250
+    assert IdempotencyRecord.objects.filter(key="same").count() == 1
+    _assert_books_clean()
+
+
+def test_same_key_in_parallel_without_cache_marker_uses_the_database_guard():
+    """Redis empty/down: no in-flight marker, the unique constraint decides; losers replay."""
+    account = funded_account(amount=1000)
+    destination = funded_account(amount=0)
+
+    def send():
+        return transfer_create(
+            actor=account.owner, source=account, destination=destination, amount=100, pin=PIN, idempotency_key="k"
+        )
+
+    # What _marker_claim returns when the cache is unreachable (module-level, so every thread sees it).
+    with mock.patch.object(idempotency, "_marker_claim", return_value=None):
+        results = run_parallel([send] * 8)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert sorted(r.replayed for r in results) == [False] + [True] * 7
+    assert len({r.transaction.pk for r in results}) == 1
+    assert (_posted(account), _posted(destination)) == (900, 100)
+    _assert_books_clean()

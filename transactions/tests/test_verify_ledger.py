@@ -1,0 +1,52 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from accounts.tests.factories import AdminFactory
+from transactions.services import transaction_reverse, transfer_create
+from transactions.tests.helpers import PIN, funded_account, new_key
+from transactions.verification import books_verify
+
+pytestmark = pytest.mark.django_db
+
+
+def _busy_books():
+    source = funded_account(amount=1000)
+    destination = funded_account(amount=0)
+    moved = transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=300, pin=PIN, idempotency_key=new_key()
+    ).transaction
+    transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=200, pin=PIN, idempotency_key=new_key(), hold=True
+    )
+    transaction_reverse(actor=AdminFactory(), transaction=moved, reason="test")
+    return source, destination
+
+
+def test_clean_books_pass(capsys):
+    _busy_books()
+    results = books_verify()
+    assert [result.name for result in results if not result.ok] == []
+    assert len(results) == 11
+    call_command("verify_ledger")
+    assert "11 checks, 11 ok, 0 breached" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "corruption, check",
+    [
+        ("UPDATE ledger_ledgeraccount SET posted = posted + 1 WHERE id = %s", "every stored posted balance equals the sum of its postings"),
+        ("UPDATE ledger_ledgeraccount SET pending = pending - 1 WHERE id = %s", "every stored pending balance equals the sum of its open holds"),
+    ],
+)
+def test_breaches_are_reported_and_exit_non_zero(corruption, check, capsys):
+    source, _destination = _busy_books()
+    with connection.cursor() as cursor:
+        cursor.execute(corruption, [source.pk if connection.vendor == "postgresql" else source.pk.hex])
+    breached = [result for result in books_verify() if not result.ok]
+    assert [result.name for result in breached] == [check]
+    assert breached[0].breaches == 1
+    with pytest.raises(CommandError) as exc:
+        call_command("verify_ledger")
+    assert exc.value.returncode == 1
+    assert f"BREACH  {check}: 1" in capsys.readouterr().out
