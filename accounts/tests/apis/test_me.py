@@ -74,6 +74,7 @@ def test_malformed_pin_over_the_api_is_400(authed_client, user, pin):
     error = response.json()["error"]
     assert error["code"] == "validation_error"
     assert list(error["fields"]) == ["pin"]
+    assert str(pin) not in response.content.decode()  # never echoed
     assert User.objects.get(pk=user.pk).pin_hash == ""
 
 
