@@ -5,6 +5,7 @@
                                                    one scenario; its result line is printed last
     python -m bench all [--quick]                  everything, then bench/RESULTS.md and the chart
     python -m bench verify                         manage.py verify_ledger on ledgerx_bench
+    python -m bench profile [--pyinstrument]       statements per operation / a pyinstrument profile
 """
 
 from __future__ import annotations
@@ -129,6 +130,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "verify":
         return verify()
+    if args[0] == "profile":
+        ensure_books()
+        from bench.profile import RESULTS, pyinstrument_random, run_profile
+
+        if "--pyinstrument" in args[1:]:
+            text = pyinstrument_random()
+            (RESULTS / "profile-random.txt").write_text(text)
+        else:
+            text = run_profile(log=log)
+        print(text)
+        return 0
     if args[0] == "all":
         from bench.suite import run_all
 

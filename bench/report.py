@@ -1,0 +1,201 @@
+"""bench/RESULTS.md and bench/results/transfers.png from one run's results (results/latest.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.stats import ratio
+
+BENCH = Path(__file__).resolve().parent
+CONCURRENCIES = (1, 4, 16)
+
+
+def _index(results: list[dict]) -> dict:
+    return {(r["system"], r["scenario"], r["concurrency"]): r for r in results}
+
+
+def _rate(idx: dict, system: str, scenario: str, c: int) -> float | None:
+    row = idx.get((system, scenario, c))
+    return row["rate"] if row else None
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def targets(run: dict) -> list[dict]:
+    """Each target with its measured ratio and met / not met (None: not measured)."""
+    idx = _index(run["results"])
+    L = lambda s, c: _rate(idx, "ledgerx", s, c)  # noqa: E731
+    pg4 = _rate(idx, "pgbench", "tpcb", 4)
+    out = []
+
+    def add(number, text, value, threshold, higher_is_better=True, note=""):
+        met = None if value is None else (value >= threshold if higher_is_better else value <= threshold)
+        out.append({"n": number, "target": text, "measured": value, "met": met, "note": note})
+
+    add(1, "service `random` c=4 >= 0.8 x pgbench c=4", ratio(L("random", 4), pg4), 0.8)
+    add(2, "`hot` c=4 >= 0.45 x pgbench c=4", ratio(L("hot", 4), pg4), 0.45)
+    add(2, "`hot` c=16 >= 0.8 x `hot` c=4 (falls <= 20%)", ratio(L("hot", 16), L("hot", 4)), 0.8)
+    for c in CONCURRENCIES:
+        add(3, f"`deposit` >= 0.8 x `random` (c={c})", ratio(L("deposit", c), L("random", c)), 0.8)
+    for c in CONCURRENCIES:
+        noaudit = L("random_noaudit", c)
+        cost = None if not noaudit or L("random", c) is None else 1 - L("random", c) / noaudit
+        add(4, f"audit costs <= 15% on `random` (c={c}; 1 - random/random_noaudit)", cost, 0.15, False)
+    ceiling = run.get("bcrypt", {}).get("ceiling_per_s")
+    for c in (4, 16):
+        add(5, f"`http_transfer` >= 0.85 x bcrypt ceiling (c={c})", ratio(L("http_transfer", c), ceiling), 0.85)
+    for c in CONCURRENCIES:
+        add(5, f"`http_balance` >= 0.6 x `http_me` (c={c})", ratio(L("http_balance", c), L("http_me", c)), 0.6)
+    scale = run.get("scale") or {}
+    st = scale.get("statement", {})
+    if "small" in st and "big" in st:
+        for page in ("page1", "page50"):
+            add(
+                6,
+                f"statement {page} p50 at 10^6 postings <= 1.3 x at 10^3",
+                ratio(st["big"][f"{page}_p50_ms"], st["small"][f"{page}_p50_ms"]),
+                1.3,
+                False,
+            )
+    ver = scale.get("verify", [])
+    if len(ver) >= 2:
+        add(6, "verify_ledger peak memory at 10^6 <= 1.2 x at 10^5", ratio(ver[1]["max_rss_kb"], ver[0]["max_rss_kb"]), 1.2, False)
+    bad = {}
+    for r in run["results"]:
+        for kind, n in (r.get("failures") or {}).items():
+            if kind in ("deadlock", "serialization_failure"):
+                bad[f"{r['scenario']} c={r['concurrency']}"] = n
+    add(7, "zero deadlock / serialization failures in every scenario", float(sum(bad.values())), 0, False,
+        ", ".join(f"{k}: {v}" for k, v in bad.items()))
+    checks = [run.get("verify_bench", {}).get("ok")] + [v.get("ok") for v in ver] + [
+        (scale.get("verify_final") or {}).get("ok")
+    ]
+    checks = [c for c in checks if c is not None]
+    add(7, "verify_ledger passes at the end (bench and scale databases)", 1.0 if checks and all(checks) else 0.0, 1.0)
+    return out
+
+
+def chart(run: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    idx = _index(run["results"])
+    series = [
+        ("pgbench", "tpcb", "pgbench TPC-B", "black", "-"),
+        ("ledgerx", "random", "LedgerX random", "tab:blue", "-"),
+        ("ledgerx", "hot", "LedgerX hot", "tab:red", "-"),
+        ("ledgerx", "deposit", "LedgerX deposit", "tab:green", "-"),
+        ("ledgerx", "hold_commit", "LedgerX hold+commit", "tab:purple", "-"),
+        ("ledgerx", "random_noaudit", "LedgerX random, no audit", "tab:blue", ":"),
+        ("ledgerx", "http_transfer", "LedgerX HTTP transfer (PIN)", "tab:orange", "--"),
+    ]
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    for system, scenario, label, color, style in series:
+        xs = [c for c in CONCURRENCIES if (system, scenario, c) in idx]
+        if xs:
+            ys = [idx[(system, scenario, c)]["rate"] for c in xs]
+            ax.plot(xs, ys, style, marker="o", color=color, label=label)
+    ceiling = run.get("bcrypt", {}).get("ceiling_per_s")
+    if ceiling:
+        ax.axhline(ceiling, color="tab:orange", linewidth=0.8, alpha=0.6, label=f"bcrypt ceiling ({ceiling:.1f}/s)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(list(CONCURRENCIES), [str(c) for c in CONCURRENCIES])
+    ax.set_xlabel("concurrency (client processes, closed loop)")
+    ax.set_ylabel("transfers / s (log scale)")
+    m = run["machine"]
+    ax.set_title(f"LedgerX vs pgbench, same run - {m['date']} - {m['nproc']} cores - commit {m['commit']}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def results_markdown(run: dict) -> str:
+    m = run["machine"]
+    idx = _index(run["results"])
+    lines = [
+        "# Benchmark results",
+        "",
+        "Produced by `bash bench/run` (see bench/README.md). Ratios are within this one run on one machine;",
+        "absolute numbers on shared 2-core machines drift by +-30%.",
+        "",
+        "| run | value |",
+        "| --- | --- |",
+        f"| date (UTC) | {m['date']} |",
+        f"| mode | {run['mode']} (measure {run['duration_s']} s after {run['warmup_s']} s warm-up per point, one run per point) |",
+        f"| machine | {m['nproc']} cores (`nproc`), memory {m['mem_total']} total / {m['mem_available']} available (`free -h`) |",
+        f"| PostgreSQL | {m['postgres']} |",
+        f"| commit | `{m['commit']}` |",
+        "",
+        "## Throughput (closed loop, transfers/s; latencies in ms)",
+        "",
+        "| system | scenario | c | per s | p50 ms | p99 ms | completed | failed (by kind) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in run["results"]:
+        fails = ", ".join(f"{k}: {v}" for k, v in sorted((r.get("failures") or {}).items())) or "0"
+        lines.append(
+            f"| {r['system']} | {r['scenario']} | {r['concurrency']} | {r['rate']:.1f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r.get('completed', '')} | {fails} |"
+        )
+    b = run.get("bcrypt")
+    if b:
+        lines += [
+            "",
+            f"bcrypt cost 12 PIN check: {b['seconds'] * 1000:.0f} ms of one core (median of {b['samples']}); "
+            f"ceiling = {m['nproc']} cores / that = **{b['ceiling_per_s']:.2f} PIN-checked transfers/s**.",
+        ]
+    lines += ["", "## Ratios by concurrency", "", "| ratio | c=1 | c=4 | c=16 |", "| --- | ---: | ---: | ---: |"]
+    L = lambda s, c: _rate(idx, "ledgerx", s, c)  # noqa: E731
+    P = lambda c: _rate(idx, "pgbench", "tpcb", c)  # noqa: E731
+    rows = [
+        ("random / pgbench", lambda c: ratio(L("random", c), P(c))),
+        ("hot / pgbench", lambda c: ratio(L("hot", c), P(c))),
+        ("deposit / random", lambda c: ratio(L("deposit", c), L("random", c))),
+        ("hold_commit / random", lambda c: ratio(L("hold_commit", c), L("random", c))),
+        ("random / random_noaudit", lambda c: ratio(L("random", c), L("random_noaudit", c))),
+        ("http_transfer / bcrypt ceiling", lambda c: ratio(L("http_transfer", c), (b or {}).get("ceiling_per_s"))),
+        ("http_balance / http_me", lambda c: ratio(L("http_balance", c), L("http_me", c))),
+        ("http_me / random (HTTP floor vs service)", lambda c: ratio(L("http_me", c), L("random", c))),
+    ]
+    for name, fn in rows:
+        lines.append(f"| {name} | " + " | ".join(_fmt(fn(c)) for c in CONCURRENCIES) + " |")
+    scale = run.get("scale")
+    if scale:
+        lines += ["", "## Long histories", "", "| measurement | postings | value |", "| --- | ---: | --- |"]
+        for v in scale.get("verify", []) + ([scale["verify_final"]] if scale.get("verify_final") else []):
+            lines.append(
+                f"| verify_ledger ({'passed' if v['ok'] else 'FAILED'}) | {v['postings']:,} | "
+                f"{v['seconds']:.1f} s, max RSS {v['max_rss_kb'] / 1024:.0f} MiB |"
+            )
+        for label, st in scale.get("statement", {}).items():
+            lines.append(
+                f"| statement page 1, account with {st['postings']:,} postings | {st['postings']:,} | "
+                f"p50 {st['page1_p50_ms']:.2f} ms, p99 {st['page1_p99_ms']:.2f} ms |"
+            )
+            lines.append(
+                f"| statement page 50 (page_size 20), account with {st['postings']:,} postings | {st['postings']:,} | "
+                f"p50 {st['page50_p50_ms']:.2f} ms, p99 {st['page50_p99_ms']:.2f} ms |"
+            )
+        for load in scale.get("loads", []):
+            lines.append(
+                f"| bench bulk loader, phase {load['label']} | {load['postings']:,} | "
+                f"{load['seconds']:.1f} s = {load['postings'] / load['seconds']:,.0f} postings/s |"
+            )
+        if scale.get("seed_demo"):
+            sd = scale["seed_demo"]
+            lines.append(f"| `manage.py seed_demo` | {sd.get('postings', 'n/a')} | {sd.get('summary', '')} |")
+    lines += ["", "## Targets (same run)", "", "| # | target | measured | met? |", "| ---: | --- | ---: | --- |"]
+    for t in targets(run):
+        met = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**not met**")
+        note = f" ({t['note']})" if t["note"] else ""
+        lines.append(f"| {t['n']} | {t['target']}{note} | {_fmt(t['measured'], 3)} | {met} |")
+    lines += ["", "![transfers/s by concurrency](results/transfers.png)", ""]
+    return "\n".join(lines)

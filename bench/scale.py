@@ -1,0 +1,199 @@
+"""Long histories: statement pages, verify_ledger time and memory, seeding rate.
+
+Runs on its own database (``ledgerx_bench_scale``), in phases:
+
+A. 200 funded accounts (the real services), then bulk-loaded deposits
+   (``bench.bulkload``) up to 10^5 postings in total, one account ("small")
+   holding 10^3 of them. ``verify_ledger`` is timed, with its peak memory
+   (``/usr/bin/time -v``, max RSS of the manage.py process).
+B. More deposits up to 10^6 postings in total; ``verify_ledger`` again.
+C. One account ("big") gets 10^6 postings. Statement page 1 and page 50
+   (``GET accounts/{id}/entries?page_size=20``, page 50 reached through the
+   ``next`` cursors) are timed over HTTP against gunicorn for "small" (10^3)
+   and "big" (10^6) in the same database state, with the database's plan
+   (EXPLAIN ANALYZE of the statement query) for both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bench import env
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_SIZE = 20
+SAMPLES = 30
+
+
+def _count_postings() -> int:
+    from ledger.models import Posting
+
+    with __import__("django.db").db.connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {Posting._meta.db_table}")
+        return cursor.fetchone()[0]
+
+
+def verify_ledger_run(db_name: str) -> tuple[bool, float, int, str]:
+    """``manage.py verify_ledger`` on ``db_name``: (passed, seconds, max RSS kB, output)."""
+    run_env = dict(os.environ)
+    run_env.update(env.production_secrets())
+    run_env["DATABASE_URL"] = env.database_url(db_name)
+    run_env["DJANGO_SETTINGS_MODULE"] = "ledgerx.settings"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", str(ROOT / ".venv" / "bin" / "python"), "manage.py", "verify_ledger"],
+        cwd=ROOT,
+        env=run_env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    rss_kb = int(match.group(1)) if match else 0
+    output = proc.stdout.strip() or proc.stderr.strip()[-2000:]
+    return proc.returncode == 0, seconds, rss_kb, output
+
+
+def _verify_result(db_name: str, label: str, log) -> dict:
+    postings = _count_postings()
+    ok, seconds, rss_kb, output = verify_ledger_run(db_name)
+    log(f"  verify_ledger at {postings} postings: {'passed' if ok else 'FAILED'} in {seconds:.1f}s, max RSS {rss_kb} kB")
+    if not ok:
+        log(output)
+    return {"label": label, "postings": postings, "ok": ok, "seconds": seconds, "max_rss_kb": rss_kb}
+
+
+def _statement_explain(account_id, page_size: int) -> str:
+    from django.db import connection
+
+    from ledger.selectors import account_statement
+    from ledger.models import LedgerAccount
+
+    account = LedgerAccount.objects.get(pk=account_id)
+    qs = account_statement(account=account)[: page_size + 1]
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING) " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def _timed_get(port: int, path: str, token: str, samples: int) -> list[float]:
+    from bench.http import HttpFailure, request
+
+    times = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        status, body = request("GET", port, path, token=token)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if status != 200:
+            raise HttpFailure(status, body)
+        times.append(elapsed)
+    return times
+
+
+def statement_latency(port: int, account, token: str, *, samples: int = SAMPLES) -> dict:
+    """p50/p99 (ms) of statement page 1 and page 50 for ``account`` over HTTP."""
+    import json
+
+    from bench.http import HttpFailure, request
+    from bench.stats import percentile
+
+    first = f"/api/v1/accounts/{account.pk}/entries?page_size={PAGE_SIZE}"
+    path = first
+    for _page in range(49):  # follow next links to page 50
+        status, body = request("GET", port, path, token=token)
+        if status != 200:
+            raise HttpFailure(status, body)
+        nxt = json.loads(body)["next"]
+        if nxt is None:
+            raise RuntimeError(f"account {account.pk} has fewer than 50 pages")
+        parts = urlsplit(nxt)
+        path = f"{parts.path}?{parts.query}"
+    page50 = path
+    _timed_get(port, first, token, 3)  # warm
+    _timed_get(port, page50, token, 3)
+    t1 = _timed_get(port, first, token, samples)
+    t50 = _timed_get(port, page50, token, samples)
+    return {
+        "page1_p50_ms": statistics.median(t1),
+        "page1_p99_ms": percentile(t1, 99),
+        "page50_p50_ms": statistics.median(t50),
+        "page50_p99_ms": percentile(t50, 99),
+    }
+
+
+def run_scale(*, quick: bool = False, log=print) -> dict:
+    """All phases; see the module docstring. ``quick`` divides the sizes by 100."""
+    from bench.bulkload import deposits_load
+    from bench.books import books_create
+
+    div = 100 if quick else 1
+    target_a, target_b, big_n, small_n = 10**5 // div, 10**6 // div, 10**6 // div, 10**3
+    log(f"==> scale: recreating {env.SCALE_DB}")
+    env.database_recreate(env.SCALE_DB)
+    from django.db import connections
+
+    connections.close_all()
+    os.environ["DATABASE_URL"] = env.database_url(env.SCALE_DB)
+    from django.conf import settings
+
+    settings.DATABASES["default"]["NAME"] = env.SCALE_DB
+    from django.core.management import call_command
+    from django_redis import get_redis_connection
+
+    call_command("migrate", verbosity=0, interactive=False)
+    get_redis_connection("default").flushdb()
+    books_create(n_accounts=200, log=log)
+    from bench.books import books_load
+
+    books = books_load()
+    small, big, others = books.accounts[0], books.accounts[1], books.accounts[2:]
+    out: dict = {"loads": [], "verify": [], "statement": {}}
+
+    def spread(total_postings_wanted: int, fixed: dict) -> dict:
+        have = _count_postings()
+        deposits = max(0, (total_postings_wanted - have) // 2 - sum(fixed.values()))
+        counts = dict(fixed)
+        per, rest = divmod(deposits, len(others))
+        for i, account in enumerate(others):
+            n = per + (1 if i < rest else 0)
+            if n:
+                counts[account.pk] = counts.get(account.pk, 0) + n
+        return counts
+
+    def load(label: str, counts: dict) -> None:
+        postings, seconds = deposits_load(counts=counts)
+        out["loads"].append({"label": label, "postings": postings, "seconds": seconds})
+        log(f"  loaded {postings} postings ({label}) in {seconds:.1f}s = {postings / seconds:,.0f} postings/s")
+
+    load("A", spread(target_a, {small.pk: small_n - 1}))  # small already has its funding deposit
+    out["verify"].append(_verify_result(env.SCALE_DB, "A", log))
+    load("B", spread(target_b, {}))
+    out["verify"].append(_verify_result(env.SCALE_DB, "B", log))
+    load("C", {big.pk: big_n - 1})
+    out["verify_final"] = _verify_result(env.SCALE_DB, "C", log)
+
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from bench.http import Server
+    from ledger.models import Posting
+
+    with Server(db_name=env.SCALE_DB) as server:
+        for label, account in (("small", small), ("big", big)):
+            n = Posting.objects.filter(account=account).count()
+            token = str(AccessToken.for_user(books.owner(account)))
+            lat = statement_latency(server.port, account, token)
+            lat["postings"] = n
+            lat["explain"] = _statement_explain(account.pk, PAGE_SIZE)
+            out["statement"][label] = lat
+            log(
+                f"  statement {label} ({n} postings): page1 p50 {lat['page1_p50_ms']:.2f} ms, "
+                f"page50 p50 {lat['page50_p50_ms']:.2f} ms"
+            )
+    return out

@@ -1,0 +1,115 @@
+"""``python -m bench all [--quick]``: every measurement of the issue, in one run.
+
+Order: machine facts; pgbench init and LedgerX books; then for each
+concurrency (1, 4, 16) pgbench TPC-B and the five service scenarios
+interleaved, so drift on a shared machine hits both sides alike; the bcrypt
+ceiling; the HTTP scenarios against one gunicorn; ``verify_ledger`` on the
+benchmark's books; the long-history phases. Result lines go to stdout as they
+come; results/latest.json, RESULTS.md and results/transfers.png at the end
+(``--quick`` writes results/*-quick.* and leaves RESULTS.md alone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CONCURRENCIES = (1, 4, 16)
+SERVICE_ORDER = ("random", "hot", "deposit", "hold_commit", "random_noaudit")
+HTTP_ORDER = ("http_me", "http_balance", "http_transfer")
+
+
+def _sh(*cmd: str) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def machine_facts() -> dict:
+    from bench import env
+
+    free = _sh("free", "-h").splitlines()
+    mem = free[1].split() if len(free) > 1 else ["?"] * 7
+    commit = _sh("git", "rev-parse", "--short", "HEAD")
+    dirty = _sh("git", "status", "--porcelain", "--untracked-files=no")
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": int(_sh("nproc") or 0),
+        "mem_total": mem[1],
+        "mem_available": mem[6] if len(mem) > 6 else "?",
+        "postgres": env.psql("postgres", "SELECT version()").split(" on ")[0],
+        "commit": commit + (" (working tree had uncommitted changes)" if dirty else ""),
+    }
+
+
+def run_all(*, quick: bool, log) -> int:
+    from bench import cli, env
+
+    duration = float(os.environ.get("BENCH_DURATION", 5 if quick else 20))
+    warmup = float(os.environ.get("BENCH_WARMUP", 2 if quick else 5))
+    http_duration = float(os.environ.get("BENCH_HTTP_DURATION", 5 if quick else 15))
+    started = time.monotonic()
+    run: dict = {
+        "mode": "quick" if quick else "full",
+        "duration_s": duration,
+        "warmup_s": warmup,
+        "machine": machine_facts(),
+        "results": [],
+    }
+    log(f"==> machine: {run['machine']}")
+
+    def emit(result: dict) -> None:
+        run["results"].append(result)
+        if result.get("failures"):
+            log(f"  failures: {result['failures']}")
+        print(result["line"], flush=True)
+
+    from bench import pgbench
+
+    pgbench.pgbench_init(log=log)
+    cli.setup()
+    for c in CONCURRENCIES:
+        emit(cli.run_one("tpcb", c, duration, warmup))
+        for name in SERVICE_ORDER:
+            emit(cli.run_one(name, c, duration, warmup))
+
+    from bench import http
+
+    seconds = http.bcrypt_check_seconds()
+    run["bcrypt"] = {"seconds": seconds, "samples": 5, "ceiling_per_s": run["machine"]["nproc"] / seconds}
+    log(f"==> bcrypt cost 12: {seconds * 1000:.0f} ms; ceiling {run['bcrypt']['ceiling_per_s']:.2f}/s")
+    with http.Server() as server:
+        for c in CONCURRENCIES:
+            for name in HTTP_ORDER:
+                emit(http.run_http_scenario(server, name, c, http_duration, warmup, log=log))
+
+    from bench.scale import run_scale, verify_ledger_run
+
+    ok, secs, rss, output = verify_ledger_run(env.BENCH_DB)
+    run["verify_bench"] = {"ok": ok, "seconds": secs, "max_rss_kb": rss, "output": output}
+    log(f"==> verify_ledger on {env.BENCH_DB}: {'passed' if ok else 'FAILED'} ({secs:.1f}s)\n{output}")
+
+    run["scale"] = run_scale(quick=quick, log=log)
+    run["elapsed_s"] = time.monotonic() - started
+
+    from bench.report import chart, results_markdown, targets
+
+    suffix = "-quick" if quick else ""
+    results_dir = BENCH / "results"
+    results_dir.mkdir(exist_ok=True)
+    (results_dir / f"latest{suffix}.json").write_text(json.dumps(run, indent=2, default=str))
+    chart(run, results_dir / f"transfers{suffix}.png")
+    md = results_markdown(run)
+    (BENCH / "RESULTS.md" if not quick else results_dir / "RESULTS-quick.md").write_text(md)
+    log(f"==> done in {run['elapsed_s'] / 60:.1f} min")
+    for t in targets(run):
+        state = "not measured" if t["met"] is None else ("met" if t["met"] else "NOT MET")
+        log(f"  target {t['n']}: {t['target']}: {t['measured']} -> {state}")
+    return 0 if run["verify_bench"]["ok"] else 1
