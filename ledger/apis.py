@@ -1,6 +1,8 @@
 """Accounts API: open, list, read, point-in-time balance, statement. Thin views over
 ``ledger.services`` (writes) and ``ledger.selectors`` (reads, scoped to the user)."""
 
+from datetime import timezone as dt_timezone
+
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -155,7 +157,7 @@ class AccountBalanceApi(APIView):
             if as_of is None:
                 raise ValidationFailed(fields={"as_of": ["Must be an ISO 8601 timestamp, e.g. 2026-01-31T23:59:59Z."]})
             if timezone.is_naive(as_of):
-                as_of = timezone.make_aware(as_of, timezone.utc)
+                as_of = as_of.replace(tzinfo=dt_timezone.utc)
         posted = selectors.account_posted_as_of(account=account, as_of=as_of)
         return Response(PointInTimeBalanceOutput({"posted": posted, "currency": account.currency, "as_of": as_of}).data)
 

@@ -227,7 +227,12 @@ def _balances_save(accounts: Sequence[LedgerAccount]) -> None:
 
 
 def _cache_after_commit(accounts: Sequence[LedgerAccount]) -> None:
-    snapshots = {account.pk: Snapshot(account.posted, account.pending, account.version) for account in accounts}
+    # Only customer balances are read through the cache; system shards are summed on read.
+    snapshots = {
+        account.pk: Snapshot(account.posted, account.pending, account.version)
+        for account in accounts
+        if account.is_customer
+    }
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 

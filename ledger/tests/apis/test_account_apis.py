@@ -86,6 +86,8 @@ def test_point_in_time_balance(client_for):
     body = client.get(url, {"as_of": middle.isoformat()}).json()
     assert (body["posted"], body["currency"]) == (100, "USD")
     assert client.get(url).json()["posted"] == 150
+    naive = client.get(url, {"as_of": middle.replace(tzinfo=None).isoformat()}).json()
+    assert naive["posted"] == 100 and naive["as_of"].endswith("Z")  # no offset means UTC
     bad = client.get(url, {"as_of": "yesterday"})
     assert bad.status_code == 400 and list(bad.json()["error"]["fields"]) == ["as_of"]
 

@@ -6,8 +6,7 @@ from ledger.tests.factories import customer_account
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.tests.helpers import PIN, books, funded_account
 
-# Real commits: balance caches refresh in on_commit, as in production.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 TRANSACTION_KEYS = {
     "id",
@@ -129,6 +128,8 @@ def test_withdrawal_errors(client_for):
     assert _post(client, "withdrawals", {"account": str(account.pk), "amount": 100, "pin": PIN}).status_code == 201
 
 
+# Real commits: balance caches refresh in on_commit, as in production.
+@pytest.mark.django_db(transaction=True)
 def test_transfer_and_hold_flow(client_for):
     source = funded_account(amount=1000)
     destination = funded_account(amount=0)
