@@ -265,6 +265,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Requests, logging ----------------------------------------------------------------
+CSRF_FAILURE_VIEW = "ledgerx.api.errors.csrf_failure"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LEDGERX_MAX_BODY_BYTES", 64 * 1024)
 
 LOG_LEVEL = os.environ.get("LEDGERX_LOG_LEVEL", "INFO")

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ledgerx.api import health
-from ledgerx.api.errors import handler404 as api_not_found
+from ledgerx.api.errors import api_not_found
 
 api_v1 = [
     path("", include("accounts.urls")),

@@ -9,6 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
@@ -127,3 +128,18 @@ def handler400(request, exception=None):
 
 def handler403(request, exception=None):
     return error_response(403, "forbidden", "You do not have permission to perform this action.")
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the envelope on API paths, Django's page elsewhere (admin)."""
+    if request.path.startswith("/api/"):
+        return error_response(403, "forbidden", "CSRF verification failed.")
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """Catch-all for unknown /api/ paths (any method): the 404 envelope."""
+    return error_response(404, "not_found", "Not found.")

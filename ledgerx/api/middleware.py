@@ -7,7 +7,9 @@ import uuid
 
 from django.conf import settings
 
-from ledgerx.api.errors import render_exception
+from django.core.exceptions import RequestDataTooBig
+
+from ledgerx.api.errors import error_response, render_exception
 from ledgerx.context import client_ip_var, request_id_var, user_id_var
 
 access_logger = logging.getLogger("ledgerx.access")
@@ -50,7 +52,7 @@ class RequestContextMiddleware:
         )
         started = time.perf_counter()
         try:
-            response = self.get_response(request)
+            response = self._body_too_large(request) or self.get_response(request)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
         response["X-Request-ID"] = request_id
@@ -68,6 +70,20 @@ class RequestContextMiddleware:
         for var, token in zip((request_id_var, client_ip_var, user_id_var), tokens):
             var.reset(token)
         return response
+
+    @staticmethod
+    def _body_too_large(request):
+        """Enforce DATA_UPLOAD_MAX_MEMORY_SIZE on API bodies.
+
+        DRF's JSON parser reads the raw stream and never applies Django's limit;
+        reading ``request.body`` here applies it (DRF then parses the buffered body).
+        """
+        if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/api/"):
+            try:
+                request.body
+            except RequestDataTooBig:
+                return error_response(413, "payload_too_large", "The request body is too large.")
+        return None
 
     def process_exception(self, request, exception):
         """Exceptions that escape views outside DRF still get the envelope on API paths."""
