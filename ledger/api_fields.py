@@ -66,3 +66,16 @@ NOT_AUTHENTICATED = error("not_authenticated / token_invalid: missing, expired o
 NOT_FOUND = error("not_found: no such object, or it belongs to another user.")
 VALIDATION = error("validation_error: malformed JSON or a bad field (see `fields`).")
 RATE_LIMITED = error("rate_limited: too many requests (see Retry-After).")
+
+
+def page_of(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    """The schema of a cursor-paginated list of ``item``: {results, next, previous}."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "results": item(many=True),
+            "next": serializers.URLField(allow_null=True, help_text="The next (older) page, or null."),
+            "previous": serializers.URLField(allow_null=True, help_text="The previous (newer) page, or null."),
+        },
+    )

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger import selectors, services
-from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, VALIDATION, StrictCharField
+from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, VALIDATION, StrictCharField, error, page_of
 from ledger.balance_cache import Snapshot
 from ledger.models import LedgerAccount
 from ledgerx.api.pagination import NewestFirstCursorPagination
@@ -64,6 +64,11 @@ class StatementLineOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+AccountPage = page_of(AccountOutput, "AccountPage")
+StatementPage = page_of(StatementLineOutput, "StatementPage")
+BAD_CURSOR = error("not_found: the account does not exist or is not yours, or the cursor is invalid.")
+
+
 def _account_body(account: LedgerAccount, balance: Snapshot) -> dict:
     return AccountOutput(
         {
@@ -94,7 +99,7 @@ class AccountListCreateApi(APIView):
     @extend_schema(
         operation_id="accounts_list",
         tags=["accounts"],
-        responses={200: AccountOutput(many=True), 401: NOT_AUTHENTICATED},
+        responses={200: AccountPage, 401: NOT_AUTHENTICATED, 404: error("not_found: invalid cursor.")},
     )
     def get(self, request):
         paginator = AccountPagination()
@@ -167,7 +172,7 @@ class AccountEntriesApi(APIView):
         operation_id="accounts_entries",
         tags=["accounts"],
         parameters=[ACCOUNT_ID],
-        responses={200: StatementLineOutput(many=True), 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: StatementPage, 401: NOT_AUTHENTICATED, 404: BAD_CURSOR},
     )
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)

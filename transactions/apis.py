@@ -19,6 +19,7 @@ from ledger.api_fields import (
     StrictBooleanField,
     StrictCharField,
     error,
+    page_of,
 )
 from ledger.selectors import account_get_customer, account_get_for_user
 from ledgerx.api.pagination import NewestFirstCursorPagination
@@ -88,6 +89,9 @@ class TransactionOutputSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         return transaction_representation(instance)
+
+
+TransactionPage = page_of(TransactionOutputSerializer, "TransactionPage")
 
 
 class TransactionPagination(NewestFirstCursorPagination):
@@ -198,7 +202,12 @@ class TransactionListApi(APIView):
             OpenApiParameter("status", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=Transaction.Status.values),
             OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=Transaction.Type.values),
         ],
-        responses={200: TransactionOutputSerializer(many=True), 400: VALIDATION, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={
+            200: TransactionPage,
+            400: VALIDATION,
+            401: NOT_AUTHENTICATED,
+            404: error("not_found: `account` is not one of yours, or the cursor is invalid."),
+        },
     )
     def get(self, request):
         filters = _validated_query(request)
