@@ -110,3 +110,17 @@ def test_same_key_in_parallel_without_cache_marker_uses_the_database_guard():
     assert len({r.transaction.pk for r in results}) == 1
     assert (_posted(account), _posted(destination)) == (900, 100)
     _assert_books_clean()
+
+
+def test_a_transfer_locks_its_accounts_with_one_ordered_select_for_update():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    source = funded_account(amount=100)
+    destination = funded_account(amount=0)
+    with CaptureQueriesContext(connection) as queries:
+        transfer_create(actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="q")
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"] and "ledger_ledgeraccount" in q["sql"]]
+    assert len(locks) == 1
+    assert 'ORDER BY "ledger_ledgeraccount"."id" ASC' in locks[0]
+    assert sum(1 for q in queries.captured_queries if 'UPDATE "ledger_ledgeraccount"' in q["sql"]) == 1
