@@ -319,6 +319,9 @@ def transfer_create(
 
 def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: AuditAction) -> Transaction:
     """Commit or release a pending hold under the account and transaction locks."""
+    if transaction.type != Transaction.Type.TRANSFER or transaction.destination_account_id is None:
+        # Only transfers are ever holds (deposits/withdrawals have one customer side).
+        raise InvalidState(f"This {transaction.type} is not a pending hold.")
     with db_transaction.atomic(durable=True):
         if commit and actor is not None:
             _actor_active(actor)
@@ -383,7 +386,9 @@ def hold_expire(*, now=None) -> int:
     )
     expired = 0
     for pk, source_id, destination_id in due:
-        stub = Transaction(pk=pk, source_account_id=source_id, destination_account_id=destination_id)
+        stub = Transaction(
+            pk=pk, type=Transaction.Type.TRANSFER, source_account_id=source_id, destination_account_id=destination_id
+        )
         try:
             _hold_finish(actor=None, transaction=stub, commit=False, action=AuditAction.HOLD_EXPIRED)
         except InvalidState:

@@ -263,3 +263,12 @@ def test_schema_documents_money_endpoints(api_client):
     ):
         assert path in schema["paths"], path
     assert LedgerAccount.objects.count() == 0
+
+
+def test_commit_or_void_of_a_non_hold_is_invalid_state(client_for):
+    account = funded_account(amount=100)
+    deposit_id = Transaction.objects.get(destination_account=account).pk
+    client = client_for(account.owner)
+    for action in ("commit", "void"):
+        response = client.post(f"/api/v1/transactions/{deposit_id}/{action}")
+        assert response.status_code == 409 and response.json()["error"]["code"] == "invalid_state"

@@ -107,3 +107,33 @@ def test_expire_holds_command(hold, capsys):
     assert "expired 1 hold(s)" in capsys.readouterr().out
     hold.refresh_from_db()
     assert hold.status == "voided"
+
+
+def test_deposits_and_withdrawals_are_not_holds():
+    from transactions.services import deposit_create, withdrawal_create
+
+    account = funded_account(amount=1000)
+    deposit = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key=new_key()).transaction
+    withdrawal = withdrawal_create(
+        actor=account.owner, account=account, amount=5, pin=PIN, idempotency_key=new_key()
+    ).transaction
+    before = books()
+    for txn in (deposit, withdrawal):
+        for action in (hold_commit, hold_void):
+            with pytest.raises(InvalidState):
+                action(actor=account.owner, transaction=txn)
+    assert books() == before
+
+
+def test_suspended_owner_cannot_commit_but_can_void(hold):
+    from accounts.exceptions import UserSuspended
+
+    owner = hold.source_account.owner
+    owner.status = "suspended"
+    owner.save(update_fields=["status"])
+    before = books()
+    with pytest.raises(UserSuspended):
+        hold_commit(actor=owner, transaction=hold)
+    assert books() == before
+    hold_void(actor=owner, transaction=hold)
+    assert _balances(hold) == ((10_000, 0), (0, 0))
