@@ -5,10 +5,17 @@ Each view checks the request's shape, resolves the accounts the user may use
 stored status and body, plus ``Idempotent-Replayed: true`` on a replay.
 """
 
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from ledger.api_fields import (
@@ -22,7 +29,7 @@ from ledger.api_fields import (
     page_of,
 )
 from ledger.selectors import account_get_customer, account_get_for_user
-from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.exceptions import NotFound
 from transactions import selectors, services
 from transactions.idempotency import MoneyOutcome, idempotency_key_validate
 from transactions.models import Transaction
@@ -92,10 +99,6 @@ class TransactionOutputSerializer(serializers.Serializer):
 
 
 TransactionPage = page_of(TransactionOutputSerializer, "TransactionPage")
-
-
-class TransactionPagination(NewestFirstCursorPagination):
-    ordering = ("-created_at", "-id")
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -201,6 +204,8 @@ class TransactionListApi(APIView):
             OpenApiParameter("account", OpenApiTypes.UUID, OpenApiParameter.QUERY, description="One of your accounts."),
             OpenApiParameter("status", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=Transaction.Status.values),
             OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=Transaction.Type.values),
+            OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."),
+            OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1-200, default 50."),
         ],
         responses={
             200: TransactionPage,
@@ -211,11 +216,11 @@ class TransactionListApi(APIView):
     )
     def get(self, request):
         filters = _validated_query(request)
-        paginator = TransactionPagination()
-        page = paginator.paginate_queryset(
-            selectors.transaction_list_for_user(user=request.user, **filters), request, view=self
+        page = KeysetPage(request)
+        rows = selectors.transaction_page_for_user(
+            user=request.user, limit=page.size + 1, before=page.before, after=page.after, **filters
         )
-        return paginator.get_paginated_response([transaction_representation(txn) for txn in page])
+        return Response(page.render(rows, [transaction_representation(txn) for txn in rows]))
 
 
 class _TransactionFilters(serializers.Serializer):
@@ -228,6 +233,67 @@ def _validated_query(request) -> dict:
     data = _TransactionFilters(data=request.query_params)
     data.is_valid(raise_exception=True)
     return data.validated_data
+
+
+class KeysetPage:
+    """Opaque cursors over (created_at, id) for ``transaction_page_for_user``.
+
+    A cursor is base64url JSON {"d": "next"|"prev", "t": timestamp, "i": id}.
+    The selector is asked for ``size + 1`` rows; the extra row only tells
+    whether another page exists in the direction of travel.
+    """
+
+    default_size = 50
+    max_size = 200
+
+    def __init__(self, request):
+        self.request = request
+        self.size = self._size(request.query_params.get("page_size"))
+        self.before = self.after = None
+        raw = request.query_params.get("cursor")
+        if raw:
+            direction, position = self._decode(raw)
+            if direction == "next":
+                self.before = position
+            else:
+                self.after = position
+
+    def _size(self, raw) -> int:
+        try:
+            return min(max(int(raw), 1), self.max_size)
+        except (TypeError, ValueError):
+            return self.default_size
+
+    @staticmethod
+    def _decode(raw: str):
+        try:
+            data = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+            position = selectors.Position(datetime.fromisoformat(data["t"]), uuid.UUID(data["i"]))
+            if data["d"] not in ("next", "prev") or position.created_at.tzinfo is None:
+                raise ValueError(data["d"])
+            return data["d"], position
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise NotFound("Invalid cursor.") from None
+
+    def _link(self, direction: str, txn: Transaction) -> str:
+        payload = json.dumps({"d": direction, "t": txn.created_at.isoformat(), "i": str(txn.pk)}, separators=(",", ":"))
+        cursor = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        return replace_query_param(self.request.build_absolute_uri(), "cursor", cursor)
+
+    def render(self, rows: list[Transaction], bodies: list[dict]) -> dict:
+        more = len(rows) > self.size
+        if self.after is not None:
+            # Walking back towards newer rows: the extra row is the newest one.
+            rows, bodies = rows[-self.size :], bodies[-self.size :]
+            newer, older = more, True
+        else:
+            rows, bodies = rows[: self.size], bodies[: self.size]
+            newer, older = self.before is not None, more
+        return {
+            "results": bodies,
+            "next": self._link("next", rows[-1]) if rows and older else None,
+            "previous": self._link("prev", rows[0]) if rows and newer else None,
+        }
 
 
 class TransactionDetailApi(APIView):

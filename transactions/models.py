@@ -76,8 +76,9 @@ class Transaction(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["source_account", "-created_at"], name="txn_source_idx"),
-            models.Index(fields=["destination_account", "-created_at"], name="txn_destination_idx"),
+            # Keyset pages per side: (account, created_at, id) newest first.
+            models.Index(fields=["source_account", "-created_at", "-id"], name="txn_source_keyset_idx"),
+            models.Index(fields=["destination_account", "-created_at", "-id"], name="txn_destination_keyset_idx"),
             models.Index(
                 fields=["expires_at"], condition=Q(status="pending"), name="txn_open_holds_idx"
             ),

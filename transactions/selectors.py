@@ -1,4 +1,17 @@
-"""Reads of transactions, scoped to the user: visible when one of their accounts is a side."""
+"""Reads of transactions, scoped to the user: visible when one of their accounts is a side.
+
+The list is a keyset over (created_at, id), newest first. A transaction has two
+sides, and ``source IN own OR destination IN own`` cannot walk one index in
+order, so a page is merged from small ordered index range scans instead: per
+listed account, its outgoing side and its incoming side (skipping transfers whose
+source is also a listed account, already seen as outgoing), each LIMITed to the page
+size. The cost of a page depends on the page size and the number of the user's
+accounts, not on how many transactions exist.
+"""
+
+import heapq
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
@@ -11,19 +24,59 @@ def _own_account_ids(user) -> list:
     return list(LedgerAccount.objects.filter(owner=user, kind=LedgerAccount.Kind.CUSTOMER).values_list("pk", flat=True))
 
 
-def transaction_list_for_user(*, user, account_id=None, status: str | None = None, type: str | None = None) -> QuerySet:
-    """The user's transactions, newest first. Raises NotFound if ``account_id`` is not theirs."""
+@dataclass(frozen=True)
+class Position:
+    """A keyset position: a transaction's (created_at, id)."""
+
+    created_at: datetime
+    id: object
+
+
+def _key(txn: Transaction) -> tuple:
+    return (txn.created_at, txn.pk)
+
+
+def transaction_page_for_user(
+    *,
+    user,
+    limit: int,
+    before: Position | None = None,
+    after: Position | None = None,
+    account_id=None,
+    status: str | None = None,
+    type: str | None = None,
+) -> list[Transaction]:
+    """Up to ``limit`` of the user's transactions, newest first.
+
+    ``before``: strictly older than that position (the next page); ``after``:
+    strictly newer (the previous page; still returned newest first). Raises
+    NotFound if ``account_id`` is not one of the user's accounts.
+    """
     own = _own_account_ids(user)
     if account_id is not None:
         if account_id not in own:
             raise NotFound()
-        own = [account_id]
-    queryset = Transaction.objects.filter(Q(source_account_id__in=own) | Q(destination_account_id__in=own))
+        accounts = [account_id]
+    else:
+        accounts = own
+    base = Transaction.objects.select_related("reversed_by")
     if status:
-        queryset = queryset.filter(status=status)
+        base = base.filter(status=status)
     if type:
-        queryset = queryset.filter(type=type)
-    return queryset.select_related("reversed_by")
+        base = base.filter(type=type)
+    if before is not None:
+        base = base.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.id))
+    if after is not None:
+        base = base.filter(Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, pk__gt=after.id))
+    ordering = ("created_at", "id") if after is not None else ("-created_at", "-id")
+    runs = []
+    for account in accounts:
+        outgoing = base.filter(source_account_id=account)
+        incoming = base.filter(destination_account_id=account).exclude(source_account_id__in=accounts)
+        for queryset in (outgoing, incoming):
+            runs.append(list(queryset.order_by(*ordering)[:limit]))
+    merged = list(heapq.merge(*runs, key=_key, reverse=after is None))[:limit]
+    return merged[::-1] if after is not None else merged
 
 
 def transaction_get_for_user(*, user, transaction_id) -> Transaction:
@@ -35,3 +88,9 @@ def transaction_get_for_user(*, user, transaction_id) -> Transaction:
         )
     except Transaction.DoesNotExist:
         raise NotFound() from None
+
+
+def transaction_list_for_user(*, user) -> QuerySet:
+    """All of the user's transactions (unpaginated; for exports and tests)."""
+    own = _own_account_ids(user)
+    return Transaction.objects.filter(Q(source_account_id__in=own) | Q(destination_account_id__in=own))

@@ -272,3 +272,41 @@ def test_commit_or_void_of_a_non_hold_is_invalid_state(client_for):
     for action in ("commit", "void"):
         response = client.post(f"/api/v1/transactions/{deposit_id}/{action}")
         assert response.status_code == 409 and response.json()["error"]["code"] == "invalid_state"
+
+
+def test_transaction_pages_walk_forward_and_back_without_gaps_or_duplicates(client_for):
+    from ledger.tests.factories import customer_account as open_account
+    from transactions.services import transfer_create
+
+    source = funded_account(amount=1000)
+    second_own = open_account(owner=source.owner)
+    other = funded_account(amount=0)
+    for index in range(3):
+        transfer_create(actor=source.owner, source=source, destination=second_own, amount=1, pin=PIN, idempotency_key=f"own-{index}")
+        transfer_create(actor=source.owner, source=source, destination=other, amount=1, pin=PIN, idempotency_key=f"out-{index}")
+    transfer_create(actor=other.owner, source=other, destination=source, amount=1, pin=PIN, idempotency_key="in")
+    expected = [
+        str(pk)
+        for pk in Transaction.objects.filter(
+            pk__in=[t.pk for t in Transaction.objects.all() if t.source_account_id in (source.pk, second_own.pk) or t.destination_account_id in (source.pk, second_own.pk)]
+        )
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+    ]
+    assert len(expected) == 8  # funding deposit + 6 outgoing + 1 incoming; own transfers once
+    client = client_for(source.owner)
+    pages, url = [], "/api/v1/transactions?page_size=3"
+    while url:
+        body = client.get(url).json()
+        pages.append(body)
+        url = body["next"]
+    assert [len(page["results"]) for page in pages] == [3, 3, 2]
+    assert [t["id"] for page in pages for t in page["results"]] == expected
+    assert pages[0]["previous"] is None and pages[1]["previous"] and pages[2]["previous"]
+    back = client.get(pages[2]["previous"]).json()
+    assert [t["id"] for t in back["results"]] == expected[3:6]
+    first = client.get(back["previous"]).json()
+    assert [t["id"] for t in first["results"]] == expected[:3] and first["previous"] is None
+    assert client.get("/api/v1/transactions", {"cursor": "garbage"}).status_code == 404
+    filtered = client.get("/api/v1/transactions", {"account": str(second_own.pk), "page_size": 2}).json()
+    assert [t["destination_account"] for t in filtered["results"]] == [str(second_own.pk)] * 2 and filtered["next"]
