@@ -1,0 +1,390 @@
+"""manage.py seed_demo: demo data for LedgerX, idempotent, from a handful to millions of postings.
+
+Two paths:
+
+* Services (default; used up to ``--bulk-threshold`` transactions): demo users
+  registered with known credentials, an account per currency each, and
+  deposits, withdrawals, transfers, holds (committed, voided and left open)
+  and reversals made through the real services. Every movement uses an
+  idempotency key derived from its index, so running the command again
+  replays instead of moving money twice.
+* Bulk (``--transactions`` above the threshold): users, accounts, journal
+  entries, postings, transactions and audit records are written with
+  ``bulk_create`` in batches, each batch in one database transaction that locks
+  the accounts it touches (primary-key order) and writes balances from the
+  locked values, so ``verify_ledger`` passes and memory stays constant in the
+  number of transactions. The bulk path is resumable: it counts the
+  transactions it already made (``metadata.seed == "bulk"``) and makes the rest.
+
+Demo PINs are hashed at a low bcrypt cost (``--pin-rounds``, default 4) so the
+thousands of PIN checks of the services path take seconds; they are demo
+credentials, printed on the terminal, never real ones.
+"""
+
+import random
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.db.models import Max
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import pin_set, user_register
+from audit.compliance import GROUP_NAME
+from audit.models import AuditAction, AuditPending, AuditRecord
+from audit.services import audit_seal_pending
+from ledger.models import JournalEntry, LedgerAccount, Posting
+from ledger.services import account_open, system_accounts_ensure
+from ledgerx.exceptions import LedgerXError
+from transactions.models import Transaction
+from transactions.services import (
+    deposit_create,
+    hold_commit,
+    hold_void,
+    transaction_reverse,
+    transfer_create,
+    withdrawal_create,
+)
+
+DEMO_PASSWORD = "demo-password-2026"
+DEMO_PIN = "4826"
+ADMIN = ("admin@ledgerx.local", "admin-password-2026")
+COMPLIANCE = ("compliance@ledgerx.local", "compliance-password-2026")
+BULK_NAMED_USERS = 12
+
+
+class Progress:
+    """A dependency-free progress bar (only drawn on a terminal; one summary line otherwise)."""
+
+    def __init__(self, stream, label: str, total: int):
+        self.stream, self.label, self.total, self.done = stream, label, max(total, 1), 0
+        self.started = time.monotonic()
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        if self.tty:
+            filled = int(30 * self.done / self.total)
+            rate = self.done / max(time.monotonic() - self.started, 1e-6)
+            self.stream.write(
+                f"\r{self.label:<14} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} ({rate:,.0f}/s)"
+            )
+            self.stream.flush()
+
+    def close(self) -> None:
+        elapsed = time.monotonic() - self.started
+        self.stream.write(("\n" if self.tty else "") + f"{self.label}: {self.done} in {elapsed:.1f}s\n")
+
+
+class Command(BaseCommand):
+    help = "Create idempotent demo data (users, accounts in every currency, transactions of every kind)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--users", type=int, default=12, help="Customer users besides the demo ones (default 12).")
+        parser.add_argument("--transactions", type=int, default=2000, help="Money movements to make (default 2000).")
+        parser.add_argument(
+            "--bulk-threshold", type=int, default=20_000,
+            help="Above this many transactions, use the bulk path (default 20000).",
+        )
+        parser.add_argument("--batch", type=int, default=2000, help="Bulk path: transactions per database transaction.")
+        parser.add_argument("--pin-rounds", type=int, default=4, help="bcrypt cost of the demo PINs (default 4).")
+        parser.add_argument("--seed", type=int, default=2026, help="Random seed (same seed, same data).")
+
+    def handle(self, *args, **options):
+        self.rng = random.Random(options["seed"])
+        self.currencies = sorted(settings.CURRENCIES)
+        bulk = options["transactions"] > options["bulk_threshold"]
+        # The bulk path registers only the named demo users through the services
+        # (each pays a cost-12 bcrypt password hash); the rest are bulk rows.
+        named = min(options["users"], BULK_NAMED_USERS) if bulk else options["users"]
+        with override_settings(PIN_BCRYPT_ROUNDS=options["pin_rounds"]):
+            admin, customers = self._people(named)
+        if bulk:
+            self._bulk(admin=admin, users=options["users"], total=options["transactions"], batch=options["batch"])
+        else:
+            accounts = self._accounts(customers)
+            self._movements(admin=admin, accounts=accounts, total=options["transactions"])
+        sealed = audit_seal_pending(wait=True)
+        self.stdout.write(f"audit records sealed: {sealed}")
+        self._credentials(len(customers))
+
+    # --- people and accounts (services) ------------------------------------------------
+
+    def _people(self, count: int) -> tuple[User, list[User]]:
+        call_command("demo_users", stdout=open("/dev/null", "w"))  # demo@ / admin@ with the documented passwords
+        admin = User.objects.get(email__iexact=ADMIN[0])
+        compliance = User.objects.filter(email__iexact=COMPLIANCE[0]).first()
+        if compliance is None:
+            compliance = user_register(email=COMPLIANCE[0], password=COMPLIANCE[1], full_name="Demo Compliance Officer")
+            compliance.is_staff = True
+            compliance.save(update_fields=["is_staff"])
+        compliance.groups.add(Group.objects.get(name=GROUP_NAME))
+        emails = ["demo@ledgerx.local"] + [f"customer{index:03d}@ledgerx.local" for index in range(1, count + 1)]
+        progress = Progress(self.stdout, "users", len(emails))
+        customers = []
+        for index, email in enumerate(emails):
+            user = User.objects.filter(email__iexact=email).first()
+            if user is None:
+                user = user_register(email=email, password=DEMO_PASSWORD, full_name=f"Demo Customer {index}")
+            if not user.pin_set:
+                password = _demo_user_password() if email == "demo@ledgerx.local" else DEMO_PASSWORD
+                pin_set(user=user, pin=DEMO_PIN, password=password)
+            customers.append(user)
+            progress.advance()
+        progress.close()
+        return admin, customers
+
+    def _accounts(self, customers: list[User]) -> list[LedgerAccount]:
+        progress = Progress(self.stdout, "accounts", len(customers) * len(self.currencies))
+        accounts = []
+        for user in customers:
+            have = {account.currency: account for account in LedgerAccount.objects.filter(owner=user)}
+            for currency in self.currencies:
+                account = have.get(currency) or account_open(actor=user, owner=user, currency=currency, name=f"{currency} wallet")
+                accounts.append(account)
+                progress.advance()
+        progress.close()
+        return accounts
+
+    # --- movements (services) ----------------------------------------------------------------
+
+    def _movements(self, *, admin: User, accounts: list[LedgerAccount], total: int) -> None:
+        by_currency: dict[str, list[LedgerAccount]] = {}
+        for account in accounts:
+            by_currency.setdefault(account.currency, []).append(account)
+        counts = {"deposit": 0, "withdrawal": 0, "transfer": 0, "hold": 0, "refused": 0}
+        # Decisions come from the RNG and a simulated available balance (from
+        # zero), never from the database: a second run makes the same choices
+        # with the same idempotency keys, so everything replays and nothing moves.
+        available: dict = {account.pk: 0 for account in accounts}
+        holds: list[Transaction] = []
+        transfers: list[Transaction] = []
+        progress = Progress(self.stdout, "transactions", total)
+        for index in range(total):
+            if index < len(accounts):  # fund every account first
+                account, roll = accounts[index], 0.0
+            else:
+                account, roll = self.rng.choice(accounts), self.rng.random()
+            currency = account.currency
+            amount = self.rng.randint(1, 500) * 100 + self.rng.randint(0, 99)
+            key = f"seed-{index}"
+            if roll >= 0.35 and available[account.pk] < amount:
+                roll = 0.0  # not enough (simulated) money: deposit instead
+            try:
+                if roll < 0.35:
+                    outcome = deposit_create(actor=account.owner, account=account, amount=amount * 3, idempotency_key=key)
+                    available[account.pk] += amount * 3
+                    counts["deposit"] += 1
+                elif roll < 0.5:
+                    outcome = withdrawal_create(
+                        actor=account.owner, account=account, amount=amount, pin=DEMO_PIN, idempotency_key=key
+                    )
+                    available[account.pk] -= amount
+                    counts["withdrawal"] += 1
+                else:
+                    destination = self.rng.choice([other for other in by_currency[currency] if other.pk != account.pk])
+                    hold = roll >= 0.9
+                    outcome = transfer_create(
+                        actor=account.owner, source=account, destination=destination, amount=amount,
+                        pin=DEMO_PIN, idempotency_key=key, hold=hold, description=f"demo transfer {index}",
+                    )
+                    counts["hold" if hold else "transfer"] += 1
+                    available[account.pk] -= amount
+                    if not hold:
+                        available[destination.pk] += amount
+                    # Listed by kind, not by current status: on a rerun the replayed
+                    # transactions may be reversed or finished already, and the picks
+                    # below must not shift.
+                    (holds if hold else transfers).append(outcome.transaction)
+            except LedgerXError:
+                # Only when the data changed outside this command (e.g. a demo
+                # user moved money through the API): nothing is written.
+                counts["refused"] += 1
+            progress.advance()
+        progress.close()
+        self._finish_holds(holds)
+        self._reversals(admin, transfers)
+        self.stdout.write(
+            "movements: " + ", ".join(f"{name} {count}" for name, count in counts.items())
+        )
+
+    def _finish_holds(self, holds: list[Transaction]) -> None:
+        """Commit half of the holds, void a quarter, leave the rest open (they show on the dashboard)."""
+        for index, hold in enumerate(holds):
+            hold.refresh_from_db()
+            if hold.status != Transaction.Status.PENDING or index % 4 == 3:
+                continue
+            try:
+                finish = hold_commit if index % 4 in (0, 1) else hold_void
+                finish(actor=hold.source_account.owner, transaction=hold)
+            except LedgerXError:
+                pass  # e.g. the account was frozen meanwhile; the hold stays open
+
+    def _reversals(self, admin: User, transfers: list[Transaction]) -> None:
+        """A few reversals by the demo admin (skipped when already reversed on an earlier run)."""
+        for txn in transfers[:: max(1, len(transfers) // 3)][:3]:
+            txn.refresh_from_db()
+            if txn.status != Transaction.Status.COMMITTED:
+                continue
+            try:
+                transaction_reverse(actor=admin, transaction=txn, reason="demo: customer dispute")
+            except LedgerXError:
+                pass  # the receiver already spent it: the service refuses, as it should
+
+    # --- bulk path -----------------------------------------------------------------------------
+
+    def _bulk(self, *, admin: User, users: int, total: int, batch: int) -> None:
+        for currency in self.currencies:
+            system_accounts_ensure(currency=currency)
+        accounts_by_currency = self._bulk_people(users)
+        done = Transaction.objects.filter(metadata__seed="bulk").count()
+        if done >= total:
+            self.stdout.write(f"bulk: {done} seeded transactions already present; nothing to do")
+            return
+        start = timezone.now() - timedelta(days=30)
+        latest = Posting.objects.aggregate(latest=Max("created_at"))["latest"]
+        if latest and latest > start:
+            start = latest
+        step = (timezone.now() - start) / max(total - done, 1)
+        progress = Progress(self.stdout, "bulk txns", total - done)
+        index = 0
+        while done < total:
+            size = min(batch, total - done)
+            self._bulk_batch(accounts_by_currency, size, at=start + step * index, step=step)
+            done += size
+            index += size
+            progress.advance(size)
+            audit_seal_pending(wait=True)
+        progress.close()
+
+    def _bulk_people(self, count: int) -> dict[str, list]:
+        """Bulk users ``bulk{n}@ledgerx.local`` (same demo password and PIN), one account each."""
+        from accounts.services import _pin_hash
+
+        password_hash = make_password(DEMO_PASSWORD)
+        with override_settings(PIN_BCRYPT_ROUNDS=4):
+            pin_hash = _pin_hash(DEMO_PIN)
+        existing = User.objects.filter(email__startswith="bulk", email__endswith="@ledgerx.local").count()
+        progress = Progress(self.stdout, "bulk users", max(count - existing, 0))
+        for first in range(existing, count, 5000):
+            with transaction.atomic():
+                new_users = [
+                    User(email=f"bulk{n:07d}@ledgerx.local", full_name=f"Bulk Customer {n}", password=password_hash, pin_hash=pin_hash)
+                    for n in range(first, min(first + 5000, count))
+                ]
+                User.objects.bulk_create(new_users)
+                LedgerAccount.objects.bulk_create(
+                    [
+                        LedgerAccount(
+                            owner=user, currency=self.currencies[n % len(self.currencies)], name="bulk wallet",
+                            number=_bulk_number(n), kind=LedgerAccount.Kind.CUSTOMER,
+                        )
+                        for n, user in enumerate(new_users, start=first)
+                    ]
+                )
+            progress.advance(len(new_users))
+        progress.close()
+        result: dict[str, list] = {}
+        for pk, currency in LedgerAccount.objects.filter(
+            kind=LedgerAccount.Kind.CUSTOMER, owner__email__startswith="bulk"
+        ).values_list("pk", "currency").iterator(chunk_size=10_000):
+            result.setdefault(currency, []).append(pk)
+        return result
+
+    def _bulk_batch(self, accounts_by_currency: dict[str, list], size: int, *, at, step) -> None:
+        """One database transaction: lock the touched accounts, then write ``size`` movements."""
+        currency = self.rng.choice([code for code, ids in accounts_by_currency.items() if len(ids) >= 2])
+        pool = accounts_by_currency[currency]
+        chosen = self.rng.sample(pool, min(len(pool), max(2, size // 2)))
+        with transaction.atomic():
+            shards = list(
+                LedgerAccount.objects.filter(kind=LedgerAccount.Kind.SYSTEM, currency=currency, shard=0).values_list("pk", flat=True)
+            )
+            locked = {
+                account.pk: account
+                for account in LedgerAccount.objects.select_for_update().filter(pk__in=chosen + shards).order_by("pk")
+            }
+            funding = next(a for a in locked.values() if a.system_role == LedgerAccount.SystemRole.FUNDING)
+            payouts = next(a for a in locked.values() if a.system_role == LedgerAccount.SystemRole.PAYOUTS)
+            entries, lines_of, txns, records = [], [], [], []
+            for offset in range(size):
+                when = at + step * offset
+                source = locked[self.rng.choice(chosen)]
+                amount = self.rng.randint(100, 50_000)
+                roll = self.rng.random()
+                if roll < 0.4 or source.posted < amount:
+                    kind, lines, src, dst = "deposit", [(funding, -amount), (source, amount)], None, source
+                elif roll < 0.6:
+                    kind, lines, src, dst = "withdrawal", [(source, -amount), (payouts, amount)], source, None
+                else:
+                    destination = locked[self.rng.choice([pk for pk in chosen if pk != source.pk])]
+                    kind, lines, src, dst = "transfer", [(source, -amount), (destination, amount)], source, destination
+                txn_id = uuid.uuid4()
+                entry = JournalEntry(ref_type=kind, ref_id=txn_id, created_at=when)
+                entries.append(entry)
+                for account, delta in lines:
+                    account.posted += delta
+                    account.version += 1
+                    lines_of.append((entry, account, delta, account.posted, when))
+                txns.append(
+                    Transaction(
+                        id=txn_id, type=kind, status=Transaction.Status.COMMITTED, amount=amount, currency=currency,
+                        source_account=src, destination_account=dst, description=f"bulk demo {kind}",
+                        metadata={"seed": "bulk"}, entry=entry, created_at=when, committed_at=when,
+                    )
+                )
+                action = {"deposit": AuditAction.DEPOSIT_CREATED, "withdrawal": AuditAction.WITHDRAWAL_CREATED,
+                          "transfer": AuditAction.TRANSFER_CREATED}[kind]
+                records.append(
+                    AuditRecord(at=when, actor_id=(src or dst).owner_id, action=action, target_type="transaction",
+                                target_id=str(txn_id), data={"amount": amount, "currency": currency, "seed": "bulk"})
+                )
+            # Ids come back from the INSERT (RETURNING) in row order, so each
+            # account's postings get increasing ids in the order of their
+            # balance_after values, which is what verify_ledger checks.
+            JournalEntry.objects.bulk_create(entries)
+            Posting.objects.bulk_create(
+                [
+                    Posting(entry=entry, account=account, currency=currency, amount=delta, balance_after=after, created_at=when)
+                    for entry, account, delta, after, when in lines_of
+                ]
+            )
+            Transaction.objects.bulk_create(txns)
+            AuditRecord.objects.bulk_create(records)
+            AuditPending.objects.bulk_create([AuditPending(record=record) for record in records])
+            LedgerAccount.objects.bulk_update(list(locked.values()), ["posted", "version"])
+
+    # --- output --------------------------------------------------------------------------------
+
+    def _credentials(self, customers: int) -> None:
+        self.stdout.write("")
+        self.stdout.write("Demo credentials (demo data only):")
+        self.stdout.write(f"  admin (API role admin, /admin/ superuser): {ADMIN[0]} / {ADMIN[1]}")
+        self.stdout.write(f"  compliance officer (/admin/, Compliance group): {COMPLIANCE[0]} / {COMPLIANCE[1]}")
+        self.stdout.write(f"  customer: demo@ledgerx.local / {_demo_user_password()}  PIN {DEMO_PIN}")
+        self.stdout.write(
+            f"  {customers - 1} more customers: customer001..customer{customers - 1:03d}@ledgerx.local / {DEMO_PASSWORD}  PIN {DEMO_PIN}"
+        )
+
+
+def _demo_user_password() -> str:
+    from accounts.management.commands.demo_users import DEMO_USERS
+
+    return next(spec["password"] for spec in DEMO_USERS if not spec["admin"])
+
+
+def _bulk_number(n: int) -> str:
+    """Bulk account numbers: "8" + the bulk index + a Luhn digit (unique, and never a random service number's
+    collision risk at millions of rows)."""
+    from ledger.services import _luhn_digit
+
+    body = f"8{n:010d}"
+    return body + _luhn_digit(body)
