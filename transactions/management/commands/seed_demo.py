@@ -108,7 +108,8 @@ class Command(BaseCommand):
         with override_settings(PIN_BCRYPT_ROUNDS=options["pin_rounds"]):
             admin, customers = self._people(named)
         if bulk:
-            self._bulk(admin=admin, users=options["users"], total=options["transactions"], batch=options["batch"])
+            # --users counts every customer: the named ones plus the bulk rows.
+            self._bulk(users=max(options["users"] - named, 0), total=options["transactions"], batch=options["batch"])
         else:
             accounts = self._accounts(customers)
             self._movements(admin=admin, accounts=accounts, total=options["transactions"])
@@ -241,10 +242,13 @@ class Command(BaseCommand):
 
     # --- bulk path -----------------------------------------------------------------------------
 
-    def _bulk(self, *, admin: User, users: int, total: int, batch: int) -> None:
+    def _bulk(self, *, users: int, total: int, batch: int) -> None:
         for currency in self.currencies:
             system_accounts_ensure(currency=currency)
         accounts_by_currency = self._bulk_people(users)
+        if not any(len(ids) >= 2 for ids in accounts_by_currency.values()):
+            self.stdout.write("bulk: needs at least 2 bulk accounts in one currency; raise --users")
+            return
         done = Transaction.objects.filter(metadata__seed="bulk").count()
         if done >= total:
             self.stdout.write(f"bulk: {done} seeded transactions already present; nothing to do")

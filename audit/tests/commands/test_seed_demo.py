@@ -1,0 +1,58 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import User
+from audit.services import audit_chain_verify
+from ledger.models import LedgerAccount, Posting
+from transactions.models import Transaction
+from transactions.verification import books_verify
+
+pytestmark = pytest.mark.django_db
+
+
+def _state() -> dict:
+    return {
+        "users": User.objects.count(),
+        "accounts": LedgerAccount.objects.count(),
+        "postings": Posting.objects.count(),
+        "transactions": sorted(Transaction.objects.values_list("pk", "status")),
+    }
+
+
+def test_seed_demo_through_the_services_is_idempotent_and_consistent():
+    out = io.StringIO()
+    call_command("seed_demo", "--users", "3", "--transactions", "120", stdout=out)
+    text = out.getvalue()
+    assert "admin@ledgerx.local / admin-password-2026" in text
+    assert "demo@ledgerx.local / demo-password-2026  PIN 4826" in text
+    customers = User.objects.filter(email__in=["demo@ledgerx.local", "customer001@ledgerx.local",
+                                               "customer002@ledgerx.local", "customer003@ledgerx.local"])
+    assert customers.count() == 4
+    for user in customers:
+        assert sorted(LedgerAccount.objects.filter(owner=user).values_list("currency", flat=True)) == ["EUR", "GBP", "NGN", "USD"]
+    kinds = set(Transaction.objects.values_list("type", "status").distinct())
+    for kind in [("deposit", "committed"), ("withdrawal", "committed"), ("transfer", "committed"),
+                 ("transfer", "pending"), ("transfer", "voided"), ("transfer", "reversed"), ("reversal", "committed")]:
+        assert kind in kinds, kind
+    assert all(result.ok for result in books_verify())
+    assert audit_chain_verify().ok
+
+    before = _state()
+    call_command("seed_demo", "--users", "3", "--transactions", "120", stdout=io.StringIO())
+    assert _state() == before
+
+
+def test_seed_demo_bulk_path_keeps_the_books_and_chain_valid_and_resumes():
+    args = ["--users", "30", "--transactions", "400", "--bulk-threshold", "10", "--batch", "150"]
+    call_command("seed_demo", *args, stdout=io.StringIO())
+    assert Transaction.objects.filter(metadata__seed="bulk").count() == 400
+    assert User.objects.filter(email__startswith="bulk").count() == 30 - 12
+    failures = [result for result in books_verify() if not result.ok]
+    assert failures == []
+    report = audit_chain_verify()
+    assert (report.ok, report.unsealed) == (True, 0)
+    before = _state()
+    call_command("seed_demo", *args, stdout=io.StringIO())
+    assert _state() == before
