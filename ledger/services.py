@@ -12,10 +12,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.models import AuditAction
@@ -161,15 +163,35 @@ def system_accounts_ensure(*, currency: str) -> None:
 # --- Locking ---------------------------------------------------------------------------
 
 
-def accounts_lock(*, ids: Iterable, system_role: str = "", currency: str = "") -> tuple[dict, LedgerAccount | None]:
+class LockResult(NamedTuple):
+    accounts: dict  # {id: locked LedgerAccount}
+    system: LedgerAccount | None  # the locked system shard, when one was asked for
+    user_status: str | None  # the share-locked user's status, when one was asked for
+
+
+def _user_status_sql(user) -> RawSQL:
+    """The user's status as a scalar sub-select, FOR SHARE on PostgreSQL.
+
+    A concurrent suspension (an UPDATE of that row) then waits for the money
+    transaction, or is seen by it. On SQLite the transaction already holds the
+    database's write lock.
+    """
+    table = user._meta.db_table
+    if connection.vendor == "postgresql":
+        return RawSQL(f'SELECT "status" FROM "{table}" WHERE "id" = %s FOR SHARE', [user.pk])
+    return RawSQL(f'SELECT "status" FROM "{table}" WHERE "id" = %s', [user.pk.hex])
+
+
+def accounts_lock(*, ids: Iterable, system_role: str = "", currency: str = "", share_user=None) -> LockResult:
     """Lock the accounts with ONE ``SELECT ... FOR UPDATE`` in primary-key order.
 
     With ``system_role`` the same query also locks one shard of that system
     account in ``currency``, chosen at random so concurrent movements spread
-    over the shards. Returns ({id: account}, the shard or None). Every money
-    service locks through here, so movements touching the same accounts take
-    the locks in the same order and cannot deadlock. Must run inside the
-    caller's transaction. Raises LedgerAccount.DoesNotExist for an unknown id,
+    over the shards. With ``share_user`` the same query also reads that user's
+    status under FOR SHARE (the suspension check). Every money service locks
+    through here, so movements touching the same accounts take the locks in
+    the same order and cannot deadlock. Must run inside the caller's
+    transaction. Raises LedgerAccount.DoesNotExist for an unknown id,
     SystemAccountMissing if the shards do not exist yet.
     """
     wanted = set(ids)
@@ -177,7 +199,10 @@ def accounts_lock(*, ids: Iterable, system_role: str = "", currency: str = "") -
     if system_role:
         shard = random.randrange(_system_shards())
         condition |= Q(kind=LedgerAccount.Kind.SYSTEM, currency=currency, system_role=system_role, shard=shard)
-    rows = list(LedgerAccount.objects.select_for_update().filter(condition).order_by("pk"))
+    queryset = LedgerAccount.objects.select_for_update(of=("self",)).filter(condition).order_by("pk")
+    if share_user is not None:
+        queryset = queryset.annotate(locked_user_status=_user_status_sql(share_user))
+    rows = list(queryset)
     found = {row.pk: row for row in rows}
     if not wanted.issubset(found):
         raise LedgerAccount.DoesNotExist("A ledger account to lock does not exist.")
@@ -186,24 +211,8 @@ def accounts_lock(*, ids: Iterable, system_role: str = "", currency: str = "") -
         system = next((row for row in rows if row.pk not in wanted), None)
         if system is None:
             raise SystemAccountMissing(currency)
-    return found, system
-
-
-def user_share_lock(*, user) -> str:
-    """The user's current status, read under FOR SHARE on PostgreSQL.
-
-    A concurrent suspension (which updates the row) waits for this transaction
-    or is seen by it; money never moves for a user suspended before the lock.
-    On SQLite the transaction already holds the database write lock.
-    """
-    table = user._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f'SELECT status FROM "{table}" WHERE id = %s FOR SHARE', [user.pk])
-        else:
-            cursor.execute(f'SELECT status FROM "{table}" WHERE id = %s', [user.pk.hex])
-        row = cursor.fetchone()
-    return row[0] if row else ""
+    user_status = rows[0].locked_user_status if share_user is not None else None
+    return LockResult(found, system, user_status)
 
 
 # --- The write path --------------------------------------------------------------------

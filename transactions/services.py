@@ -30,7 +30,7 @@ from audit.services import audit_record
 from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid
-from ledger.services import accounts_lock, entry_post, holds_adjust, user_share_lock
+from ledger.services import LockResult, accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.models import IdempotencyRecord, Transaction
@@ -79,8 +79,8 @@ def _input_validate(*, amount, description, metadata) -> None:
         raise ValidationFailed(fields=fields)
 
 
-def _actor_active(actor) -> None:
-    if user_share_lock(user=actor) != "active":
+def _actor_active(lock: LockResult) -> None:
+    if lock.user_status != "active":
         raise UserSuspended()
 
 
@@ -131,8 +131,9 @@ def _external_movement(
     )
 
     def work() -> Transaction:
-        _actor_active(actor)
-        locked, system = accounts_lock(ids=[account.pk], system_role=role, currency=account.currency)
+        lock = accounts_lock(ids=[account.pk], system_role=role, currency=account.currency, share_user=actor)
+        _actor_active(lock)
+        locked, system = lock.accounts, lock.system
         customer = locked[account.pk]
         _after_lock(locked)
         _can_move(customer, "destination" if inbound else "source")
@@ -272,8 +273,9 @@ def transfer_create(
     )
 
     def work() -> Transaction:
-        _actor_active(actor)
-        locked, _ = accounts_lock(ids=[source.pk, destination.pk])
+        lock = accounts_lock(ids=[source.pk, destination.pk], share_user=actor)
+        _actor_active(lock)
+        locked = lock.accounts
         src, dst = locked[source.pk], locked[destination.pk]
         _after_lock(locked)
         _can_move(src, "source")
@@ -323,9 +325,14 @@ def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: Audit
         # Only transfers are ever holds (deposits/withdrawals have one customer side).
         raise InvalidState(f"This {transaction.type} is not a pending hold.")
     with db_transaction.atomic(durable=True):
-        if commit and actor is not None:
-            _actor_active(actor)
-        locked, _ = accounts_lock(ids=[transaction.source_account_id, transaction.destination_account_id])
+        check_user = commit and actor is not None
+        lock = accounts_lock(
+            ids=[transaction.source_account_id, transaction.destination_account_id],
+            share_user=actor if check_user else None,
+        )
+        if check_user:
+            _actor_active(lock)
+        locked = lock.accounts
         current = Transaction.objects.select_for_update().get(pk=transaction.pk)
         src, dst = locked[current.source_account_id], locked[current.destination_account_id]
         if actor is not None and src.owner_id != actor.pk:
@@ -419,7 +426,7 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
         raise InvalidState(f"Only committed transactions can be reversed; this one is {transaction.status}.")
     postings = list(transaction.entry.postings.values_list("account_id", "amount"))
     with db_transaction.atomic(durable=True):
-        locked, _ = accounts_lock(ids=[account_id for account_id, _amount in postings])
+        locked = accounts_lock(ids=[account_id for account_id, _amount in postings]).accounts
         original = Transaction.objects.select_for_update().get(pk=transaction.pk)
         if original.status != Transaction.Status.COMMITTED:
             raise InvalidState(f"Only committed transactions can be reversed; this one is {original.status}.")

@@ -123,4 +123,66 @@ def test_a_transfer_locks_its_accounts_with_one_ordered_select_for_update():
     locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"] and "ledger_ledgeraccount" in q["sql"]]
     assert len(locks) == 1
     assert 'ORDER BY "ledger_ledgeraccount"."id" ASC' in locks[0]
+    # The actor's suspension check rides in the same statement, under FOR SHARE.
+    assert 'FROM "accounts_user" WHERE "id" = ' in locks[0] and "FOR SHARE" in locks[0]
+    assert 'FOR UPDATE OF "ledger_ledgeraccount"' in locks[0]
     assert sum(1 for q in queries.captured_queries if 'UPDATE "ledger_ledgeraccount"' in q["sql"]) == 1
+
+
+def test_a_suspension_waits_for_a_running_transfer_and_then_stops_the_next():
+    """The FOR SHARE on the user row orders a concurrent suspension after the transfer."""
+    import threading
+
+    from django.db import connection
+
+    from accounts.exceptions import UserSuspended
+    from accounts.models import User
+    from accounts.tests.factories import AdminFactory
+    from accounts.services import user_suspend
+    from transactions import services
+
+    source = funded_account(amount=1000)
+    destination = funded_account(amount=0)
+    admin = AdminFactory()
+    locked, proceed, suspended = threading.Event(), threading.Event(), threading.Event()
+
+    def pause(_accounts):
+        locked.set()
+        proceed.wait(10)
+
+    def suspend():
+        try:
+            user_suspend(actor=admin, user=User.objects.get(pk=source.owner.pk), reason="fraud")
+            suspended.set()
+        finally:
+            connection.close()
+
+    results = []
+
+    def send():
+        try:
+            results.append(
+                transfer_create(
+                    actor=source.owner, source=source, destination=destination, amount=100, pin=PIN, idempotency_key="s"
+                )
+            )
+        finally:
+            connection.close()
+
+    services.after_lock_hook = pause
+    try:
+        worker = threading.Thread(target=send)
+        worker.start()
+        assert locked.wait(10)
+        suspender = threading.Thread(target=suspend)
+        suspender.start()
+        assert not suspended.wait(1), "the suspension must wait for the transfer holding FOR SHARE"
+        proceed.set()
+        worker.join(10)
+        suspender.join(10)
+    finally:
+        services.after_lock_hook = None
+    assert suspended.is_set() and len(results) == 1
+    assert _posted(source) == 900
+    with pytest.raises(UserSuspended):
+        transfer_create(actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="t")

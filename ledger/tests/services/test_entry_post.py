@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _locked(*accounts):
-    found, _ = accounts_lock(ids=[account.pk for account in accounts])
+    found = accounts_lock(ids=[account.pk for account in accounts]).accounts
     return [found[account.pk] for account in accounts]
 
 
@@ -43,7 +43,7 @@ def test_balance_after_is_a_running_balance():
     first, second = customer_account(), customer_account()
     system, _ = LedgerAccount.objects.filter(kind="system", currency="USD", system_role="funding")[:2]
     with transaction.atomic():
-        found, _ = accounts_lock(ids=[first.pk, second.pk, system.pk])
+        found = accounts_lock(ids=[first.pk, second.pk, system.pk]).accounts
         entry_post(ref_type="t", ref_id=uuid.uuid4(), lines=[(found[system.pk], -100), (found[first.pk], 100)])
         entry_post(ref_type="t", ref_id=uuid.uuid4(), lines=[(found[first.pk], -30), (found[second.pk], 30)])
     assert list(Posting.objects.filter(account=first).order_by("id").values_list("amount", "balance_after")) == [
