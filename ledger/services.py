@@ -29,6 +29,8 @@ from ledger.money import currency_supported
 from ledgerx.exceptions import InvalidState, ValidationFailed
 
 _ACCOUNT_TABLE = LedgerAccount._meta.db_table
+_ENTRY_TABLE = JournalEntry._meta.db_table
+_POSTING_TABLE = Posting._meta.db_table
 _NUMBER_ATTEMPTS = 5
 
 
@@ -293,12 +295,46 @@ def entry_post(
     for account in touched.values():
         _customer_check(account)
         account.version += 1
-    entry = JournalEntry.objects.create(ref_type=ref_type, ref_id=ref_id, created_at=now)
+    accounts = list(touched.values())
+    if connection.vendor == "postgresql":
+        entry = _entry_write_postgres(ref_type=ref_type, ref_id=ref_id, now=now, postings=postings, accounts=accounts)
+    else:
+        entry = JournalEntry.objects.create(ref_type=ref_type, ref_id=ref_id, created_at=now)
+        for posting in postings:
+            posting.entry = entry
+        Posting.objects.bulk_create(postings)
+        _balances_save(accounts)
+    _cache_after_commit(accounts)
+    return entry
+
+
+def _entry_write_postgres(*, ref_type, ref_id, now, postings: list[Posting], accounts: list[LedgerAccount]) -> JournalEntry:
+    """Entry, postings and balances in ONE statement (data-modifying CTEs): one round trip.
+
+    The deferred balance trigger still checks the postings at commit.
+    """
+    posting_rows = ", ".join(["(%s::uuid, %s, %s::bigint, %s::bigint)"] * len(postings))
+    balance_rows = ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint)"] * len(accounts))
+    params: list = [ref_type, ref_id, now, now]
     for posting in postings:
-        posting.entry = entry
-    Posting.objects.bulk_create(postings)
-    _balances_save(list(touched.values()))
-    _cache_after_commit(list(touched.values()))
+        params += [posting.account_id, posting.currency, posting.amount, posting.balance_after]
+    for account in accounts:
+        params += [account.pk, account.posted, account.pending, account.version]
+    sql = (
+        f'WITH e AS (INSERT INTO "{_ENTRY_TABLE}" (ref_type, ref_id, created_at) VALUES (%s, %s, %s) RETURNING id), '
+        f'p AS (INSERT INTO "{_POSTING_TABLE}" (entry_id, account_id, currency, amount, balance_after, created_at) '
+        f"SELECT e.id, v.account_id, v.currency, v.amount, v.balance_after, %s FROM e, "
+        f"(VALUES {posting_rows}) AS v(account_id, currency, amount, balance_after)), "
+        f'u AS (UPDATE "{_ACCOUNT_TABLE}" AS a SET posted = b.posted, pending = b.pending, version = b.version '
+        f"FROM (VALUES {balance_rows}) AS b(id, posted, pending, version) WHERE a.id = b.id) "
+        f"SELECT id FROM e"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (entry_id,) = cursor.fetchone()
+    entry = JournalEntry(id=entry_id, ref_type=ref_type, ref_id=ref_id, created_at=now)
+    entry._state.adding = False
+    entry._state.db = connection.alias
     return entry
 
 
