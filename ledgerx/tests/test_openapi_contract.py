@@ -12,7 +12,9 @@ import uuid
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -57,7 +59,19 @@ def _envelope_check(ctx, response, case):
 
 
 @pytest.fixture
-def customer(db):
+def _keep_test_connection():
+    """Schemathesis calls the WSGI app directly, not through Django's test
+    client, so (like that client) stop request signals from closing the test's
+    database connection in the middle of its transaction."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def customer(db, _keep_test_connection):
     from transactions.services import deposit_create
     from ledger.services import account_open
 
