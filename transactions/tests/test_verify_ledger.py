@@ -50,3 +50,29 @@ def test_breaches_are_reported_and_exit_non_zero(corruption, check, capsys):
         call_command("verify_ledger")
     assert exc.value.returncode == 1
     assert f"BREACH  {check}: 1" in capsys.readouterr().out
+
+
+def test_unbalanced_entry_written_behind_the_services_back_is_reported():
+    """On SQLite nothing in the database refuses it (PostgreSQL does, see ledger/tests/test_db_invariants.py)."""
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL refuses the raw unbalanced entry itself")
+    import uuid
+
+    source, _destination = _busy_books()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_journalentry (ref_type, ref_id, created_at) VALUES ('hack', %s, '2026-01-01')",
+            [uuid.uuid4().hex],
+        )
+        cursor.execute(
+            "INSERT INTO ledger_posting (entry_id, account_id, currency, amount, balance_after, created_at) "
+            "VALUES ((SELECT MAX(id) FROM ledger_journalentry), %s, 'USD', 5, 0, '2026-01-01')",
+            [source.pk.hex],
+        )
+    breached = {result.name: result.breaches for result in books_verify() if not result.ok}
+    assert breached == {
+        "every journal entry balances per currency": 1,
+        "every journal entry has at least two postings": 1,
+        "every stored posted balance equals the sum of its postings": 1,
+        "every posting's balance_after is the running balance": 1,
+    }

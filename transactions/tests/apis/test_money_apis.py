@@ -310,3 +310,16 @@ def test_transaction_pages_walk_forward_and_back_without_gaps_or_duplicates(clie
     assert client.get("/api/v1/transactions", {"cursor": "garbage"}).status_code == 404
     filtered = client.get("/api/v1/transactions", {"account": str(second_own.pk), "page_size": 2}).json()
     assert [t["destination_account"] for t in filtered["results"]] == [str(second_own.pk)] * 2 and filtered["next"]
+
+
+def test_key_in_flight_answers_409(client_for):
+    from django.core.cache import cache
+
+    from transactions.idempotency import _marker_key
+
+    owner = UserFactory()
+    account = customer_account(owner=owner)
+    cache.set(_marker_key(owner.pk, "deposits", "busy"), "another-worker", 60)
+    response = _post(client_for(owner), "deposits", {"account": str(account.pk), "amount": 5}, key="busy")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "idempotency_in_progress"
+    assert Transaction.objects.count() == 0
