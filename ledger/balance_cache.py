@@ -89,6 +89,24 @@ def balance_cache_store(snapshots: dict) -> None:
                     cache.set(_key(account_id), tuple(snap), TTL_SECONDS)
     except cache_errors() as exc:
         logger.warning("balance cache store failed: %s", exc)
+        _forget(snapshots)
+
+
+def _forget(snapshots: dict) -> None:
+    """After a failed store, try to drop the entries so readers go to the database.
+
+    (If the cache is down this fails too, and readers already use the database.)
+    """
+    keys = [_key(account_id) for account_id in snapshots]
+    try:
+        if _uses_redis():
+            from django_redis import get_redis_connection
+
+            get_redis_connection("default").delete(*keys)  # raw keys, like the Lua store
+        else:
+            cache.delete_many(keys)
+    except cache_errors() as exc:
+        logger.warning("balance cache invalidation failed too: %s", exc)
 
 
 def balance_cache_fetch(account_ids: Iterable) -> dict:

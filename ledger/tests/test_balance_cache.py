@@ -48,3 +48,21 @@ def test_cache_errors_fall_back_to_the_database():
         assert balance_cache_fetch([account.pk]) == {}
         balance_cache_store({account.pk: Snapshot(9, 9, 9)})  # logged and skipped, never raised
         assert account_balances(account_ids=[account.pk]) == {account.pk: Snapshot(0, 0, 0)}
+
+
+def test_a_failed_store_drops_the_old_entry():
+    """If storing a newer balance fails but the cache still answers, readers must not keep the old one."""
+    from django.core.cache import caches
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    account_id = uuid.uuid4()
+    balance_cache_store({account_id: Snapshot(500, 0, 1)})
+    if balance_cache._uses_redis():
+        from django_redis import get_redis_connection
+
+        target = mock.patch.object(type(get_redis_connection("default")), "eval", side_effect=RedisTimeout("slow"))
+    else:
+        target = mock.patch.object(type(caches["default"]), "set", side_effect=RedisTimeout("slow"))
+    with target:
+        balance_cache_store({account_id: Snapshot(400, 0, 2)})
+    assert balance_cache_fetch([account_id]) == {}
