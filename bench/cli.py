@@ -5,6 +5,7 @@
                                                    one scenario; its result line is printed last
     python -m bench all [--quick]                  everything, then bench/RESULTS.md and the chart
     python -m bench verify                         manage.py verify_ledger on ledgerx_bench
+    python -m bench scale [--quick]                only the long-history phases (JSON on stdout)
     python -m bench profile [--pyinstrument]       statements per operation / a pyinstrument profile
 """
 
@@ -130,6 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "verify":
         return verify()
+    if args[0] == "scale":
+        import json
+
+        from bench import env
+        from bench.scale import run_scale
+
+        env.django_setup(env.SCALE_DB)
+        out = run_scale(quick="--quick" in args[1:], log=log)
+        print(json.dumps(out, indent=2, default=str))
+        return 0
     if args[0] == "profile":
         ensure_books()
         from bench.profile import RESULTS, pyinstrument_random, run_profile

@@ -70,6 +70,48 @@ def statements_per_op(name: str, n_ops: int = N_OPS) -> dict:
     }
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """user+system CPU seconds of a process, from /proc (the PostgreSQL backend runs on this machine)."""
+    import os
+
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def cpu_split(name: str, n_ops: int = 300) -> dict:
+    """CPU per operation: this Python process vs its PostgreSQL backend, and wall time.
+
+    On a 2-core machine shared by client and server, CPU per operation is what
+    bounds throughput: 2 cores / (client + server CPU per op) is the ceiling.
+    """
+    from django.db import connection
+
+    from bench.scenarios import SCENARIO_FACTORIES
+
+    op = SCENARIO_FACTORIES[name](0, 1)
+    for _ in range(20):
+        op()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    server0, client0, wall0 = _proc_cpu_s(backend), time.process_time(), time.perf_counter()
+    for _ in range(n_ops):
+        op()
+    server1, client1, wall1 = _proc_cpu_s(backend), time.process_time(), time.perf_counter()
+    client_ms = (client1 - client0) * 1000 / n_ops
+    server_ms = (server1 - server0) * 1000 / n_ops
+    return {
+        "scenario": name,
+        "ops": n_ops,
+        "wall_ms": (wall1 - wall0) * 1000 / n_ops,
+        "client_cpu_ms": client_ms,
+        "server_cpu_ms": server_ms,
+        "cpu_bound_per_s_2_cores": 2000 / (client_ms + server_ms) if client_ms + server_ms else None,
+    }
+
+
 def pyinstrument_random(n_ops: int = 300) -> str:
     from pyinstrument import Profiler
 
@@ -92,7 +134,20 @@ def run_profile(*, log=print) -> str:
     from django.conf import settings
 
     settings.DEBUG = False  # CaptureQueriesContext forces the query log on by itself
-    lines = ["# Statements per operation (client-side timing, one process, warm)", ""]
+    lines = [
+        "# CPU per operation (one process, warm; client = this Python process, server = its PostgreSQL backend)",
+        "",
+        "| scenario | wall ms/op | client CPU ms/op | server CPU ms/op | CPU-bound ceiling on 2 cores (ops/s) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in SERVICE_SCENARIOS:
+        r = cpu_split(name)
+        lines.append(
+            f"| {name} | {r['wall_ms']:.2f} | {r['client_cpu_ms']:.2f} | {r['server_cpu_ms']:.2f} | "
+            f"{r['cpu_bound_per_s_2_cores']:.0f} |"
+        )
+        log(f"  {name}: client {r['client_cpu_ms']:.2f} ms CPU/op, server {r['server_cpu_ms']:.2f} ms CPU/op")
+    lines += ["", "# Statements per operation (client-side timing, one process, warm)", ""]
     for name in SERVICE_SCENARIOS:
         # Each scenario patches module attributes (PIN, audit) in this process;
         # random_noaudit goes last so the others keep their audit.

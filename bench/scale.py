@@ -12,6 +12,11 @@ C. One account ("big") gets 10^6 postings. Statement page 1 and page 50
    ``next`` cursors) are timed over HTTP against gunicorn for "small" (10^3)
    and "big" (10^6) in the same database state, with the database's plan
    (EXPLAIN ANALYZE of the statement query) for both.
+D. ``manage.py seed_demo`` (its bulk path) makes 10^6 postings on a fresh
+   database (``ledgerx_bench_seed``, dropped afterwards): postings/s, peak
+   memory, and verify_ledger on the result. BENCH_SEED_POSTINGS changes the
+   size; BENCH_SKIP_SEED=1 skips it. Besides the whole command's rate, the rate
+   of its bulk phase alone is taken from its "bulk txns: N in S s" line.
 """
 
 from __future__ import annotations
@@ -41,23 +46,70 @@ def _count_postings() -> int:
 
 def verify_ledger_run(db_name: str) -> tuple[bool, float, int, str]:
     """``manage.py verify_ledger`` on ``db_name``: (passed, seconds, max RSS kB, output)."""
+    code, seconds, rss_kb, output = _manage(db_name, "verify_ledger", timed=True)
+    return code == 0, seconds, rss_kb, output
+
+
+SEED_DB = os.environ.get("BENCH_SEED_DB", "ledgerx_bench_seed")
+
+
+def _manage(db_name: str, *args: str, timed: bool = False) -> tuple[int, float, int, str]:
+    """Run manage.py on ``db_name`` with production settings: (exit code, seconds, max RSS kB, output)."""
     run_env = dict(os.environ)
     run_env.update(env.production_secrets())
     run_env["DATABASE_URL"] = env.database_url(db_name)
     run_env["DJANGO_SETTINGS_MODULE"] = "ledgerx.settings"
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), "manage.py", *args]
+    if timed:
+        cmd = ["/usr/bin/time", "-v", *cmd]
     started = time.perf_counter()
-    proc = subprocess.run(
-        ["/usr/bin/time", "-v", str(ROOT / ".venv" / "bin" / "python"), "manage.py", "verify_ledger"],
-        cwd=ROOT,
-        env=run_env,
-        capture_output=True,
-        text=True,
-    )
+    proc = subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    rss_kb = int(match.group(1)) if match else 0
     output = proc.stdout.strip() or proc.stderr.strip()[-2000:]
-    return proc.returncode == 0, seconds, rss_kb, output
+    return proc.returncode, seconds, int(match.group(1)) if match else 0, output
+
+
+def seed_demo_rate(*, postings: int = 10**6, users: int = 1000, log=print) -> dict:
+    """Time ``manage.py seed_demo`` (bulk path: 2 postings per transaction) on a fresh database."""
+    code, _, _, help_text = _manage(env.BENCH_DB, "seed_demo", "--help")
+    if code != 0 or "--transactions" not in help_text:
+        log("  seed_demo: not available (no bulk mode); skipped")
+        return {"available": False, "summary": "seed_demo has no bulk mode in this commit; not measured"}
+    env.database_recreate(SEED_DB)
+    code, _, _, output = _manage(SEED_DB, "migrate", "--noinput")
+    if code != 0:
+        raise RuntimeError(f"migrate on {SEED_DB} failed:\n{output}")
+    transactions = postings // 2
+    args = ["seed_demo", "--users", str(users), "--transactions", str(transactions), "--batch", "5000"]
+    if "--bulk-threshold" in help_text:
+        args += ["--bulk-threshold", "0"]  # the bulk path even for --quick's small count
+    code, seconds, rss_kb, output = _manage(SEED_DB, *args, timed=True)
+    written = int(env.psql(SEED_DB, "SELECT COUNT(*) FROM ledger_posting"))
+    bulk = re.search(r"bulk txns: (\d+) in ([0-9.]+)s", output)
+    bulk_rate = 2 * int(bulk.group(1)) / float(bulk.group(2)) if bulk and float(bulk.group(2)) > 0 else None
+    ok, vsec, vrss, voutput = verify_ledger_run(SEED_DB)
+    result = {
+        "available": True,
+        "command": "manage.py " + " ".join(args),
+        "exit_code": code,
+        "seconds": seconds,
+        "max_rss_kb": rss_kb,
+        "postings": written,
+        "rate": written / seconds if seconds else 0.0,
+        "bulk_phase_postings_per_s": bulk_rate,
+        "verify_ok": ok,
+        "summary": (
+            f"`{' '.join(args)}`: {written:,} postings in {seconds:.1f} s = {written / seconds:,.0f} postings/s, "
+            f"max RSS {rss_kb / 1024:.0f} MiB, exit {code}; verify_ledger {'passed' if ok else 'FAILED'}"
+            + (f"; bulk phase alone {bulk_rate:,.0f} postings/s" if bulk_rate else "")
+        ),
+    }
+    log(f"  seed_demo: {result['summary']}")
+    if code != 0:
+        log(output[-1500:])
+    env.database_recreate(SEED_DB)  # 10^6 postings of disk back
+    return result
 
 
 def _verify_result(db_name: str, label: str, log) -> dict:
@@ -69,18 +121,23 @@ def _verify_result(db_name: str, label: str, log) -> dict:
     return {"label": label, "postings": postings, "ok": ok, "seconds": seconds, "max_rss_kb": rss_kb}
 
 
-def _statement_explain(account_id, page_size: int) -> str:
+def _statement_explain(account_id, page_size: int) -> dict:
+    """EXPLAIN ANALYZE of the statement query for page 1 and page 50 (the cursor is ``id < boundary``)."""
     from django.db import connection
 
-    from ledger.selectors import account_statement
     from ledger.models import LedgerAccount
+    from ledger.selectors import account_statement
 
     account = LedgerAccount.objects.get(pk=account_id)
-    qs = account_statement(account=account)[: page_size + 1]
-    sql, params = qs.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING) " + sql, params)
-        return "\n".join(row[0] for row in cursor.fetchall())
+    base = account_statement(account=account)
+    boundary = base.values_list("id", flat=True)[page_size * 49 - 1]
+    plans = {}
+    for label, qs in (("page1", base[: page_size + 1]), ("page50", base.filter(id__lt=boundary)[: page_size + 1])):
+        sql, params = qs.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            plans[label] = "\n".join(row[0] for row in cursor.fetchall())
+    return plans
 
 
 def _timed_get(port: int, path: str, token: str, samples: int) -> list[float]:
@@ -196,4 +253,7 @@ def run_scale(*, quick: bool = False, log=print) -> dict:
                 f"  statement {label} ({n} postings): page1 p50 {lat['page1_p50_ms']:.2f} ms, "
                 f"page50 p50 {lat['page50_p50_ms']:.2f} ms"
             )
+    if os.environ.get("BENCH_SKIP_SEED") != "1":
+        seed_postings = int(os.environ.get("BENCH_SEED_POSTINGS", 10**6 // div))
+        out["seed_demo"] = seed_demo_rate(postings=seed_postings, log=log)
     return out

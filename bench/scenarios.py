@@ -40,10 +40,16 @@ def _pin_check_off() -> None:
         transactions.services.pin_verify = pin_verify_skipped
 
 
-def _audit_off() -> None:
+_saved_audit = []
+
+
+def _audit_set(enabled: bool) -> None:
+    """Switch the audit writer of the money services off (or back on) in this process."""
     import transactions.services
 
-    transactions.services._audit = lambda **kwargs: None
+    if not _saved_audit:
+        _saved_audit.append(transactions.services._audit)
+    transactions.services._audit = _saved_audit[0] if enabled else (lambda **kwargs: None)
 
 
 def _rng(index: int) -> random.Random:
@@ -54,8 +60,7 @@ def make_random(index: int, concurrency: int, *, audit: bool = True):
     from transactions.services import transfer_create
 
     _pin_check_off()
-    if not audit:
-        _audit_off()
+    _audit_set(audit)
     books = books_load()
     rng = _rng(index)
     accounts = books.accounts
@@ -82,6 +87,7 @@ def make_hot(index: int, concurrency: int):
     from transactions.services import transfer_create
 
     _pin_check_off()
+    _audit_set(True)
     books = books_load()
     rng = _rng(index)
 
@@ -102,6 +108,7 @@ def make_hot(index: int, concurrency: int):
 def make_deposit(index: int, concurrency: int):
     from transactions.services import deposit_create
 
+    _audit_set(True)
     books = books_load()
     rng = _rng(index)
 
@@ -117,6 +124,7 @@ def make_hold_commit(index: int, concurrency: int):
     from transactions.services import hold_commit, transfer_create
 
     _pin_check_off()
+    _audit_set(True)
     books = books_load()
     rng = _rng(index)
 

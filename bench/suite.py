@@ -52,9 +52,9 @@ def machine_facts() -> dict:
 def run_all(*, quick: bool, log) -> int:
     from bench import cli, env
 
-    duration = float(os.environ.get("BENCH_DURATION", 5 if quick else 20))
-    warmup = float(os.environ.get("BENCH_WARMUP", 2 if quick else 5))
-    http_duration = float(os.environ.get("BENCH_HTTP_DURATION", 5 if quick else 15))
+    duration = float(os.environ.get("BENCH_DURATION", 3 if quick else 15))
+    warmup = float(os.environ.get("BENCH_WARMUP", 1 if quick else 5))
+    http_duration = float(os.environ.get("BENCH_HTTP_DURATION", 3 if quick else 12))
     started = time.monotonic()
     run: dict = {
         "mode": "quick" if quick else "full",
@@ -106,6 +106,11 @@ def run_all(*, quick: bool, log) -> int:
     results_dir.mkdir(exist_ok=True)
     (results_dir / f"latest{suffix}.json").write_text(json.dumps(run, indent=2, default=str))
     chart(run, results_dir / f"transfers{suffix}.png")
+    plans = []
+    for label, st in (run["scale"].get("statement") or {}).items():
+        for page, plan in (st.get("explain") or {}).items():
+            plans.append(f"## {label} account ({st['postings']:,} postings), statement {page}\n\n```\n{plan}\n```\n")
+    (results_dir / f"explain{suffix}.md").write_text("# EXPLAIN ANALYZE of the statement query\n\n" + "\n".join(plans))
     md = results_markdown(run)
     (BENCH / "RESULTS.md" if not quick else results_dir / "RESULTS-quick.md").write_text(md)
     log(f"==> done in {run['elapsed_s'] / 60:.1f} min")
