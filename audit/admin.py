@@ -13,7 +13,7 @@ from audit.models import AuditRecord, AuditSeal, VerificationRun
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = ("at", "action", "actor", "target_type", "target_id", "ip", "seq")
-    list_filter = ("action", "target_type")
+    list_filter = ("action",)
     search_fields = ("=target_id", "=request_id", "=actor__email")
     list_select_related = ("actor", "seal")
     raw_id_fields = ("actor",)

@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from audit.admin_tools import AuditedChangeAdmin, CappedCountPaginator, ReadOnlyAdmin, reason_action
+from audit.admin_tools import AuditedChangeAdmin, CappedCountPaginator, CurrencyFilter, FixedChoicesFilter, ReadOnlyAdmin, reason_action
 from audit.compliance import PERM_FREEZE
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import money_format
@@ -31,7 +31,7 @@ def _money(amount: int, currency: str) -> str:
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(AuditedChangeAdmin):
     list_display = ("number", "owner", "currency", "kind", "status", "posted_display", "pending_display", "available_display", "created_at")
-    list_filter = ("currency", "status", "kind")
+    list_filter = (CurrencyFilter, "status", "kind")
     search_fields = ("=number", "=owner__email")
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
@@ -106,10 +106,19 @@ class PostingInline(admin.TabularInline):
         return False
 
 
+class RefTypeFilter(FixedChoicesFilter):
+    title = "recorded movement"
+    parameter_name = "ref_type"
+    field_name = "ref_type"
+
+    def choices_for(self):
+        return [(value, value) for value in ("deposit", "withdrawal", "transfer", "reversal")]
+
+
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "ref_type", "ref_id", "created_at")
-    list_filter = ("ref_type",)
+    list_filter = (RefTypeFilter,)
     search_fields = ("=id", "=ref_id")
     date_hierarchy = "created_at"
     ordering = ("-id",)
@@ -119,7 +128,7 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyAdmin):
     list_display = ("id", "entry_link", "account", "currency", "amount", "balance_after", "created_at")
-    list_filter = ("currency",)
+    list_filter = (CurrencyFilter,)
     search_fields = ("=entry__id", "=account__number")
     list_select_related = ("account", "entry")
     raw_id_fields = ("entry", "account")

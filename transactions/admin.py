@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from audit.admin_tools import ReadOnlyAdmin, reason_action
+from audit.admin_tools import CurrencyFilter, ReadOnlyAdmin, reason_action
 from audit.compliance import PERM_REVERSE
 from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
 from ledger.admin import _money
@@ -30,7 +30,7 @@ from transactions.services import transaction_reverse
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
     list_display = ("id", "type", "status", "amount_display", "source_account", "destination_account", "created_at")
-    list_filter = ("type", "status", "currency")
+    list_filter = ("type", "status", CurrencyFilter)
     search_fields = ("=id", "=source_account__number", "=destination_account__number")
     list_select_related = ("source_account", "destination_account")
     raw_id_fields = ("source_account", "destination_account", "reverses", "initiated_by", "entry")
