@@ -35,8 +35,11 @@ def ensure_books() -> None:
         setup()
         return
     env.django_setup()
+    from django.core.management import call_command
+
     from bench.books import books_exist
 
+    call_command("migrate", verbosity=0, interactive=False)  # the code may have moved on since setup
     if not books_exist():
         setup(recreate=False)
 
@@ -143,11 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "profile":
         ensure_books()
-        from bench.profile import RESULTS, pyinstrument_random, run_profile
+        from bench.profile import RESULTS, pyinstrument_random, run_profile  # noqa: F401
 
         if "--pyinstrument" in args[1:]:
+            from bench.profile import cprofile_cpu
+
             text = pyinstrument_random()
             (RESULTS / "profile-random.txt").write_text(text)
+            cpu = cprofile_cpu()
+            (RESULTS / "cprofile-random.txt").write_text(cpu)
+            text += "\n" + cpu
         else:
             text = run_profile(log=log)
         print(text)

@@ -80,28 +80,92 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+_SERVER_PIDS_SQL = """
+SELECT pid FROM pg_stat_activity
+ WHERE datname = ANY(%s) AND pid <> pg_backend_pid()
+    OR backend_type IN ('walwriter', 'checkpointer', 'background writer')
+"""
+
+
+def _postgres_cpu_by_pid(conn, databases: list[str]) -> dict[int, float]:
+    found = {}
+    for (pid,) in conn.execute(_SERVER_PIDS_SQL, [databases]).fetchall():
+        try:
+            found[pid] = _proc_cpu_s(pid)
+        except OSError:  # exited meanwhile
+            continue
+    return found
+
+
+class PostgresCpuMeter:
+    """CPU seconds used by the PostgreSQL backends connected to ``databases`` plus
+    the WAL writer, checkpointer and background writer, between start() and
+    stop(). Sampled every 0.1 s, so a backend that exits during the window (a
+    pgbench client's) counts up to its last sample. The server-wide processes
+    also work for other databases: run it on a quiet machine.
+    """
+
+    def __init__(self, databases: list[str], interval: float = 0.1):
+        import threading
+
+        import psycopg
+
+        from bench import env
+
+        self.databases = databases
+        self.conn = psycopg.connect(
+            host=env.PG_HOST, port=env.PG_PORT, user=env.PG_USER, dbname="postgres", autocommit=True
+        )
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def _sample(self) -> None:
+        initial = not self.last  # pids already there count from now, later ones from 0
+        for pid, cpu in _postgres_cpu_by_pid(self.conn, self.databases).items():
+            self.first.setdefault(pid, cpu if initial else 0.0)
+            self.last[pid] = cpu
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def start(self) -> "PostgresCpuMeter":
+        self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.conn.close()
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
 def cpu_split(name: str, n_ops: int = 300) -> dict:
-    """CPU per operation: this Python process vs its PostgreSQL backend, and wall time.
+    """CPU per operation: this Python process (all its threads, e.g. the audit sealer)
+    vs the PostgreSQL server (all its processes), and wall time.
 
     On a 2-core machine shared by client and server, CPU per operation is what
     bounds throughput: 2 cores / (client + server CPU per op) is the ceiling.
     """
-    from django.db import connection
-
     from bench.scenarios import SCENARIO_FACTORIES
 
     op = SCENARIO_FACTORIES[name](0, 1)
     for _ in range(20):
         op()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    server0, client0, wall0 = _proc_cpu_s(backend), time.process_time(), time.perf_counter()
+    from bench import env
+
+    meter = PostgresCpuMeter([env.BENCH_DB]).start()
+    client0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(n_ops):
         op()
-    server1, client1, wall1 = _proc_cpu_s(backend), time.process_time(), time.perf_counter()
+    client1, wall1 = time.process_time(), time.perf_counter()
     client_ms = (client1 - client0) * 1000 / n_ops
-    server_ms = (server1 - server0) * 1000 / n_ops
+    server_ms = meter.stop() * 1000 / n_ops
     return {
         "scenario": name,
         "ops": n_ops,
@@ -109,6 +173,39 @@ def cpu_split(name: str, n_ops: int = 300) -> dict:
         "client_cpu_ms": client_ms,
         "server_cpu_ms": server_ms,
         "cpu_bound_per_s_2_cores": 2000 / (client_ms + server_ms) if client_ms + server_ms else None,
+    }
+
+
+def pgbench_cpu_split(seconds: int = 5) -> dict:
+    """The same CPU split for one pgbench TPC-B client (c=1), for comparison."""
+    import re
+    import resource
+    import subprocess
+
+    from bench import pgbench
+
+    if not pgbench.pgbench_initialized():
+        pgbench.pgbench_init()
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meter = PostgresCpuMeter([pgbench.PGBENCH_DB]).start()
+    wall0 = time.perf_counter()
+    out = subprocess.run(
+        ["pgbench", *pgbench._conn_args(), "-c", "1", "-j", "1", "-T", str(seconds), "-n", pgbench.PGBENCH_DB],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    wall1 = time.perf_counter()
+    server_s = meter.stop()
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+    client_s = (after_children.ru_utime + after_children.ru_stime) - (before_children.ru_utime + before_children.ru_stime)
+    client_ms, server_ms = client_s * 1000 / n, server_s * 1000 / n
+    return {
+        "scenario": "pgbench tpcb",
+        "ops": n,
+        "wall_ms": (wall1 - wall0) * 1000 / n,
+        "client_cpu_ms": client_ms,
+        "server_cpu_ms": server_ms,
+        "cpu_bound_per_s_2_cores": 2000 / (client_ms + server_ms),
     }
 
 
@@ -128,6 +225,31 @@ def pyinstrument_random(n_ops: int = 300) -> str:
     return profiler.output_text(unicode=False, color=False, show_all=False)
 
 
+def cprofile_cpu(name: str = "random", n_ops: int = 300) -> str:
+    """CPU-time (time.process_time) cProfile of ``n_ops`` operations: where the client's CPU goes."""
+    import cProfile
+    import io
+    import pstats
+
+    from bench.scenarios import SCENARIO_FACTORIES
+
+    op = SCENARIO_FACTORIES[name](0, 1)
+    for _ in range(20):
+        op()
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for _ in range(n_ops):
+        op()
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    total = stats.total_tt
+    out.write(f"{name}: {total * 1000 / n_ops:.2f} ms CPU per operation (cProfile adds overhead; read the shares)\n")
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
+    return out.getvalue()
+
+
 def run_profile(*, log=print) -> str:
     from bench.scenarios import SERVICE_SCENARIOS
 
@@ -135,13 +257,14 @@ def run_profile(*, log=print) -> str:
 
     settings.DEBUG = False  # CaptureQueriesContext forces the query log on by itself
     lines = [
-        "# CPU per operation (one process, warm; client = this Python process, server = its PostgreSQL backend)",
+        "# CPU per operation (one process, warm; client = this Python process with its threads,"
+        " server = its PostgreSQL backends + WAL writer, checkpointer, bgwriter)",
         "",
         "| scenario | wall ms/op | client CPU ms/op | server CPU ms/op | CPU-bound ceiling on 2 cores (ops/s) |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name in SERVICE_SCENARIOS:
-        r = cpu_split(name)
+    for name in ("pgbench",) + tuple(SERVICE_SCENARIOS):
+        r = pgbench_cpu_split() if name == "pgbench" else cpu_split(name)
         lines.append(
             f"| {name} | {r['wall_ms']:.2f} | {r['client_cpu_ms']:.2f} | {r['server_cpu_ms']:.2f} | "
             f"{r['cpu_bound_per_s_2_cores']:.0f} |"
