@@ -1,4 +1,5 @@
 import pytest
+from auditlog.models import LogEntry
 from django.urls import reverse
 
 from audit.models import AuditAction, AuditRecord
@@ -73,6 +74,10 @@ def test_balances_and_status_cannot_be_edited(superuser_client):
     assert response.status_code == 302
     account.refresh_from_db()
     assert (account.name, account.posted, account.pending, account.status) == ("Savings", 700, 0, "active")
+    record = AuditRecord.objects.get(action=AuditAction.ADMIN_CHANGE)
+    assert (record.target_type, record.target_id) == ("ledger.ledgeraccount", str(account.pk))
+    assert record.data == {"changed": ["name"], "old": {"name": ""}, "new": {"name": "Savings"}}
+    assert LogEntry.objects.get_for_object(account).latest("timestamp").changes_dict == {"name": ["", "Savings"]}
     assert superuser_client.get(reverse("admin:ledger_ledgeraccount_add")).status_code == 403
 
 
