@@ -193,10 +193,12 @@ def _sealer_lock(*, wait: bool) -> bool:
 def audit_seal_pending(*, wait: bool = False, limit: int | None = None) -> int:
     """Extend the hash chain over every committed, unsealed record; returns how many.
 
-    Exactly one sealer works at a time. With ``wait=False`` (the on-commit hook)
+    Exactly one sealer works at a time. With ``wait=False`` (the inline
+    on-commit hook, used when ``AUDIT_SEAL_IN_BACKGROUND`` is off, as in tests)
     a busy sealer means someone else is sealing, and this call returns 0 at
     once; a record that sealer did not see is sealed by the next one.
-    ``wait=True`` (``seal_audit``, ``verify_audit``) queues for the lock.
+    ``wait=True`` (the background sealer, ``seal_audit``, ``verify_audit``)
+    queues for the lock.
     """
     sealed = 0
     while limit is None or sealed < limit:
