@@ -58,3 +58,13 @@ def test_dashboard_shows_the_last_verify_audit_run(superuser_client):
     run = {item["kind"]: item["run"] for item in response.context["verifications"]}["Audit chain"]
     assert run.ok is True
     assert "passed" in response.content.decode()
+
+
+def test_admin_index_links_the_dashboard_for_staff_who_may_see_it(superuser_client):
+    page = superuser_client.get(reverse("admin:index")).content.decode()
+    assert f'href="{URL}"' in page and 'id="ledgerx-dashboard-link"' in page
+
+
+def test_verification_record_rejects_unknown_kinds():
+    with pytest.raises(ValueError, match="unknown verification kind 'ledgr'"):
+        verification_record(kind="ledgr", ok=True, summary="x")
