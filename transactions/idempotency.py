@@ -32,11 +32,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from ledger.balance_cache import cache_errors
 from ledger.services import SystemAccountMissing, system_accounts_ensure
 from ledgerx.exceptions import ValidationFailed
+from ledgerx.fastsql import row_insert
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.representations import transaction_representation
@@ -111,6 +112,23 @@ def _record_find(*, user, endpoint: str, key: str) -> IdempotencyRecord | None:
     )
 
 
+_RECORD_PROBE_SQL = (
+    f'SELECT 1 FROM "{IdempotencyRecord._meta.db_table}" WHERE "user_id" = %s AND "endpoint" = %s AND "key" = %s'
+)
+
+
+def _record_seen(*, user, endpoint: str, key: str) -> bool:
+    """Whether the key is bound: a plain indexed probe, without compiling an ORM query.
+
+    Almost every request carries a fresh key, so the miss is the hot path; a
+    hit then loads the record through the ORM (``_record_find``).
+    """
+    user_id = IdempotencyRecord._meta.get_field("user").get_db_prep_value(user.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_PROBE_SQL, [user_id, endpoint, key])
+        return cursor.fetchone() is not None
+
+
 def _replay(record: IdempotencyRecord, fingerprint: str) -> MoneyOutcome:
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
@@ -136,9 +154,10 @@ def idempotent_run(
     whatever ``before``/``work`` raise (nothing is written then).
     """
     idempotency_key_validate(key)
-    record = _record_find(user=user, endpoint=endpoint, key=key)
-    if record is not None:
-        return _replay(record, fingerprint)
+    if _record_seen(user=user, endpoint=endpoint, key=key):
+        record = _record_find(user=user, endpoint=endpoint, key=key)
+        if record is not None:
+            return _replay(record, fingerprint)
     marker = _marker_key(user.pk, endpoint, key)
     token = _marker_claim(marker)
     try:
@@ -149,14 +168,16 @@ def idempotent_run(
                 with transaction.atomic(durable=True):
                     txn = work()
                     body = transaction_representation(txn)
-                    IdempotencyRecord.objects.create(
-                        user=user,
-                        endpoint=endpoint,
-                        key=key,
-                        fingerprint=fingerprint,
-                        response_status=201,
-                        response_body=body,
-                        transaction=txn,
+                    row_insert(
+                        IdempotencyRecord(
+                            user=user,
+                            endpoint=endpoint,
+                            key=key,
+                            fingerprint=fingerprint,
+                            response_status=201,
+                            response_body=body,
+                            transaction=txn,
+                        )
                     )
                 return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
             except SystemAccountMissing:

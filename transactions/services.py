@@ -32,6 +32,7 @@ from ledger.models import LedgerAccount
 from ledger.money import amount_valid
 from ledger.services import LockResult, accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
+from ledgerx.fastsql import row_insert
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.representations import transaction_representation
@@ -143,7 +144,7 @@ def _external_movement(
         txn_id = uuid.uuid4()
         lines = [(system, -amount), (customer, amount)] if inbound else [(customer, -amount), (system, amount)]
         entry = entry_post(ref_type=txn_type, ref_id=txn_id, lines=lines, now=now)
-        txn = Transaction.objects.create(
+        txn = Transaction(
             id=txn_id,
             type=txn_type,
             status=Transaction.Status.COMMITTED,
@@ -158,6 +159,7 @@ def _external_movement(
             created_at=now,
             committed_at=now,
         )
+        row_insert(txn)
         _audit(actor=actor, action=AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED, txn=txn)
         return txn
 
@@ -298,13 +300,13 @@ def transfer_create(
         )
         if hold:
             holds_adjust(deltas={src: amount})
-            txn = Transaction.objects.create(
-                status=Transaction.Status.PENDING, expires_at=now + settings.HOLD_TTL, **common
-            )
+            txn = Transaction(status=Transaction.Status.PENDING, expires_at=now + settings.HOLD_TTL, **common)
+            row_insert(txn)
             _audit(actor=actor, action=AuditAction.HOLD_CREATED, txn=txn, expires_at=txn.expires_at.isoformat())
         else:
             entry = entry_post(ref_type="transfer", ref_id=txn_id, lines=[(src, -amount), (dst, amount)], now=now)
-            txn = Transaction.objects.create(status=Transaction.Status.COMMITTED, entry=entry, committed_at=now, **common)
+            txn = Transaction(status=Transaction.Status.COMMITTED, entry=entry, committed_at=now, **common)
+            row_insert(txn)
             _audit(actor=actor, action=AuditAction.TRANSFER_CREATED, txn=txn)
         return txn
 
