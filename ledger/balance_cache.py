@@ -51,6 +51,11 @@ def _uses_redis() -> bool:
     return "django_redis" in settings.CACHES["default"]["BACKEND"]
 
 
+def cache_uses_redis() -> bool:
+    """Whether the default cache is Redis (django-redis), so raw Redis commands can be used."""
+    return _uses_redis()
+
+
 def cache_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [OSError]
     try:

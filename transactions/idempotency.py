@@ -34,10 +34,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
-from ledger.balance_cache import cache_errors
+from ledger.balance_cache import cache_errors, cache_uses_redis
 from ledger.services import SystemAccountMissing, system_accounts_ensure
 from ledgerx.exceptions import ValidationFailed
-from ledgerx.fastsql import row_insert
+from ledgerx.fastsql import rows_insert
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.representations import transaction_representation
@@ -94,11 +94,19 @@ def _marker_claim(marker: str) -> str | None:
     return token
 
 
+# Delete the marker only if it is still ours (it may have expired and been claimed by a retry).
+_RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
 def _marker_release(marker: str, token: str | None) -> None:
     if token is None:
         return
     try:
-        if cache.get(marker) == token:
+        if cache_uses_redis():
+            # Compare-and-delete in one round trip instead of GET + DEL.
+            client = cache.client
+            client.get_client(write=True).eval(_RELEASE_LUA, 1, client.make_key(marker), client.encode(token))
+        elif cache.get(marker) == token:
             cache.delete(marker)
     except cache_errors() as exc:
         logger.warning("idempotency marker release failed (%s); it expires by itself", exc)
@@ -150,7 +158,8 @@ def idempotent_run(
     """Run ``work`` at most once per (user, endpoint, key); see the module docstring.
 
     ``work`` runs inside the durable transaction and returns the new
-    Transaction. Raises IdempotencyKeyReused, IdempotencyInProgress, and
+    Transaction, not yet saved: it is inserted here together with its
+    idempotency record (one statement on PostgreSQL). Raises IdempotencyKeyReused, IdempotencyInProgress, and
     whatever ``before``/``work`` raise (nothing is written then).
     """
     idempotency_key_validate(key)
@@ -168,17 +177,17 @@ def idempotent_run(
                 with transaction.atomic(durable=True):
                     txn = work()
                     body = transaction_representation(txn)
-                    row_insert(
-                        IdempotencyRecord(
-                            user=user,
-                            endpoint=endpoint,
-                            key=key,
-                            fingerprint=fingerprint,
-                            response_status=201,
-                            response_body=body,
-                            transaction=txn,
-                        )
+                    record = IdempotencyRecord(
+                        user=user,
+                        endpoint=endpoint,
+                        key=key,
+                        fingerprint=fingerprint,
+                        response_status=201,
+                        response_body=body,
+                        transaction=txn,
                     )
+                    # The transaction row and its key in one round trip on PostgreSQL.
+                    rows_insert(txn, record)
                 return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
             except SystemAccountMissing:
                 if attempt == 2:

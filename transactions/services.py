@@ -32,7 +32,6 @@ from ledger.models import LedgerAccount
 from ledger.money import amount_valid
 from ledger.services import LockResult, accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
-from ledgerx.fastsql import row_insert
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.representations import transaction_representation
@@ -132,6 +131,7 @@ def _external_movement(
     )
 
     def work() -> Transaction:
+        # Returns the transaction unsaved: idempotent_run inserts it with its idempotency record.
         lock = accounts_lock(ids=[account.pk], system_role=role, currency=account.currency, share_user=actor)
         _actor_active(lock)
         locked, system = lock.accounts, lock.system
@@ -159,7 +159,6 @@ def _external_movement(
             created_at=now,
             committed_at=now,
         )
-        row_insert(txn)
         _audit(actor=actor, action=AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED, txn=txn)
         return txn
 
@@ -275,6 +274,7 @@ def transfer_create(
     )
 
     def work() -> Transaction:
+        # Returns the transaction unsaved: idempotent_run inserts it with its idempotency record.
         lock = accounts_lock(ids=[source.pk, destination.pk], share_user=actor)
         _actor_active(lock)
         locked = lock.accounts
@@ -301,12 +301,10 @@ def transfer_create(
         if hold:
             holds_adjust(deltas={src: amount})
             txn = Transaction(status=Transaction.Status.PENDING, expires_at=now + settings.HOLD_TTL, **common)
-            row_insert(txn)
             _audit(actor=actor, action=AuditAction.HOLD_CREATED, txn=txn, expires_at=txn.expires_at.isoformat())
         else:
             entry = entry_post(ref_type="transfer", ref_id=txn_id, lines=[(src, -amount), (dst, amount)], now=now)
             txn = Transaction(status=Transaction.Status.COMMITTED, entry=entry, committed_at=now, **common)
-            row_insert(txn)
             _audit(actor=actor, action=AuditAction.TRANSFER_CREATED, txn=txn)
         return txn
 
