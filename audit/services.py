@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, AuditPending, AuditRecord, AuditSeal, VerificationRun
 from ledgerx.context import current_client_ip, current_request_id
-from ledgerx.fastsql import insert_statement
+from ledgerx.fastsql import insert_statement, rows_insert
 
 logger = logging.getLogger("ledgerx.audit")
 
@@ -45,6 +45,27 @@ def audit_record(
     from the request context (None outside a request). The record is queued for
     sealing, and the chain is extended once the caller's transaction commits.
     """
+    rows = audit_record_rows(actor=actor, action=action, target_type=target_type, target_id=target_id, data=data)
+    # Record and sealing-queue row in one statement on PostgreSQL.
+    rows_insert(*rows)
+    return rows[0]
+
+
+def audit_record_rows(
+    *,
+    actor,
+    action: AuditAction,
+    target_type: str,
+    target_id: Any,
+    data: dict | None = None,
+) -> list:
+    """``audit_record`` for a caller that writes the rows itself, in its own statement.
+
+    Returns ``[record, queue row]``, unsaved, for ``ledgerx.fastsql.rows_insert``
+    (the money services write them in the same statement as the transaction
+    row: one round trip fewer per movement). The caller MUST insert them in the
+    current transaction; the after-commit sealing is registered here.
+    """
     ip = current_client_ip()
     record = AuditRecord(
         actor=actor,
@@ -55,34 +76,10 @@ def audit_record(
         request_id=current_request_id() or "",
         data=data or {},
     )
-    _record_insert(record)
     # robust: a sealing failure must never turn a committed change into an error
     # response; the record stays queued and the next sealer (or seal_audit) seals it.
     transaction.on_commit(_seal_after_commit, robust=True)
-    return record
-
-
-def _record_insert(record: AuditRecord) -> None:
-    """Insert the record and its sealing-queue row: one statement on PostgreSQL.
-
-    This runs inside every money movement's transaction, so it is written for
-    speed: values are prepared by the model's own fields (exactly what
-    ``objects.create`` would send, ``ledgerx.fastsql``), and on PostgreSQL both
-    rows go in one round trip. Measured against two ``objects.create`` calls it
-    roughly halves the audit's share of a transfer.
-    """
-    sql, params = insert_statement(record)
-    pending_table = connection.ops.quote_name(AuditPending._meta.db_table)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH r AS ({sql} RETURNING id) INSERT INTO {pending_table} (record_id) SELECT id FROM r", params
-            )
-        else:
-            cursor.execute(sql, params)
-            cursor.execute(f"INSERT INTO {pending_table} (record_id) VALUES (%s)", [params[0]])
-    record._state.adding = False
-    record._state.db = connection.alias
+    return [record, AuditPending(record=record)]
 
 
 def _seal_after_commit() -> None:

@@ -152,14 +152,15 @@ def idempotent_run(
     key: str,
     fingerprint: str,
     currency: str,
-    work: Callable[[], Transaction],
+    work: Callable[[], tuple[Transaction, list]],
     before: Callable[[], None] | None = None,
 ) -> MoneyOutcome:
     """Run ``work`` at most once per (user, endpoint, key); see the module docstring.
 
     ``work`` runs inside the durable transaction and returns the new
-    Transaction, not yet saved: it is inserted here together with its
-    idempotency record (one statement on PostgreSQL). Raises IdempotencyKeyReused, IdempotencyInProgress, and
+    Transaction and the other rows to write with it (its audit rows), not yet
+    saved: they are inserted here together with the idempotency record, in
+    one statement on PostgreSQL (``ledgerx.fastsql.rows_insert``). Raises IdempotencyKeyReused, IdempotencyInProgress, and
     whatever ``before``/``work`` raise (nothing is written then).
     """
     idempotency_key_validate(key)
@@ -175,7 +176,7 @@ def idempotent_run(
         for attempt in (1, 2):
             try:
                 with transaction.atomic(durable=True):
-                    txn = work()
+                    txn, rows = work()
                     body = transaction_representation(txn)
                     record = IdempotencyRecord(
                         user=user,
@@ -186,8 +187,8 @@ def idempotent_run(
                         response_body=body,
                         transaction=txn,
                     )
-                    # The transaction row and its key in one round trip on PostgreSQL.
-                    rows_insert(txn, record)
+                    # The transaction row, its key and its audit rows in one round trip on PostgreSQL.
+                    rows_insert(txn, record, *(rows or ()))
                 return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
             except SystemAccountMissing:
                 if attempt == 2:

@@ -26,12 +26,13 @@ from django.utils import timezone
 from accounts.exceptions import UserSuspended
 from accounts.services import pin_verify
 from audit.models import AuditAction
-from audit.services import audit_record
+from audit.services import audit_record_rows
 from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid
 from ledger.services import LockResult, accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
+from ledgerx.fastsql import rows_insert
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.representations import transaction_representation
@@ -94,14 +95,26 @@ def _can_move(account: LedgerAccount, side: str) -> None:
         raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
 
 
-def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> None:
-    audit_record(
+def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> list:
+    """The audit rows of a money event, unsaved (``audit.services.audit_record_rows``).
+
+    The caller writes them in its transaction: new transactions together with
+    the transaction row in one statement (``idempotent_run``), the others
+    through ``_audit_write``.
+    """
+    return audit_record_rows(
         actor=actor,
         action=action,
         target_type="transaction",
         target_id=txn.pk,
         data={**transaction_representation(txn), **extra},
     )
+
+
+def _audit_write(**kwargs) -> None:
+    rows = _audit(**kwargs)
+    if rows:
+        rows_insert(*rows)
 
 
 # --- Deposits and withdrawals -------------------------------------------------------------
@@ -130,8 +143,9 @@ def _external_movement(
         endpoint, {"account": str(account.pk), "amount": amount, "description": description, "metadata": metadata}
     )
 
-    def work() -> Transaction:
-        # Returns the transaction unsaved: idempotent_run inserts it with its idempotency record.
+    def work() -> tuple[Transaction, list]:
+        # Returns the transaction and its audit rows unsaved: idempotent_run
+        # writes them with the idempotency record in one statement.
         lock = accounts_lock(ids=[account.pk], system_role=role, currency=account.currency, share_user=actor)
         _actor_active(lock)
         locked, system = lock.accounts, lock.system
@@ -159,8 +173,10 @@ def _external_movement(
             created_at=now,
             committed_at=now,
         )
-        _audit(actor=actor, action=AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED, txn=txn)
-        return txn
+        audit = _audit(
+            actor=actor, action=AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED, txn=txn
+        )
+        return txn, audit
 
     return idempotent_run(
         user=actor,
@@ -273,8 +289,9 @@ def transfer_create(
         },
     )
 
-    def work() -> Transaction:
-        # Returns the transaction unsaved: idempotent_run inserts it with its idempotency record.
+    def work() -> tuple[Transaction, list]:
+        # Returns the transaction and its audit rows unsaved: idempotent_run
+        # writes them with the idempotency record in one statement.
         lock = accounts_lock(ids=[source.pk, destination.pk], share_user=actor)
         _actor_active(lock)
         locked = lock.accounts
@@ -301,12 +318,14 @@ def transfer_create(
         if hold:
             holds_adjust(deltas={src: amount})
             txn = Transaction(status=Transaction.Status.PENDING, expires_at=now + settings.HOLD_TTL, **common)
-            _audit(actor=actor, action=AuditAction.HOLD_CREATED, txn=txn, expires_at=txn.expires_at.isoformat())
+            audit = _audit(
+                actor=actor, action=AuditAction.HOLD_CREATED, txn=txn, expires_at=txn.expires_at.isoformat()
+            )
         else:
             entry = entry_post(ref_type="transfer", ref_id=txn_id, lines=[(src, -amount), (dst, amount)], now=now)
             txn = Transaction(status=Transaction.Status.COMMITTED, entry=entry, committed_at=now, **common)
-            _audit(actor=actor, action=AuditAction.TRANSFER_CREATED, txn=txn)
-        return txn
+            audit = _audit(actor=actor, action=AuditAction.TRANSFER_CREATED, txn=txn)
+        return txn, audit
 
     return idempotent_run(
         user=actor,
@@ -360,7 +379,7 @@ def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: Audit
             holds_adjust(deltas={src: -current.amount})
             current.status = Transaction.Status.VOIDED
             current.save(update_fields=["status"])
-        _audit(actor=actor, action=action, txn=current)
+        _audit_write(actor=actor, action=action, txn=current)
     return current
 
 
@@ -457,7 +476,7 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
         )
         original.status = Transaction.Status.REVERSED
         original.save(update_fields=["status"])
-        _audit(
+        _audit_write(
             actor=actor,
             action=AuditAction.TRANSACTION_REVERSED,
             txn=reversal,
