@@ -186,3 +186,48 @@ def test_a_suspension_waits_for_a_running_transfer_and_then_stops_the_next():
     assert _posted(source) == 900
     with pytest.raises(UserSuspended):
         transfer_create(actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="t")
+
+
+def test_a_transfer_moves_money_in_four_statements_and_writes_its_rows_in_one():
+    """The fast path: key probe, lock, entry, then transaction + key + audit rows in ONE statement."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.models import AuditAction, AuditRecord, AuditSeal
+
+    source = funded_account(amount=100)
+    destination = funded_account(amount=0)
+    with CaptureQueriesContext(connection) as queries:
+        outcome = transfer_create(
+            actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="one-trip"
+        )
+    sqls = [q["sql"] for q in queries.captured_queries]
+    # The key probe comes first; then the PIN check (its own transaction); then
+    # the movement, whose lock, entry and write follow each other; the audit
+    # sealer runs after commit.
+    probe = next(i for i, sql in enumerate(sqls) if sql.startswith('SELECT 1 FROM "transactions_idempotencyrecord"'))
+    locked = next(i for i, sql in enumerate(sqls) if 'FOR UPDATE OF "ledger_ledgeraccount"' in sql)
+    assert probe < locked
+    entry, write = sqls[locked + 1 : locked + 3]
+    assert '"ledger_journalentry"' in entry and '"ledger_posting"' in entry
+    assert all(
+        table in write
+        for table in (
+            '"transactions_transaction"',
+            '"transactions_idempotencyrecord"',
+            '"audit_auditrecord"',
+            '"audit_auditpending"',
+        )
+    )
+    assert sum(1 for sql in sqls if '"transactions_transaction"' in sql) == 1
+    record = IdempotencyRecord.objects.get(key="one-trip")
+    assert (record.transaction_id, record.fingerprint != "", record.response_body) == (
+        outcome.transaction.pk,
+        True,
+        outcome.body,
+    )
+    audit = AuditRecord.objects.get(target_id=str(outcome.transaction.pk))
+    assert (audit.action, audit.data) == (AuditAction.TRANSFER_CREATED, outcome.body)
+    assert AuditSeal.objects.filter(record=audit).exists()  # sealed after commit (inline in tests)
+    assert (_posted(source), _posted(destination)) == (99, 1)
+    _assert_books_clean()
