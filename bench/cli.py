@@ -5,6 +5,7 @@
                                                    one scenario; its result line is printed last
     python -m bench all [--quick]                  everything, then bench/RESULTS.md and the chart
     python -m bench verify                         manage.py verify_ledger on ledgerx_bench
+    python -m bench report                         RESULTS.md + chart again from results/latest.json
     python -m bench scale [--quick]                only the long-history phases (JSON on stdout)
     python -m bench profile [--pyinstrument]       statements per operation / a pyinstrument profile
 """
@@ -134,6 +135,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "verify":
         return verify()
+    if args[0] == "report":  # rewrite RESULTS.md and the chart from results/latest.json
+        import json
+
+        from bench.report import BENCH, chart, results_markdown
+
+        run = json.loads((BENCH / "results" / "latest.json").read_text())
+        chart(run, BENCH / "results" / "transfers.png")
+        (BENCH / "RESULTS.md").write_text(results_markdown(run))
+        print(f"wrote {BENCH / 'RESULTS.md'}")
+        return 0
     if args[0] == "scale":
         import json
 

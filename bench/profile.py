@@ -250,6 +250,37 @@ def cprofile_cpu(name: str = "random", n_ops: int = 300) -> str:
     return out.getvalue()
 
 
+def http_profile(n: int = 200) -> str:
+    """CPU and statements per request for GET me, GET accounts/{id} (balance), in-process
+    (Django's test client through the whole middleware and DRF stack, no gunicorn)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from bench.books import books_load
+
+    books = books_load()
+    accounts = books.accounts[:n]
+    tokens = {a.owner_id: str(AccessToken.for_user(books.owner(a))) for a in accounts}
+    client = Client(HTTP_X_FORWARDED_PROTO="https", HTTP_HOST="127.0.0.1")
+    rows = ["| request | CPU ms/request | statements/request | SQL ms/request |", "| --- | ---: | ---: | ---: |"]
+    for label, path in (("GET /api/v1/me", lambda a: "/api/v1/me"), ("GET /api/v1/accounts/{id}", lambda a: f"/api/v1/accounts/{a.pk}")):
+        for a in accounts[:20]:
+            warm = client.get(path(a), HTTP_AUTHORIZATION=f"Bearer {tokens[a.owner_id]}")
+            assert warm.status_code == 200, warm.content
+        connection.queries_log.clear()
+        with CaptureQueriesContext(connection) as ctx:
+            c0 = time.process_time()
+            for a in accounts:
+                response = client.get(path(a), HTTP_AUTHORIZATION=f"Bearer {tokens[a.owner_id]}")
+                assert response.status_code == 200, response.content
+            cpu = time.process_time() - c0
+        sql_ms = sum(float(q["time"]) for q in ctx.captured_queries) * 1000 / len(accounts)
+        rows.append(f"| {label} | {cpu * 1000 / len(accounts):.2f} | {len(ctx.captured_queries) / len(accounts):.1f} | {sql_ms:.2f} |")
+    return "\n".join(rows)
+
+
 def run_profile(*, log=print) -> str:
     from bench.scenarios import SERVICE_SCENARIOS
 
@@ -263,7 +294,8 @@ def run_profile(*, log=print) -> str:
         "| scenario | wall ms/op | client CPU ms/op | server CPU ms/op | CPU-bound ceiling on 2 cores (ops/s) |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name in ("pgbench",) + tuple(SERVICE_SCENARIOS):
+    # random_nosealer patches the sealer away for good in this process: it runs last.
+    for name in ("pgbench",) + tuple(SERVICE_SCENARIOS) + ("random_nosealer",):
         r = pgbench_cpu_split() if name == "pgbench" else cpu_split(name)
         lines.append(
             f"| {name} | {r['wall_ms']:.2f} | {r['client_cpu_ms']:.2f} | {r['server_cpu_ms']:.2f} | "
@@ -271,7 +303,7 @@ def run_profile(*, log=print) -> str:
         )
         log(f"  {name}: client {r['client_cpu_ms']:.2f} ms CPU/op, server {r['server_cpu_ms']:.2f} ms CPU/op")
     lines += ["", "# Statements per operation (client-side timing, one process, warm)", ""]
-    for name in SERVICE_SCENARIOS:
+    for name in tuple(SERVICE_SCENARIOS) + ("random_nosealer",):
         # Each scenario patches module attributes (PIN, audit) in this process;
         # random_noaudit goes last so the others keep their audit.
         r = statements_per_op(name)
@@ -287,6 +319,7 @@ def run_profile(*, log=print) -> str:
             lines.append(f"| {row['per_op']:.2f} | {row['ms_per_op']:.3f} | `{sql}` |")
         lines.append("")
         log(f"  {name}: {r['statements_per_op']:.1f} statements/op, {r['wall_ms_per_op']:.2f} ms/op")
+    lines += ["", "# HTTP requests in-process (Django test client, whole middleware + DRF stack)", "", http_profile(), ""]
     text = "\n".join(lines)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "statements.md").write_text(text)

@@ -191,11 +191,15 @@ def results_markdown(run: dict) -> str:
             )
         if scale.get("seed_demo"):
             sd = scale["seed_demo"]
-            lines.append(f"| `manage.py seed_demo` | {sd.get('postings', 'n/a')} | {sd.get('summary', '')} |")
+            postings = f"{sd['postings']:,}" if isinstance(sd.get("postings"), int) else "n/a"
+            lines.append(f"| `manage.py seed_demo` (fresh database) | {postings} | {sd.get('summary', '')} |")
     lines += ["", "## Targets (same run)", "", "| # | target | measured | met? |", "| ---: | --- | ---: | --- |"]
     for t in targets(run):
         met = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**not met**")
         note = f" ({t['note']})" if t["note"] else ""
         lines.append(f"| {t['n']} | {t['target']}{note} | {_fmt(t['measured'], 3)} | {met} |")
     lines += ["", "![transfers/s by concurrency](results/transfers.png)", ""]
+    analysis = BENCH / "analysis.md"  # the hand-written reading of this run (bottlenecks, evidence)
+    if analysis.exists() and run.get("mode") == "full":
+        lines += ["", analysis.read_text().rstrip(), ""]
     return "\n".join(lines)
