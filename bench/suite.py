@@ -52,9 +52,9 @@ def machine_facts() -> dict:
 def run_all(*, quick: bool, log) -> int:
     from bench import cli, env
 
-    duration = float(os.environ.get("BENCH_DURATION", 3 if quick else 15))
-    warmup = float(os.environ.get("BENCH_WARMUP", 1 if quick else 5))
-    http_duration = float(os.environ.get("BENCH_HTTP_DURATION", 3 if quick else 12))
+    duration = float(os.environ.get("BENCH_DURATION", 3 if quick else 12))
+    warmup = float(os.environ.get("BENCH_WARMUP", 1 if quick else 4))
+    http_duration = float(os.environ.get("BENCH_HTTP_DURATION", 3 if quick else 10))
     started = time.monotonic()
     run: dict = {
         "mode": "quick" if quick else "full",
