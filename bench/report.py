@@ -129,7 +129,13 @@ def results_markdown(run: dict) -> str:
         "| run | value |",
         "| --- | --- |",
         f"| date (UTC) | {m['date']} |",
-        f"| mode | {run['mode']} (measure {run['duration_s']} s after {run['warmup_s']} s warm-up per point, one run per point) |",
+        f"| mode | {run['mode']} (measure {run['duration_s']} s after {run['warmup_s']} s warm-up per point, one run per point"
+        + (
+            f"; http_transfer {run['http_transfer_window']['duration_s']} s after {run['http_transfer_window']['warmup_s']} s"
+            if run.get("http_transfer_window")
+            else ""
+        )
+        + ") |",
         f"| machine | {m['nproc']} cores (`nproc`), memory {m['mem_total']} total / {m['mem_available']} available (`free -h`) |",
         f"| PostgreSQL | {m['postgres']} |",
         f"| commit | `{m['commit']}` |",
