@@ -313,8 +313,10 @@ def run_profile(*, log=print) -> str:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     # random_nosealer patches the sealer away for good in this process: it runs last.
+    cpu_rows = {}
     for name in ("pgbench",) + tuple(SERVICE_SCENARIOS) + ("random_nosealer",):
         r = pgbench_cpu_split() if name == "pgbench" else cpu_split(name)
+        cpu_rows[name] = r
         lines.append(
             f"| {name} | {r['wall_ms']:.2f} | {r['client_cpu_ms']:.2f} | {r['server_cpu_ms']:.2f} | "
             f"{r['cpu_bound_per_s_2_cores']:.0f} |"
@@ -345,5 +347,11 @@ def run_profile(*, log=print) -> str:
     lines += ["", "# HTTP requests in-process (Django test client, whole middleware + DRF stack)", "", http_profile(), ""]
     text = "\n".join(lines)
     RESULTS.mkdir(exist_ok=True)
+    import json
+    from datetime import datetime, timezone
+
+    (RESULTS / "profile.json").write_text(
+        json.dumps({"at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_rows}, indent=2)
+    )
     (RESULTS / "statements.md").write_text(text)
     return text
