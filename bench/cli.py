@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.stats import result_line
-
 HTTP_SCENARIOS = ("http_transfer", "http_balance", "http_me")
-BASELINES = ("tpcb",)
 
 
 def log(message: str) -> None:
@@ -66,19 +63,7 @@ def run_service_scenario(name: str, concurrency: int, duration: float, warmup: f
     from bench.pool import run_closed_loop
     from bench.scenarios import SCENARIO_FACTORIES
 
-    result = run_closed_loop(SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log)
-    line = result_line("ledgerx", name, concurrency, result.rate, result.p50_ms, result.p99_ms)
-    return {
-        "system": "ledgerx",
-        "scenario": name,
-        "concurrency": concurrency,
-        "rate": result.rate,
-        "p50_ms": result.p50_ms,
-        "p99_ms": result.p99_ms,
-        "completed": result.completed,
-        "failures": dict(result.failures),
-        "line": line,
-    }
+    return run_closed_loop(SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log).summary("ledgerx", name)
 
 
 def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict:
