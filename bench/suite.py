@@ -90,11 +90,16 @@ def run_all(*, quick: bool, log) -> int:
     transfer_duration = float(os.environ.get("BENCH_HTTP_TRANSFER_DURATION", 6 if quick else 24))
     transfer_warmup = max(warmup, 3 if quick else 6)
     run["http_transfer_window"] = {"duration_s": transfer_duration, "warmup_s": transfer_warmup}
-    with http.Server() as server:
-        for c in CONCURRENCIES:
-            for name in HTTP_ORDER:
-                d, w = (transfer_duration, transfer_warmup) if name == "http_transfer" else (http_duration, warmup)
-                emit(http.run_http_scenario(server, name, c, d, w, log=log))
+    try:
+        with http.Server() as server:
+            for c in CONCURRENCIES:
+                for name in HTTP_ORDER:
+                    d, w = (transfer_duration, transfer_warmup) if name == "http_transfer" else (http_duration, warmup)
+                    emit(http.run_http_scenario(server, name, c, d, w, log=log))
+    except Exception:  # noqa: BLE001 - keep the service-layer results of this run
+        import traceback
+
+        log(f"==> HTTP scenarios FAILED:\n{traceback.format_exc()}")
 
     from bench.scale import run_scale, verify_ledger_run
 
