@@ -71,6 +71,14 @@ def _pin_matches(pin: str, pin_hash: str) -> bool:
         return False
 
 
+def _pin_cost(pin_hash: str) -> int | None:
+    """The bcrypt cost of a stored hash ("$2b$12$..." -> 12); None if unreadable."""
+    try:
+        return int(pin_hash.split("$")[2])
+    except (IndexError, ValueError):
+        return None
+
+
 def _pin_format_error(pin) -> str | None:
     if not isinstance(pin, str) or not _PIN_RE.fullmatch(pin):
         return "The PIN must be a string of 4 to 6 digits (0-9)."
@@ -141,6 +149,10 @@ def pin_verify(*, user: User, pin: str) -> None:
         raise ValidationFailed(fields={"pin": [error]})
     checked_hash = current["pin_hash"]
     matches = _pin_matches(pin, checked_hash)  # the expensive part, no lock held
+    # A right PIN stored at another cost than configured (e.g. demo data seeded
+    # at a low cost) is re-hashed at the configured cost, like Django upgrades
+    # password hashes on login. Hashing happens here, before the lock.
+    upgraded_hash = _pin_hash(pin) if matches and _pin_cost(checked_hash) != settings.PIN_BCRYPT_ROUNDS else None
 
     max_attempts = settings.PIN_MAX_ATTEMPTS
     with transaction.atomic(durable=True):
@@ -151,9 +163,15 @@ def pin_verify(*, user: User, pin: str) -> None:
             # The PIN changed while we were hashing: judge against the new one.
             matches = bool(locked.pin_hash) and _pin_matches(pin, locked.pin_hash)
         if matches:
+            changed = []
             if locked.failed_pin_attempts:
                 locked.failed_pin_attempts = 0
-                locked.save(update_fields=["failed_pin_attempts"])
+                changed.append("failed_pin_attempts")
+            if upgraded_hash and locked.pin_hash == checked_hash:
+                locked.pin_hash = upgraded_hash
+                changed.append("pin_hash")
+            if changed:
+                locked.save(update_fields=changed)
             user.failed_pin_attempts = 0
             return
         count = locked.failed_pin_attempts + 1

@@ -5,6 +5,7 @@
                                                    one scenario; its result line is printed last
     python -m bench all [--quick]                  everything, then bench/RESULTS.md and the chart
     python -m bench verify                         manage.py verify_ledger on ledgerx_bench
+    python -m bench report                         RESULTS.md + chart again from results/latest.json
     python -m bench scale [--quick]                only the long-history phases (JSON on stdout)
     python -m bench profile [--pyinstrument]       statements per operation / a pyinstrument profile
 """
@@ -13,10 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.stats import result_line
-
 HTTP_SCENARIOS = ("http_transfer", "http_balance", "http_me")
-BASELINES = ("tpcb",)
 
 
 def log(message: str) -> None:
@@ -65,19 +63,7 @@ def run_service_scenario(name: str, concurrency: int, duration: float, warmup: f
     from bench.pool import run_closed_loop
     from bench.scenarios import SCENARIO_FACTORIES
 
-    result = run_closed_loop(SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log)
-    line = result_line("ledgerx", name, concurrency, result.rate, result.p50_ms, result.p99_ms)
-    return {
-        "system": "ledgerx",
-        "scenario": name,
-        "concurrency": concurrency,
-        "rate": result.rate,
-        "p50_ms": result.p50_ms,
-        "p99_ms": result.p99_ms,
-        "completed": result.completed,
-        "failures": dict(result.failures),
-        "line": line,
-    }
+    return run_closed_loop(SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log).summary("ledgerx", name)
 
 
 def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict:
@@ -134,6 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[0] == "verify":
         return verify()
+    if args[0] == "report":  # rewrite RESULTS.md and the chart from results/latest.json
+        import json
+
+        from bench.report import BENCH, chart, results_markdown
+
+        run = json.loads((BENCH / "results" / "latest.json").read_text())
+        chart(run, BENCH / "results" / "transfers.png")
+        (BENCH / "RESULTS.md").write_text(results_markdown(run))
+        print(f"wrote {BENCH / 'RESULTS.md'}")
+        return 0
     if args[0] == "scale":
         import json
 

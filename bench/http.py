@@ -32,7 +32,6 @@ from pathlib import Path
 from bench import env
 from bench.books import BENCH_PIN, books_load
 from bench.pool import run_closed_loop
-from bench.stats import result_line
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -212,15 +211,4 @@ def bcrypt_check_seconds(samples: int = 5) -> float:
 
 
 def run_http_scenario(server: Server, name: str, concurrency: int, duration: float, warmup: float, *, log=print) -> dict:
-    result = run_closed_loop(make_http_op(name, server.port), concurrency, duration, warmup, log=log)
-    return {
-        "system": "ledgerx",
-        "scenario": name,
-        "concurrency": concurrency,
-        "rate": result.rate,
-        "p50_ms": result.p50_ms,
-        "p99_ms": result.p99_ms,
-        "completed": result.completed,
-        "failures": dict(result.failures),
-        "line": result_line("ledgerx", name, concurrency, result.rate, result.p50_ms, result.p99_ms),
-    }
+    return run_closed_loop(make_http_op(name, server.port), concurrency, duration, warmup, log=log).summary("ledgerx", name)

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.stats import percentile
+from bench.stats import percentile, result_line
 
 _ctx = mp.get_context("fork")
 
@@ -51,6 +51,20 @@ class LoadResult:
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
+
+    def summary(self, system: str, scenario: str) -> dict:
+        """The record a run keeps (results/latest.json), with its printed result line."""
+        return {
+            "system": system,
+            "scenario": scenario,
+            "concurrency": self.concurrency,
+            "rate": self.rate,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "completed": self.completed,
+            "failures": dict(self.failures),
+            "line": result_line(system, scenario, self.concurrency, self.rate, self.p50_ms, self.p99_ms),
+        }
 
 
 def classify_failure(exc: BaseException) -> str:

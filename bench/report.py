@@ -117,6 +117,86 @@ def chart(run: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _profile() -> dict:
+    import json
+
+    path = BENCH / "results" / "profile.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def analysis_values(run: dict) -> dict:
+    """The numbers analysis.md cites, from this run (latest.json) and the last profile (profile.json)."""
+    idx = _index(run["results"])
+    L = lambda s, c: _rate(idx, "ledgerx", s, c)  # noqa: E731
+    prof = _profile()
+    cpu = prof.get("cpu", {})
+    v: dict = {"PROFILE_TIME": prof.get("at", "n/a")}
+
+    def total(name):
+        row = cpu.get(name)
+        return row["client_cpu_ms"] + row["server_cpu_ms"] if row else None
+
+    for key, name in (("PG", "pgbench"), ("R", "random")):
+        row = cpu.get(name)
+        if row:
+            v[f"{key}_CLIENT"] = f"{row['client_cpu_ms']:.2f}"
+            v[f"{key}_SERVER"] = f"{row['server_cpu_ms']:.2f}"
+            v[f"{key}_TOTAL"] = f"{total(name):.2f}"
+            v[f"{key}_CEIL"] = f"{2000 / total(name):,.0f}"
+    if total("random") and total("pgbench"):
+        v["R_X_PG"] = f"{total('random') / total('pgbench'):.0f}"
+    r4, p4 = L("random", 4), _rate(idx, "pgbench", "tpcb", 4)
+    if r4 is not None:
+        v["RANDOM4"] = f"{r4:.0f}"
+        if total("random"):
+            v["RANDOM4_PCT"] = f"{r4 / (2000 / total('random')):.0%}"
+    if p4:
+        v["TARGET1"] = f"{0.8 * p4:,.0f}"
+    if r4 and L("hot", 4):
+        v["HOT4_RATIO"] = f"{L('hot', 4) / r4:.2f}"
+    hot16 = idx.get(("ledgerx", "hot", 16))
+    if hot16:
+        v["HOT16_P99"] = f"{hot16['p99_ms']:.0f}"
+    with_audit, no_seal, no_audit = total("random"), total("random_nosealer"), total("random_noaudit")
+    costs = [ratio(L("random", c), L("random_noaudit", c)) for c in CONCURRENCIES]
+    tput = "/".join("n/a" if x is None else f"{1 - x:.0%}" for x in costs)
+    if with_audit and no_audit:
+        v["AUDIT_COST"] = (
+            f"{1 - no_audit / with_audit:.0%} of a transfer's CPU; throughput at c=1/4/16 is {tput} "
+            f"below `random_noaudit`"
+        )
+        v["NA_TOTAL"] = f"{no_audit:.2f}"
+    if with_audit and no_seal and no_audit:
+        v["NS_TOTAL"] = f"{no_seal:.2f}"
+        v["INSERT_MS"] = f"{no_seal - no_audit:.2f}"
+        v["INSERT_PCT"] = f"{(no_seal - no_audit) / with_audit:.0%}"
+        v["SEAL_MS"] = f"{with_audit - no_seal:.2f}"
+        v["SEAL_PCT"] = f"{(with_audit - no_seal) / with_audit:.0%}"
+    ceiling = (run.get("bcrypt") or {}).get("ceiling_per_s")
+    parts = []
+    for c in CONCURRENCIES:
+        t = L("http_transfer", c)
+        if t is not None and ceiling:
+            parts.append(f"{t:.1f}/s at c={c} ({t / ceiling:.2f} x)")
+    if parts and ceiling:
+        b = run["bcrypt"]
+        v["HTTP_TEXT"] = (
+            f"`http_transfer` (PIN checked; one bcrypt cost-12 check = {b['seconds'] * 1000:.0f} ms of a core, "
+            f"so the ceiling is {ceiling:.2f}/s on {run['machine']['nproc']} cores): " + ", ".join(parts) + "."
+        )
+    sd = (run.get("scale") or {}).get("seed_demo") or {}
+    if sd.get("available"):
+        bulk = sd.get("bulk_phase_postings_per_s")
+        v["SEED_TEXT"] = (
+            f"wrote {sd['postings']:,} postings in {sd['seconds']:.0f} s ({sd['rate']:,.0f} postings/s overall"
+            + (f", {bulk:,.0f}/s in its bulk phase" if bulk else "")
+            + f"; `verify_ledger` {'passed' if sd.get('verify_ok') else 'FAILED'} on them)"
+        )
+    elif sd:
+        v["SEED_TEXT"] = "was not measured (" + sd.get("summary", "") + ")"
+    return v
+
+
 def results_markdown(run: dict) -> str:
     m = run["machine"]
     idx = _index(run["results"])
@@ -129,7 +209,13 @@ def results_markdown(run: dict) -> str:
         "| run | value |",
         "| --- | --- |",
         f"| date (UTC) | {m['date']} |",
-        f"| mode | {run['mode']} (measure {run['duration_s']} s after {run['warmup_s']} s warm-up per point, one run per point) |",
+        f"| mode | {run['mode']} (measure {run['duration_s']} s after {run['warmup_s']} s warm-up per point, one run per point"
+        + (
+            f"; http_transfer {run['http_transfer_window']['duration_s']} s after {run['http_transfer_window']['warmup_s']} s"
+            if run.get("http_transfer_window")
+            else ""
+        )
+        + ") |",
         f"| machine | {m['nproc']} cores (`nproc`), memory {m['mem_total']} total / {m['mem_available']} available (`free -h`) |",
         f"| PostgreSQL | {m['postgres']} |",
         f"| commit | `{m['commit']}` |",
@@ -191,11 +277,18 @@ def results_markdown(run: dict) -> str:
             )
         if scale.get("seed_demo"):
             sd = scale["seed_demo"]
-            lines.append(f"| `manage.py seed_demo` | {sd.get('postings', 'n/a')} | {sd.get('summary', '')} |")
+            postings = f"{sd['postings']:,}" if isinstance(sd.get("postings"), int) else "n/a"
+            lines.append(f"| `manage.py seed_demo` (fresh database) | {postings} | {sd.get('summary', '')} |")
     lines += ["", "## Targets (same run)", "", "| # | target | measured | met? |", "| ---: | --- | ---: | --- |"]
     for t in targets(run):
         met = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**not met**")
         note = f" ({t['note']})" if t["note"] else ""
         lines.append(f"| {t['n']} | {t['target']}{note} | {_fmt(t['measured'], 3)} | {met} |")
     lines += ["", "![transfers/s by concurrency](results/transfers.png)", ""]
+    analysis = BENCH / "analysis.md"  # the hand-written reading of this run (bottlenecks, evidence)
+    if analysis.exists() and run.get("mode") == "full":
+        from string import Template
+
+        text = Template(analysis.read_text()).safe_substitute(analysis_values(run))
+        lines += ["", text.rstrip(), ""]
     return "\n".join(lines)

@@ -83,6 +83,16 @@ def make_random_noaudit(index: int, concurrency: int):
     return make_random(index, concurrency, audit=False)
 
 
+def make_random_nosealer(index: int, concurrency: int):
+    """Profile-only: ``random`` with audit records written but the after-commit sealing off,
+    to split audit's cost between the in-transaction insert and the hash chain."""
+    import audit.services
+
+    op = make_random(index, concurrency)
+    audit.services._seal_after_commit = lambda: None
+    return op
+
+
 def make_hot(index: int, concurrency: int):
     from transactions.services import transfer_create
 
@@ -151,4 +161,5 @@ SCENARIO_FACTORIES = {
     "deposit": make_deposit,
     "hold_commit": make_hold_commit,
     "random_noaudit": make_random_noaudit,
+    "random_nosealer": make_random_nosealer,
 }

@@ -1,14 +1,10 @@
 """Faults: Redis dies mid-run; the database connection of a transfer is killed mid-flight."""
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
 
 import pytest
 from django.db import OperationalError, connection, connections
-from django.test import override_settings
 
 from ledger.balance_cache import balance_cache_fetch
 from ledger.models import JournalEntry, LedgerAccount, Posting
@@ -20,49 +16,6 @@ from transactions.tests.helpers import PIN, funded_account
 from transactions.verification import books_verify
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
-
-
-@pytest.fixture
-def private_redis():
-    """A throwaway redis-server on a spare port 6390-6399 (never the shared one)."""
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    for port in range(6390, 6400):
-        if not _port_free(port):
-            continue
-        process = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(50):
-            if not _port_free(port):
-                break
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-        if process.poll() is None and not _port_free(port):
-            break
-        process.kill()
-    else:
-        pytest.skip("no free port for a private redis-server")
-    caches = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{port}/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        }
-    }
-    with override_settings(CACHES=caches):
-        yield process
-    if process.poll() is None:
-        process.kill()
-    process.wait(5)
 
 
 def _balances(*accounts):

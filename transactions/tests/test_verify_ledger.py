@@ -3,6 +3,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.tests.factories import AdminFactory
+from audit.models import VerificationRun
 from transactions.services import transaction_reverse, transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 from transactions.verification import books_verify
@@ -30,6 +31,8 @@ def test_clean_books_pass(capsys):
     assert len(results) == 11
     call_command("verify_ledger")
     assert "11 checks, 11 ok, 0 breached" in capsys.readouterr().out
+    run = VerificationRun.objects.get()  # shown on the admin dashboard
+    assert (run.kind, run.ok, run.summary) == ("ledger", True, "11 checks, 11 ok, 0 breached")
 
 
 @pytest.mark.parametrize(
@@ -50,6 +53,8 @@ def test_breaches_are_reported_and_exit_non_zero(corruption, check, capsys):
         call_command("verify_ledger")
     assert exc.value.returncode == 1
     assert f"BREACH  {check}: 1" in capsys.readouterr().out
+    run = VerificationRun.objects.get()
+    assert (run.kind, run.ok, run.summary) == ("ledger", False, "11 checks, 10 ok, 1 breached")
 
 
 def test_unbalanced_entry_written_behind_the_services_back_is_reported():

@@ -118,3 +118,24 @@ def test_parallel_wrong_guesses_get_three_tries_in_total(guesses):
     assert _state(user) == ("suspended", 3)
     assert audit_actions(user.pk).count("pin.failed") == 3
     assert audit_actions(user.pk).count("user.suspended") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_right_pin_stored_at_a_lower_cost_is_rehashed_at_the_configured_cost(settings):
+    user = UserFactory()
+    settings.PIN_BCRYPT_ROUNDS = 4
+    services.pin_set(user=user, pin=PIN, password=DEFAULT_PASSWORD)
+    low_cost_hash = User.objects.get(pk=user.pk).pin_hash
+    assert low_cost_hash.startswith("$2b$04$")
+
+    settings.PIN_BCRYPT_ROUNDS = 5
+    with pytest.raises(InvalidPin):
+        services.pin_verify(user=user, pin="9173")
+    assert User.objects.get(pk=user.pk).pin_hash == low_cost_hash  # a wrong PIN never re-hashes
+
+    services.pin_verify(user=user, pin=PIN)
+    upgraded = User.objects.get(pk=user.pk)
+    assert upgraded.pin_hash.startswith("$2b$05$")
+    assert upgraded.failed_pin_attempts == 0
+    services.pin_verify(user=user, pin=PIN)  # the new hash verifies
+    assert User.objects.get(pk=user.pk).pin_hash == upgraded.pin_hash  # and is not re-hashed again

@@ -18,7 +18,9 @@ Two paths:
 
 Demo PINs are hashed at a low bcrypt cost (``--pin-rounds``, default 4) so the
 thousands of PIN checks of the services path take seconds; they are demo
-credentials, printed on the terminal, never real ones.
+credentials, printed on the terminal, never real ones. The first right use of
+such a PIN outside the seeder re-hashes it at the configured cost
+(``accounts.services.pin_verify``).
 """
 
 import random
