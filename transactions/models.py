@@ -77,6 +77,8 @@ class Transaction(models.Model):
         ]
         indexes = [
             # Keyset pages per side: (account, created_at, id) newest first.
+            # The back office lists every transaction newest first (admin, dashboard).
+            models.Index(fields=["-created_at", "-id"], name="txn_created_idx"),
             models.Index(fields=["source_account", "-created_at", "-id"], name="txn_source_keyset_idx"),
             models.Index(fields=["destination_account", "-created_at", "-id"], name="txn_destination_keyset_idx"),
             models.Index(
