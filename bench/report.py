@@ -93,7 +93,7 @@ def chart(run: dict, path: Path) -> None:
         ("ledgerx", "random_noaudit", "LedgerX random, no audit", "tab:blue", ":"),
         ("ledgerx", "http_transfer", "LedgerX HTTP transfer (PIN)", "tab:orange", "--"),
     ]
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
     for system, scenario, label, color, style in series:
         xs = [c for c in CONCURRENCIES if (system, scenario, c) in idx]
         if xs:
@@ -110,7 +110,7 @@ def chart(run: dict, path: Path) -> None:
     m = run["machine"]
     ax.set_title(f"LedgerX vs pgbench, same run - {m['date']} - {m['nproc']} cores - commit {m['commit']}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
