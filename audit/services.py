@@ -66,8 +66,27 @@ def audit_record_rows(
     row: one round trip fewer per movement). The caller MUST insert them in the
     current transaction; the after-commit sealing is registered here.
     """
+    record = audit_record_unsaved(actor=actor, action=action, target_type=target_type, target_id=target_id, data=data)
+    audit_seal_after_commit()
+    return [record, AuditPending(record=record)]
+
+
+def audit_record_unsaved(
+    *,
+    actor,
+    action: AuditAction,
+    target_type: str,
+    target_id: Any,
+    data: dict | None = None,
+) -> AuditRecord:
+    """The audit record of an event, not saved and not queued (no hooks registered).
+
+    For a writer that inserts the record and its sealing-queue row by other
+    means (the PostgreSQL movement function, ``transactions.movements``); it
+    must call ``audit_seal_after_commit`` once they are written.
+    """
     ip = current_client_ip()
-    record = AuditRecord(
+    return AuditRecord(
         actor=actor,
         action=action,
         target_type=target_type,
@@ -76,10 +95,13 @@ def audit_record_rows(
         request_id=current_request_id() or "",
         data=data or {},
     )
+
+
+def audit_seal_after_commit() -> None:
+    """Have the records queued by the current transaction sealed once it commits (at once in autocommit)."""
     # robust: a sealing failure must never turn a committed change into an error
     # response; the record stays queued and the next sealer (or seal_audit) seals it.
     transaction.on_commit(_seal_after_commit, robust=True)
-    return [record, AuditPending(record=record)]
 
 
 def _seal_after_commit() -> None:

@@ -162,6 +162,35 @@ def system_accounts_ensure(*, currency: str) -> None:
                 pass
 
 
+_shard_ids: dict[tuple[str, str], list] = {}
+
+
+def system_shard_pick(*, currency: str, role: str) -> uuid.UUID:
+    """The id of one shard of a system account, chosen at random (no lock taken).
+
+    The ids are read once per process and kept: system accounts are never
+    deleted or renumbered. Raises SystemAccountMissing when the currency has no
+    shards yet (callers ensure them and retry); a caller whose write then finds
+    the id gone (a test database flushed under a long-lived process) calls
+    ``system_shards_forget`` and retries.
+    """
+    ids = _shard_ids.get((currency, role))
+    if not ids:
+        ids = list(
+            LedgerAccount.objects.filter(kind=LedgerAccount.Kind.SYSTEM, currency=currency, system_role=role)
+            .order_by("shard")
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            raise SystemAccountMissing(currency)
+        _shard_ids[(currency, role)] = ids
+    return random.choice(ids)
+
+
+def system_shards_forget() -> None:
+    _shard_ids.clear()
+
+
 # --- Locking ---------------------------------------------------------------------------
 
 

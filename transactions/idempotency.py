@@ -34,12 +34,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
-from ledger.balance_cache import cache_errors, cache_uses_redis
+from ledger.balance_cache import (
+    balance_cache_forget,
+    balance_cache_store,
+    cache_errors,
+    cache_uses_redis,
+    redis_pipeline,
+)
 from ledger.services import SystemAccountMissing, system_accounts_ensure
 from ledgerx.exceptions import ValidationFailed
-from ledgerx.fastsql import rows_insert
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
 from transactions.models import IdempotencyRecord, Transaction
+from transactions.movements import KeyBound, Movement, movement_write
 from transactions.representations import transaction_representation
 
 logger = logging.getLogger("ledgerx.transactions.idempotency")
@@ -98,18 +104,39 @@ def _marker_claim(marker: str) -> str | None:
 _RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
-def _marker_release(marker: str, token: str | None) -> None:
+def _marker_release(marker: str, token: str | None, *, pipeline=None) -> None:
+    """Delete the marker if it is still ours; with ``pipeline``, only queue that on it."""
     if token is None:
         return
     try:
         if cache_uses_redis():
             # Compare-and-delete in one round trip instead of GET + DEL.
             client = cache.client
-            client.get_client(write=True).eval(_RELEASE_LUA, 1, client.make_key(marker), client.encode(token))
+            args = (_RELEASE_LUA, 1, client.make_key(marker), client.encode(token))
+            if pipeline is not None:
+                pipeline.eval(*args)
+            else:
+                client.get_client(write=True).eval(*args)
         elif cache.get(marker) == token:
             cache.delete(marker)
     except cache_errors() as exc:
         logger.warning("idempotency marker release failed (%s); it expires by itself", exc)
+
+
+def _after_commit(snapshots: dict, marker: str, token: str | None) -> None:
+    """Store the balances the movement wrote and release its marker: ONE Redis round trip."""
+    pipeline = redis_pipeline() if token is not None else None
+    if pipeline is None:
+        balance_cache_store(snapshots)
+        _marker_release(marker, token)
+        return
+    balance_cache_store(snapshots, pipeline=pipeline)
+    _marker_release(marker, token, pipeline=pipeline)
+    try:
+        pipeline.execute()
+    except cache_errors() as exc:
+        logger.warning("balance cache store / marker release failed (%s); the marker expires by itself", exc)
+        balance_cache_forget(snapshots)
 
 
 def _record_find(*, user, endpoint: str, key: str) -> IdempotencyRecord | None:
@@ -151,20 +178,20 @@ def idempotent_run(
     endpoint: str,
     key: str,
     fingerprint: str,
-    currency: str,
-    work: Callable[[], tuple[Transaction, list]],
+    movement: Movement,
     before: Callable[[], None] | None = None,
 ) -> MoneyOutcome:
-    """Run ``work`` at most once per (user, endpoint, key); see the module docstring.
+    """Write ``movement`` at most once per (user, endpoint, key); see the module docstring.
 
-    ``work`` runs inside the durable transaction and returns the new
-    Transaction and the other rows to write with it (its audit rows), not yet
-    saved: they are inserted here together with the idempotency record, in
-    one statement on PostgreSQL (``ledgerx.fastsql.rows_insert``). Raises IdempotencyKeyReused, IdempotencyInProgress, and
-    whatever ``before``/``work`` raise (nothing is written then).
+    ``before`` (the PIN check) runs only for a key not seen yet: a request
+    with a PIN first looks the key up, so a retry is replayed without paying
+    for bcrypt again. Without ``before`` the movement's own write is the
+    lookup (``transactions.movements``: the key is claimed first, in the same
+    statement). Raises IdempotencyKeyReused, IdempotencyInProgress, and
+    whatever ``before`` or the movement raise (nothing is written then).
     """
     idempotency_key_validate(key)
-    if _record_seen(user=user, endpoint=endpoint, key=key):
+    if before is not None and _record_seen(user=user, endpoint=endpoint, key=key):
         record = _record_find(user=user, endpoint=endpoint, key=key)
         if record is not None:
             return _replay(record, fingerprint)
@@ -173,34 +200,40 @@ def idempotent_run(
     try:
         if before is not None:
             before()
+        txn = movement.txn
+        body = transaction_representation(txn)
+        record = IdempotencyRecord(
+            user=user,
+            endpoint=endpoint,
+            key=key,
+            fingerprint=fingerprint,
+            response_status=201,
+            response_body=body,
+            transaction=txn,
+            created_at=txn.created_at,
+        )
         for attempt in (1, 2):
             try:
-                with transaction.atomic(durable=True):
-                    txn, rows = work()
-                    body = transaction_representation(txn)
-                    record = IdempotencyRecord(
-                        user=user,
-                        endpoint=endpoint,
-                        key=key,
-                        fingerprint=fingerprint,
-                        response_status=201,
-                        response_body=body,
-                        transaction=txn,
-                    )
-                    # The transaction row, its key and its audit rows in one round trip on PostgreSQL.
-                    rows_insert(txn, record, *(rows or ()))
-                return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
+                snapshots = movement_write(movement, record)
             except SystemAccountMissing:
                 if attempt == 2:
                     raise
-                system_accounts_ensure(currency=currency)
-            except IntegrityError:
-                # Lost the race to a concurrent duplicate (the unique constraint
-                # is the final guard); everything of ours was rolled back.
-                record = _record_find(user=user, endpoint=endpoint, key=key)
-                if record is None:
+                system_accounts_ensure(currency=txn.currency)
+                continue
+            except (KeyBound, IntegrityError):
+                # The key was bound first (a retry of a finished request, or a
+                # concurrent duplicate that won): everything of ours was rolled back.
+                found = _record_find(user=user, endpoint=endpoint, key=key)
+                if found is None:
                     raise
-                return _replay(record, fingerprint)
+                return _replay(found, fingerprint)
+            if not transaction.get_connection().in_atomic_block:
+                # Committed already (autocommit): cache store + marker release in one round trip.
+                released, token = token, None
+                _after_commit(snapshots, marker, released)
+            elif snapshots:  # inside a caller's transaction (tests): the marker goes in `finally`
+                transaction.on_commit(lambda: balance_cache_store(snapshots))
+            return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
         raise AssertionError("unreachable")
     finally:
         _marker_release(marker, token)

@@ -26,14 +26,16 @@ from django.utils import timezone
 from accounts.exceptions import UserSuspended
 from accounts.services import pin_verify
 from audit.models import AuditAction
-from audit.services import audit_record_rows
-from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds, SameAccount
+from audit.models import AuditPending, AuditRecord
+from audit.services import audit_record_unsaved, audit_seal_after_commit
+from ledger.exceptions import CurrencyMismatch, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid
-from ledger.services import LockResult, accounts_lock, entry_post, holds_adjust
+from ledger.services import accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from ledgerx.fastsql import rows_insert
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
+from transactions.movements import Movement, after_lock, check_actor_active, check_can_move
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.representations import transaction_representation
 
@@ -41,12 +43,6 @@ METADATA_MAX_KEYS = 20
 METADATA_KEY_MAX = 64
 METADATA_VALUE_MAX = 512
 DESCRIPTION_MAX = 500
-
-# Test seam: called with the locked accounts while a movement holds its locks
-# (fault-injection tests pause or kill the connection here). Always None in
-# production code paths.
-after_lock_hook: Callable[[dict], None] | None = None
-
 
 # --- Input shape ------------------------------------------------------------------------
 
@@ -80,29 +76,13 @@ def _input_validate(*, amount, description, metadata) -> None:
         raise ValidationFailed(fields=fields)
 
 
-def _actor_active(lock: LockResult) -> None:
-    if lock.user_status != "active":
-        raise UserSuspended()
+def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> AuditRecord | None:
+    """The audit record of a money event, unsaved (``audit.services.audit_record_unsaved``).
 
-
-def _after_lock(locked: dict) -> None:
-    if after_lock_hook is not None:
-        after_lock_hook(locked)
-
-
-def _can_move(account: LedgerAccount, side: str) -> None:
-    if account.is_frozen:
-        raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
-
-
-def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> list:
-    """The audit rows of a money event, unsaved (``audit.services.audit_record_rows``).
-
-    The caller writes them in its transaction: new transactions together with
-    the transaction row in one statement (``idempotent_run``), the others
-    through ``_audit_write``.
+    New movements hand it to ``transactions.movements`` (written in the
+    movement's own statement); the others save it with ``_audit_write``.
     """
-    return audit_record_rows(
+    return audit_record_unsaved(
         actor=actor,
         action=action,
         target_type="transaction",
@@ -112,9 +92,10 @@ def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> list:
 
 
 def _audit_write(**kwargs) -> None:
-    rows = _audit(**kwargs)
-    if rows:
-        rows_insert(*rows)
+    record = _audit(**kwargs)
+    if record is not None:
+        rows_insert(record, AuditPending(record=record))
+        audit_seal_after_commit()
 
 
 # --- Deposits and withdrawals -------------------------------------------------------------
@@ -142,49 +123,28 @@ def _external_movement(
     fingerprint = request_fingerprint(
         endpoint, {"account": str(account.pk), "amount": amount, "description": description, "metadata": metadata}
     )
-
-    def work() -> tuple[Transaction, list]:
-        # Returns the transaction and its audit rows unsaved: idempotent_run
-        # writes them with the idempotency record in one statement.
-        lock = accounts_lock(ids=[account.pk], system_role=role, currency=account.currency, share_user=actor)
-        _actor_active(lock)
-        locked, system = lock.accounts, lock.system
-        customer = locked[account.pk]
-        _after_lock(locked)
-        _can_move(customer, "destination" if inbound else "source")
-        if not inbound and customer.available < amount:
-            raise InsufficientFunds()
-        now = timezone.now()
-        txn_id = uuid.uuid4()
-        lines = [(system, -amount), (customer, amount)] if inbound else [(customer, -amount), (system, amount)]
-        entry = entry_post(ref_type=txn_type, ref_id=txn_id, lines=lines, now=now)
-        txn = Transaction(
-            id=txn_id,
-            type=txn_type,
-            status=Transaction.Status.COMMITTED,
-            amount=amount,
-            currency=customer.currency,
-            source_account=None if inbound else customer,
-            destination_account=customer if inbound else None,
-            description=description,
-            metadata=metadata,
-            entry=entry,
-            initiated_by=actor,
-            created_at=now,
-            committed_at=now,
-        )
-        audit = _audit(
-            actor=actor, action=AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED, txn=txn
-        )
-        return txn, audit
-
+    now = timezone.now()
+    txn = Transaction(
+        id=uuid.uuid4(),
+        type=txn_type,
+        status=Transaction.Status.COMMITTED,
+        amount=amount,
+        currency=account.currency,
+        source_account=None if inbound else account,
+        destination_account=account if inbound else None,
+        description=description,
+        metadata=metadata,
+        initiated_by=actor,
+        created_at=now,
+        committed_at=now,
+    )
+    action = AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED
     return idempotent_run(
         user=actor,
         endpoint=endpoint,
         key=idempotency_key,
         fingerprint=fingerprint,
-        currency=account.currency,
-        work=work,
+        movement=Movement(actor=actor, txn=txn, system_role=role, audit=_audit(actor=actor, action=action, txn=txn)),
         before=before,
     )
 
@@ -289,51 +249,33 @@ def transfer_create(
         },
     )
 
-    def work() -> tuple[Transaction, list]:
-        # Returns the transaction and its audit rows unsaved: idempotent_run
-        # writes them with the idempotency record in one statement.
-        lock = accounts_lock(ids=[source.pk, destination.pk], share_user=actor)
-        _actor_active(lock)
-        locked = lock.accounts
-        src, dst = locked[source.pk], locked[destination.pk]
-        _after_lock(locked)
-        _can_move(src, "source")
-        _can_move(dst, "destination")
-        if src.available < amount:
-            raise InsufficientFunds()
-        now = timezone.now()
-        txn_id = uuid.uuid4()
-        common = dict(
-            id=txn_id,
-            type=Transaction.Type.TRANSFER,
-            amount=amount,
-            currency=src.currency,
-            source_account=src,
-            destination_account=dst,
-            description=description,
-            metadata=metadata,
-            initiated_by=actor,
-            created_at=now,
-        )
-        if hold:
-            holds_adjust(deltas={src: amount})
-            txn = Transaction(status=Transaction.Status.PENDING, expires_at=now + settings.HOLD_TTL, **common)
-            audit = _audit(
-                actor=actor, action=AuditAction.HOLD_CREATED, txn=txn, expires_at=txn.expires_at.isoformat()
-            )
-        else:
-            entry = entry_post(ref_type="transfer", ref_id=txn_id, lines=[(src, -amount), (dst, amount)], now=now)
-            txn = Transaction(status=Transaction.Status.COMMITTED, entry=entry, committed_at=now, **common)
-            audit = _audit(actor=actor, action=AuditAction.TRANSFER_CREATED, txn=txn)
-        return txn, audit
-
+    now = timezone.now()
+    txn = Transaction(
+        id=uuid.uuid4(),
+        type=Transaction.Type.TRANSFER,
+        amount=amount,
+        currency=source.currency,
+        source_account=source,
+        destination_account=destination,
+        description=description,
+        metadata=metadata,
+        initiated_by=actor,
+        created_at=now,
+    )
+    if hold:
+        txn.status = Transaction.Status.PENDING
+        txn.expires_at = now + settings.HOLD_TTL
+        audit = _audit(actor=actor, action=AuditAction.HOLD_CREATED, txn=txn, expires_at=txn.expires_at.isoformat())
+    else:
+        txn.status = Transaction.Status.COMMITTED
+        txn.committed_at = now
+        audit = _audit(actor=actor, action=AuditAction.TRANSFER_CREATED, txn=txn)
     return idempotent_run(
         user=actor,
         endpoint="transfers",
         key=idempotency_key,
         fingerprint=fingerprint,
-        currency=source.currency,
-        work=work,
+        movement=Movement(actor=actor, txn=txn, system_role="", audit=audit),
         before=lambda: pin_verify(user=actor, pin=pin),
     )
 
@@ -350,7 +292,7 @@ def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: Audit
             share_user=actor if check_user else None,
         )
         if check_user:
-            _actor_active(lock)
+            check_actor_active(lock)
         locked = lock.accounts
         current = Transaction.objects.select_for_update().get(pk=transaction.pk)
         src, dst = locked[current.source_account_id], locked[current.destination_account_id]
@@ -358,13 +300,13 @@ def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: Audit
             raise Forbidden("Only the source account's owner can commit or void a hold.")
         if current.status != Transaction.Status.PENDING:
             raise InvalidState(f"The transaction is {current.status}, not a pending hold.")
-        _after_lock(locked)
+        after_lock(locked)
         now = timezone.now()
         if commit:
             if current.expires_at is not None and current.expires_at <= now:
                 raise InvalidState("The hold has expired.")
-            _can_move(src, "source")
-            _can_move(dst, "destination")
+            check_can_move(src, "source")
+            check_can_move(dst, "destination")
             current.entry = entry_post(
                 ref_type="transfer",
                 ref_id=current.pk,
@@ -449,7 +391,7 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
         original = Transaction.objects.select_for_update().get(pk=transaction.pk)
         if original.status != Transaction.Status.COMMITTED:
             raise InvalidState(f"Only committed transactions can be reversed; this one is {original.status}.")
-        _after_lock(locked)
+        after_lock(locked)
         now = timezone.now()
         reversal_id = uuid.uuid4()
         entry = entry_post(

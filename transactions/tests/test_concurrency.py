@@ -112,51 +112,61 @@ def test_same_key_in_parallel_without_cache_marker_uses_the_database_guard():
     _assert_books_clean()
 
 
-def test_a_transfer_locks_its_accounts_with_one_ordered_select_for_update():
+def _function_source() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'ledgerx_movement_create'")
+        return cursor.fetchone()[0]
+
+
+def test_the_movement_function_locks_with_one_ordered_select_for_update():
+    """One SELECT ... FOR UPDATE in primary-key order (as accounts_lock), after the actor's row FOR SHARE."""
+    source = _function_source()
+    assert source.count("FOR UPDATE") == 1
+    lock = source[source.index("FROM ledger_ledgeraccount a") : source.index("FOR UPDATE")]
+    assert "ORDER BY a.id" in lock
+    share = source.index("FROM accounts_user u WHERE u.id = p_actor FOR SHARE")
+    assert share < source.index("FOR UPDATE")
+
+
+def test_a_hold_commit_locks_its_accounts_with_one_ordered_select_for_update():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from transactions.services import hold_commit
+
     source = funded_account(amount=100)
     destination = funded_account(amount=0)
+    hold = transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="q", hold=True
+    ).transaction
     with CaptureQueriesContext(connection) as queries:
-        transfer_create(actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="q")
+        hold_commit(actor=source.owner, transaction=hold)
     locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"] and "ledger_ledgeraccount" in q["sql"]]
     assert len(locks) == 1
     assert 'ORDER BY "ledger_ledgeraccount"."id" ASC' in locks[0]
     # The actor's suspension check rides in the same statement, under FOR SHARE.
     assert 'FROM "accounts_user" WHERE "id" = ' in locks[0] and "FOR SHARE" in locks[0]
     assert 'FOR UPDATE OF "ledger_ledgeraccount"' in locks[0]
-    assert sum(1 for q in queries.captured_queries if 'UPDATE "ledger_ledgeraccount"' in q["sql"]) == 1
 
 
 def test_a_suspension_waits_for_a_running_transfer_and_then_stops_the_next():
     """The FOR SHARE on the user row orders a concurrent suspension after the transfer."""
     import threading
 
-    from django.db import connection
+    from django.db import connections
 
     from accounts.exceptions import UserSuspended
     from accounts.models import User
-    from accounts.tests.factories import AdminFactory
     from accounts.services import user_suspend
-    from transactions import services
+    from accounts.tests.factories import AdminFactory
+    from transactions.tests.concurrency import RowLockHeld, backend_waiting_on_lock
 
     source = funded_account(amount=1000)
     destination = funded_account(amount=0)
     admin = AdminFactory()
-    locked, proceed, suspended = threading.Event(), threading.Event(), threading.Event()
-
-    def pause(_accounts):
-        locked.set()
-        proceed.wait(10)
-
-    def suspend():
-        try:
-            user_suspend(actor=admin, user=User.objects.get(pk=source.owner.pk), reason="fraud")
-            suspended.set()
-        finally:
-            connection.close()
-
+    suspended = threading.Event()
     results = []
 
     def send():
@@ -167,29 +177,34 @@ def test_a_suspension_waits_for_a_running_transfer_and_then_stops_the_next():
                 )
             )
         finally:
-            connection.close()
+            connections.close_all()
 
-    services.after_lock_hook = pause
-    try:
+    def suspend():
+        try:
+            user_suspend(actor=admin, user=User.objects.get(pk=source.owner.pk), reason="fraud")
+            suspended.set()
+        finally:
+            connections.close_all()
+
+    with RowLockHeld(destination.pk) as blocker:
         worker = threading.Thread(target=send)
         worker.start()
-        assert locked.wait(10)
+        # The transfer has the user row FOR SHARE and waits for the destination's lock.
+        backend_waiting_on_lock("ledgerx_movement_create")
         suspender = threading.Thread(target=suspend)
         suspender.start()
         assert not suspended.wait(1), "the suspension must wait for the transfer holding FOR SHARE"
-        proceed.set()
+        blocker.release()
         worker.join(10)
         suspender.join(10)
-    finally:
-        services.after_lock_hook = None
     assert suspended.is_set() and len(results) == 1
     assert _posted(source) == 900
     with pytest.raises(UserSuspended):
         transfer_create(actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="t")
 
 
-def test_a_transfer_moves_money_in_four_statements_and_writes_its_rows_in_one():
-    """The fast path: key probe, lock, entry, then transaction + key + audit rows in ONE statement."""
+def test_a_transfer_is_one_statement_after_the_key_lookup():
+    """The fast path: key probe, PIN check, then ONE call that writes every row of the movement."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -202,32 +217,20 @@ def test_a_transfer_moves_money_in_four_statements_and_writes_its_rows_in_one():
             actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="one-trip"
         )
     sqls = [q["sql"] for q in queries.captured_queries]
-    # The key probe comes first; then the PIN check (its own transaction); then
-    # the movement, whose lock, entry and write follow each other; the audit
-    # sealer runs after commit.
     probe = next(i for i, sql in enumerate(sqls) if sql.startswith('SELECT 1 FROM "transactions_idempotencyrecord"'))
-    locked = next(i for i, sql in enumerate(sqls) if 'FOR UPDATE OF "ledger_ledgeraccount"' in sql)
-    assert probe < locked
-    entry, write = sqls[locked + 1 : locked + 3]
-    assert '"ledger_journalentry"' in entry and '"ledger_posting"' in entry
-    assert all(
-        table in write
-        for table in (
-            '"transactions_transaction"',
-            '"transactions_idempotencyrecord"',
-            '"audit_auditrecord"',
-            '"audit_auditpending"',
-        )
-    )
-    assert sum(1 for sql in sqls if '"transactions_transaction"' in sql) == 1
+    calls = [i for i, sql in enumerate(sqls) if "ledgerx_movement_create" in sql]
+    assert len(calls) == 1 and probe < calls[0]
+    money_tables = ('"ledger_', '"transactions_transaction"', "INSERT INTO \"transactions_idempotencyrecord")
+    assert [sql for sql in sqls if any(table in sql for table in money_tables)] == []
     record = IdempotencyRecord.objects.get(key="one-trip")
     assert (record.transaction_id, record.fingerprint != "", record.response_body) == (
         outcome.transaction.pk,
         True,
         outcome.body,
     )
+    txn = Transaction.objects.get(pk=outcome.transaction.pk)
+    assert txn.entry_id == outcome.transaction.entry_id is not None
+    assert sorted(txn.entry.postings.values_list("amount", "balance_after")) == [(-1, 99), (1, 1)]
     audit = AuditRecord.objects.get(target_id=str(outcome.transaction.pk))
     assert (audit.action, audit.data) == (AuditAction.TRANSFER_CREATED, outcome.body)
     assert AuditSeal.objects.filter(record=audit).exists()  # sealed after commit (inline in tests)
-    assert (_posted(source), _posted(destination)) == (99, 1)
-    _assert_books_clean()

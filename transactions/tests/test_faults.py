@@ -9,9 +9,9 @@ from django.db import OperationalError, connection, connections
 from ledger.balance_cache import balance_cache_fetch
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.selectors import account_balances
-from transactions import services
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.services import transfer_create
+from transactions.tests.concurrency import RowLockHeld, backend_waiting_on_lock
 from transactions.tests.helpers import PIN, funded_account
 from transactions.verification import books_verify
 
@@ -61,15 +61,6 @@ def test_connection_killed_mid_transfer_leaves_nothing_and_retry_completes_once(
     source = funded_account(amount=1_000)
     destination = funded_account(amount=0)
     counts = (JournalEntry.objects.count(), Posting.objects.count(), Transaction.objects.count())
-    locked = threading.Event()
-    proceed = threading.Event()
-    backend = {}
-
-    def pause_with_locks(_accounts):
-        backend["pid"] = connection.connection.info.backend_pid
-        locked.set()
-        proceed.wait(10)
-
     outcome = {}
 
     def worker():
@@ -82,17 +73,15 @@ def test_connection_killed_mid_transfer_leaves_nothing_and_retry_completes_once(
         finally:
             connections.close_all()
 
-    services.after_lock_hook = pause_with_locks
-    try:
+    # The transfer claims its key and locks what it can, then waits for the
+    # destination's row: its connection is killed there, mid-statement.
+    with RowLockHeld(destination.pk):
         thread = threading.Thread(target=worker)
         thread.start()
-        assert locked.wait(10)
+        pid = backend_waiting_on_lock("ledgerx_movement_create")
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [backend["pid"]])
-        proceed.set()
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
         thread.join(20)
-    finally:
-        services.after_lock_hook = None
     assert isinstance(outcome["result"], OperationalError)
     assert (JournalEntry.objects.count(), Posting.objects.count(), Transaction.objects.count()) == counts
     assert _balances(source, destination) == [1_000, 0]

@@ -104,12 +104,26 @@ def test_cache_down_still_dedupes_through_the_database():
 
 
 def test_losing_the_unique_race_replays():
-    """A duplicate that got past the lookup (no marker) meets the unique constraint and replays."""
+    """A duplicate that got past the lookup (no marker) meets the unique key and replays, moving nothing."""
+    account = funded_account(amount=100)
+    first = withdrawal_create(actor=account.owner, account=account, amount=5, pin=PIN, idempotency_key="w")
+    before = books()
+    with mock.patch.object(idempotency, "_record_seen", return_value=False) as lookup:
+        second = withdrawal_create(actor=account.owner, account=account, amount=5, pin=PIN, idempotency_key="w")
+    assert lookup.called
+    assert second.replayed and second.body == first.body
+    assert books() == before
+
+
+def test_a_deposit_claims_its_key_in_the_write_itself():
+    """No PIN, so no lookup first: the write finds the key bound and the request replays."""
     account = funded_account(amount=100)
     first = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key="d")
     before = books()
-    with mock.patch.object(idempotency, "_record_find", side_effect=[None, IdempotencyRecord.objects.get(key="d")]):
+    with mock.patch.object(idempotency, "_record_seen", side_effect=AssertionError("no lookup expected")):
         second = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key="d")
+        with pytest.raises(IdempotencyKeyReused):
+            deposit_create(actor=account.owner, account=account, amount=6, idempotency_key="d")
     assert second.replayed and second.body == first.body
     assert books() == before
 

@@ -1,0 +1,208 @@
+"""Writing a new money movement: one SQL function call on PostgreSQL, the ORM elsewhere.
+
+A ``Movement`` is a new deposit, withdrawal, transfer or hold, decided
+completely before any query: the unsaved transaction row (id, timestamps,
+sides, amount), the system role on the other side of a deposit or withdrawal,
+and the unsaved audit record. ``movement_write`` writes it together with its
+idempotency record and returns the customer balances it changed.
+
+* On PostgreSQL: ONE call of ``ledgerx_movement_create`` (migration
+  ``transactions/0004``) claims the key, locks, checks and writes everything in
+  one statement, so a movement is one round trip and holds its row locks only
+  for the function's own writes and the commit (issue #5: hot accounts).
+* Elsewhere (SQLite): the same steps through ``ledger.services``
+  (``accounts_lock``, ``entry_post``/``holds_adjust``) and ``rows_insert``.
+
+Both apply the same rules under the lock, in the same order -- the actor is
+active, the accounts exist and are of the movement's currency, neither side
+is frozen, the source has the money -- and raise the same exceptions; the
+test suite runs against both databases. The rules' Python home is the
+``_check_*`` functions below; their SQL twin is the function's body.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, connection, transaction
+
+from accounts.exceptions import UserSuspended
+from audit.models import AuditPending, AuditRecord
+from audit.services import audit_seal_after_commit
+from ledger.balance_cache import Snapshot
+from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds
+from ledger.models import LedgerAccount
+from ledger.services import (
+    LockResult,
+    SystemAccountMissing,
+    accounts_lock,
+    entry_post,
+    holds_adjust,
+    system_shard_pick,
+    system_shards_forget,
+)
+from ledgerx.exceptions import NotFound
+from ledgerx.fastsql import rows_insert
+from transactions.models import IdempotencyRecord, Transaction
+
+# Test seam: called with the locked accounts while a movement written through
+# the ORM (SQLite; holds and reversals everywhere) holds its locks; the
+# fault-injection tests pause or kill the connection here. Always None in
+# production code paths.
+after_lock_hook: Callable[[dict], None] | None = None
+
+
+class KeyBound(Exception):
+    """Internal: the idempotency key was already bound when the movement tried to claim it."""
+
+
+@dataclass
+class Movement:
+    actor: object  # accounts.User
+    txn: Transaction  # unsaved, every field set
+    system_role: str  # LedgerAccount.SystemRole for deposits/withdrawals, "" for transfers
+    audit: AuditRecord | None  # unsaved; None only in the benchmark's audit-off measurement
+
+
+# --- The rules under the lock (Python home; the SQL function mirrors them) ------------
+
+
+def check_actor_active(lock: LockResult) -> None:
+    if lock.user_status != "active":
+        raise UserSuspended()
+
+
+def check_can_move(account: LedgerAccount, side: str) -> None:
+    if account.is_frozen:
+        raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+
+
+def after_lock(locked: dict) -> None:
+    if after_lock_hook is not None:
+        after_lock_hook(locked)
+
+
+# --- Writing ------------------------------------------------------------------------
+
+
+def movement_write(movement: Movement, record: IdempotencyRecord) -> dict:
+    """Write ``movement`` and its idempotency ``record``; returns {account_id: Snapshot} of customer accounts.
+
+    Must be called outside any transaction (it is its own durable
+    transaction) -- or, in tests, inside the test's. Raises KeyBound (the key
+    was bound meanwhile: replay it), SystemAccountMissing (create the shards
+    and retry), and the business errors of the rules above (nothing written).
+    On PostgreSQL the returned snapshots are for the balance cache; the ORM
+    path refreshes the cache itself on commit and returns {}.
+    """
+    if connection.vendor == "postgresql":
+        if connection.in_atomic_block:
+            with transaction.atomic(durable=True):
+                return _write_postgres(movement, record)
+        return _write_postgres(movement, record)  # autocommit: the one statement is the transaction
+    with transaction.atomic(durable=True):
+        return _write_orm(movement, record)
+
+
+def _write_orm(movement: Movement, record: IdempotencyRecord) -> dict:
+    txn, actor, amount = movement.txn, movement.actor, movement.txn.amount
+    ids = [pk for pk in (txn.source_account_id, txn.destination_account_id) if pk is not None]
+    lock = accounts_lock(ids=ids, system_role=movement.system_role, currency=txn.currency, share_user=actor)
+    check_actor_active(lock)
+    locked = lock.accounts
+    source = locked.get(txn.source_account_id)
+    destination = locked.get(txn.destination_account_id)
+    after_lock(locked)
+    if source is not None:
+        check_can_move(source, "source")
+    if destination is not None:
+        check_can_move(destination, "destination")
+    if source is not None and source.available < amount:
+        raise InsufficientFunds()
+    if txn.status == Transaction.Status.PENDING:
+        holds_adjust(deltas={source: amount})
+    else:
+        debit = source or lock.system
+        credit = destination or lock.system
+        txn.entry = entry_post(
+            ref_type=txn.type, ref_id=txn.pk, lines=[(debit, -amount), (credit, amount)], now=txn.created_at
+        )
+    audit_rows = []
+    if movement.audit is not None:
+        audit_rows = [movement.audit, AuditPending(record=movement.audit)]
+        audit_seal_after_commit()
+    # The transaction row, its key and its audit rows in one statement.
+    rows_insert(txn, record, *audit_rows)
+    return {}
+
+
+_FUNCTION_SQL = "SELECT * FROM ledgerx_movement_create(" + ", ".join(["%s"] * 22) + ")"
+
+
+def _write_postgres(movement: Movement, record: IdempotencyRecord) -> dict:
+    txn, audit = movement.txn, movement.audit
+    system = system_shard_pick(currency=txn.currency, role=movement.system_role) if movement.system_role else None
+    params = [
+        movement.actor.pk,
+        txn.type,
+        txn.status == Transaction.Status.PENDING,
+        txn.source_account_id,
+        txn.destination_account_id,
+        system,
+        txn.currency,
+        txn.amount,
+        txn.pk,
+        txn.created_at,
+        txn.expires_at,
+        txn.description,
+        json.dumps(txn.metadata),
+        record.endpoint,
+        record.key,
+        record.fingerprint,
+        json.dumps(record.response_body),
+        audit.pk if audit else None,
+        audit.action if audit else None,
+        audit.ip if audit else None,
+        audit.request_id if audit else None,
+        json.dumps(audit.data, cls=DjangoJSONEncoder) if audit else None,
+    ]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_FUNCTION_SQL, params)
+            rows = cursor.fetchall()
+    except DatabaseError as exc:
+        _raise_refusal(exc, movement)
+        raise
+    if audit is not None:
+        audit_seal_after_commit()
+    if rows:
+        txn.entry_id = rows[0][0]
+    txn._state.adding = False
+    txn._state.db = connection.alias
+    return {account_id: Snapshot(posted, pending, version) for _entry, account_id, posted, pending, version in rows}
+
+
+def _raise_refusal(exc: DatabaseError, movement: Movement) -> None:
+    """Turn the function's refusals (SQLSTATE LX000, the code as message) into domain exceptions."""
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) != "LX000":
+        return
+    code = cause.diag.message_primary
+    if code == "key_bound":
+        raise KeyBound() from None
+    if code == "user_suspended":
+        raise UserSuspended() from None
+    if code == "insufficient_funds":
+        raise InsufficientFunds() from None
+    if code.startswith("account_frozen:"):
+        side = code.split(":", 1)[1]
+        raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.") from None
+    if code == "currency_mismatch":
+        raise CurrencyMismatch() from None
+    if code == "system_missing":
+        system_shards_forget()
+        raise SystemAccountMissing(movement.txn.currency) from None
+    if code == "not_found":
+        raise NotFound() from None
+    raise AssertionError(f"unknown refusal from ledgerx_movement_create: {code!r}") from exc
