@@ -7,7 +7,7 @@ and the unsaved audit record. ``movement_write`` writes it together with its
 idempotency record and returns the customer balances it changed.
 
 * On PostgreSQL: ONE call of ``ledgerx_movement_create`` (migration
-  ``transactions/0004``) claims the key, locks, checks and writes everything in
+  ``transactions/0005``) claims the key, locks, checks and writes everything in
   one statement, so a movement is one round trip and holds its row locks only
   for the function's own writes and the commit (issue #5: hot accounts).
 * Elsewhere (SQLite): the same steps through ``ledger.services``

@@ -191,9 +191,9 @@ def backward(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("transactions", "0003_transaction_created_index"),
-        ("ledger", "0002_postgres_invariants"),
-        ("audit", "0005_dashboard"),
+        ("transactions", "0004_drop_redundant_fk_indexes"),
+        ("ledger", "0003_drop_redundant_fk_indexes"),
+        ("audit", "0006_drop_redundant_fk_indexes"),
         ("accounts", "0001_initial"),
     ]
 
