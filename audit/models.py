@@ -67,7 +67,12 @@ class AuditRecord(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # covered by audit_actor_idx (actor_id, at DESC)
     )
     action = models.CharField(max_length=40, choices=AuditAction.choices)
     target_type = models.CharField(max_length=40)

@@ -63,6 +63,7 @@ class LedgerAccount(models.Model):
         on_delete=models.PROTECT,
         related_name="ledger_accounts",
         editable=False,
+        db_index=False,  # covered by ledger_account_owner_idx (owner_id, created_at DESC)
     )
     system_role = models.CharField(max_length=20, choices=SystemRole.choices, blank=True, default="", editable=False)
     shard = models.PositiveSmallIntegerField(default=0, editable=False)
@@ -131,7 +132,8 @@ class JournalEntry(models.Model):
 class Posting(models.Model):
     id = models.BigAutoField(primary_key=True)
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    # db_index=False: covered by ledger_posting_account_idx (account_id, id DESC).
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_index=False)
     currency = models.CharField(max_length=3)
     amount = models.BigIntegerField(help_text="Signed minor units: + credit to the account, - debit.")
     balance_after = models.BigIntegerField(help_text="The account's posted balance right after this posting.")

@@ -40,10 +40,22 @@ class Transaction(models.Model):
     amount = models.BigIntegerField(editable=False)
     currency = models.CharField(max_length=3, editable=False)
     source_account = models.ForeignKey(
-        LedgerAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="outgoing_transactions", editable=False
+        LedgerAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="outgoing_transactions",
+        editable=False,
+        db_index=False,  # covered by txn_source_keyset_idx (source_account_id, created_at DESC, id DESC)
     )
     destination_account = models.ForeignKey(
-        LedgerAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming_transactions", editable=False
+        LedgerAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="incoming_transactions",
+        editable=False,
+        db_index=False,  # covered by txn_destination_keyset_idx (destination_account_id, created_at DESC, id DESC)
     )
     description = models.CharField(max_length=500, blank=True, default="", editable=False)
     metadata = models.JSONField(default=dict, blank=True, editable=False)
@@ -92,13 +104,17 @@ class Transaction(models.Model):
 
 class IdempotencyRecord(models.Model):
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # db_index=False: covered by idempotency_user_endpoint_key_unique (user_id, endpoint, key).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     endpoint = models.CharField(max_length=40)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="idempotency_records")
+    # db_index=False: idempotency_transaction_unique (transaction_id) is the index.
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, related_name="idempotency_records", db_index=False
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
