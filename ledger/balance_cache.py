@@ -72,28 +72,20 @@ def _key(account_id) -> str:
     return f"ledgerx:balance:{account_id}"
 
 
-def balance_cache_store(snapshots: dict, *, pipeline=None) -> None:
-    """Store {account_id: Snapshot}, keeping whichever version is newer.
-
-    With ``pipeline`` (a redis-py pipeline of the default cache, see
-    ``redis_pipeline``) the store is only queued on it, so a caller can send it
-    with its own commands in one round trip; the caller executes the pipeline
-    and calls ``balance_cache_forget`` if that fails.
-    """
+def balance_cache_store(snapshots: dict) -> None:
+    """Store {account_id: Snapshot}, keeping whichever version is newer."""
     if not snapshots:
         return
     try:
         if _uses_redis():
+            from django_redis import get_redis_connection
+
+            client = get_redis_connection("default")
             keys, args = [], [TTL_SECONDS]
             for account_id, snap in snapshots.items():
                 keys.append(_key(account_id))
                 args += [snap.posted, snap.pending, snap.version]
-            if pipeline is not None:
-                pipeline.eval(_STORE_LUA, len(keys), *keys, *args)
-                return
-            from django_redis import get_redis_connection
-
-            get_redis_connection("default").eval(_STORE_LUA, len(keys), *keys, *args)
+            client.eval(_STORE_LUA, len(keys), *keys, *args)
             return
         with _local_lock:
             for account_id, snap in snapshots.items():
@@ -102,19 +94,10 @@ def balance_cache_store(snapshots: dict, *, pipeline=None) -> None:
                     cache.set(_key(account_id), tuple(snap), TTL_SECONDS)
     except cache_errors() as exc:
         logger.warning("balance cache store failed: %s", exc)
-        balance_cache_forget(snapshots)
+        _forget(snapshots)
 
 
-def redis_pipeline():
-    """A non-transactional pipeline on the default cache's Redis, or None when the cache is not Redis."""
-    if not _uses_redis():
-        return None
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default").pipeline(transaction=False)
-
-
-def balance_cache_forget(snapshots: dict) -> None:
+def _forget(snapshots: dict) -> None:
     """After a failed store, try to drop the entries so readers go to the database.
 
     (If the cache is down this fails too, and readers already use the database.)

@@ -2,21 +2,25 @@
 
 How a money service uses it (``idempotent_run``):
 
-1. The durable record (``IdempotencyRecord``, unique per user + endpoint +
-   key) is looked up: same fingerprint -> the stored response is returned again
-   (``replayed=True``, no movement); different fingerprint -> 422
-   ``IdempotencyKeyReused``.
-2. An in-flight marker is claimed in the cache (``cache.add``, TTL
-   ``settings.IDEMPOTENCY_IN_FLIGHT_SECONDS``); if another request holds it ->
-   409 ``IdempotencyInProgress``. If the cache is down the step is skipped.
-3. ``before()`` runs (the PIN check, in its own transaction), then ``work()``
-   inside ONE ``transaction.atomic(durable=True)``, which also inserts the
-   record with the response body. A failure rolls everything back, so a
-   failed request never binds its key.
-4. If a concurrent duplicate committed first (Redis empty or down), the
-   unique constraint refuses our record, our whole transaction rolls back, and
-   the caller gets the winner's response (replay) or 409 -- never a 500 and
-   never a second movement.
+1. In-flight guard: a second request with the same key while the first is
+   still running gets 409 ``IdempotencyInProgress``. On PostgreSQL the guard
+   is an advisory lock on a hash of (user, endpoint, key) (``_AdvisoryLock``):
+   no Redis round trip, and a worker that dies releases it with its
+   connection. Elsewhere it is a cache marker with a TTL (``_CacheMarker``),
+   skipped when the cache is down.
+2. A request with a PIN looks its key up first (in the same statement as the
+   guard on PostgreSQL): a bound key with the same fingerprint is replayed
+   without the PIN check (``replayed=True``, no movement), with another
+   fingerprint it is 422 ``IdempotencyKeyReused``. Then ``before()`` (the PIN
+   check, bcrypt, in its own transaction) runs, holding the guard.
+3. The movement is written (``transactions.movements``) with its idempotency
+   record in one durable transaction -- on PostgreSQL one statement that also
+   claims the key first. A failure rolls everything back, so a failed request
+   never binds its key.
+4. If the key was bound meanwhile (a retry of a finished request without a
+   PIN, or a concurrent duplicate that got past the guard), the unique key
+   refuses the write, nothing of ours is kept, and the caller gets the
+   stored response (replay) or 422 -- never a 500 and never a second movement.
 
 The request fingerprint is a SHA-256 of the canonical request (sorted-key
 JSON of the service's arguments, without the PIN), so the same request sent
@@ -34,13 +38,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
-from ledger.balance_cache import (
-    balance_cache_forget,
-    balance_cache_store,
-    cache_errors,
-    cache_uses_redis,
-    redis_pipeline,
-)
+from ledger.balance_cache import balance_cache_store, cache_errors, cache_uses_redis
 from ledger.services import SystemAccountMissing, system_accounts_ensure
 from ledgerx.exceptions import ValidationFailed
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
@@ -82,61 +80,106 @@ def request_fingerprint(endpoint: str, request: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _marker_key(user_id, endpoint: str, key: str) -> str:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"ledgerx:idem-inflight:{user_id}:{endpoint}:{digest}"
+class _CacheMarker:
+    """The in-flight guard where the database has no advisory locks (SQLite): a marker in the cache.
+
+    Claimed with ``cache.add`` (TTL ``settings.IDEMPOTENCY_IN_FLIGHT_SECONDS``, so
+    a request whose worker died can be retried), released by compare-and-delete.
+    With the cache down the guard is skipped and the database's unique key
+    is the only guard (a duplicate then replays instead of getting 409).
+    """
+
+    def __init__(self, user_id, endpoint: str, key: str):
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        self.marker = f"ledgerx:idem-inflight:{user_id}:{endpoint}:{digest}"
+        self.token: str | None = None
+        self.session_locked = False  # (the advisory-lock guard's flag; never set here)
+        self.lock_key = None
+
+    def claim(self) -> None:
+        token = secrets.token_hex(8)
+        try:
+            claimed = cache.add(self.marker, token, timeout=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)
+        except cache_errors() as exc:
+            logger.warning("idempotency marker unavailable (%s); relying on the database", exc)
+            return
+        if not claimed:
+            raise IdempotencyInProgress()
+        self.token = token
+
+    def claim_and_probe(self, *, user, endpoint: str, key: str) -> bool:
+        """Claim, unless the key is bound already: then True (replay it)."""
+        if _record_seen(user=user, endpoint=endpoint, key=key):
+            return True
+        self.claim()
+        return False
+
+    def written(self) -> None:
+        """The movement committed; the marker goes in ``release``."""
+
+    def release(self) -> None:
+        if self.token is None:
+            return
+        try:
+            if cache_uses_redis():
+                # Compare-and-delete in one round trip: the marker may have expired and been claimed by a retry.
+                client = cache.client
+                client.get_client(write=True).eval(
+                    _RELEASE_LUA, 1, client.make_key(self.marker), client.encode(self.token)
+                )
+            elif cache.get(self.marker) == self.token:
+                cache.delete(self.marker)
+        except cache_errors() as exc:
+            logger.warning("idempotency marker release failed (%s); it expires by itself", exc)
+        self.token = None
 
 
-def _marker_claim(marker: str) -> str | None:
-    """A token if we hold the marker, None if the cache is down. Raises IdempotencyInProgress."""
-    token = secrets.token_hex(8)
-    try:
-        claimed = cache.add(marker, token, timeout=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)
-    except cache_errors() as exc:
-        logger.warning("idempotency marker unavailable (%s); relying on the database", exc)
-        return None
-    if not claimed:
-        raise IdempotencyInProgress()
-    return token
-
-
-# Delete the marker only if it is still ours (it may have expired and been claimed by a retry).
 _RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
-def _marker_release(marker: str, token: str | None, *, pipeline=None) -> None:
-    """Delete the marker if it is still ours; with ``pipeline``, only queue that on it."""
-    if token is None:
-        return
-    try:
-        if cache_uses_redis():
-            # Compare-and-delete in one round trip instead of GET + DEL.
-            client = cache.client
-            args = (_RELEASE_LUA, 1, client.make_key(marker), client.encode(token))
-            if pipeline is not None:
-                pipeline.eval(*args)
-            else:
-                client.get_client(write=True).eval(*args)
-        elif cache.get(marker) == token:
-            cache.delete(marker)
-    except cache_errors() as exc:
-        logger.warning("idempotency marker release failed (%s); it expires by itself", exc)
+class _AdvisoryLock:
+    """The in-flight guard on PostgreSQL: an advisory lock on a 64-bit hash of (user, endpoint, key).
+
+    No Redis round trip on the money path, and nothing to expire: the lock
+    dies with the connection of a worker that died. Without a PIN check the
+    movement function itself try-locks it for its transaction (a concurrent
+    duplicate gets ``in_progress``). With a PIN check, one statement takes it
+    at session level and probes the key before bcrypt runs; the movement
+    function releases it when it succeeds, ``release`` otherwise.
+    """
+
+    def __init__(self, user_id, endpoint: str, key: str):
+        digest = hashlib.sha256(f"{user_id}\n{endpoint}\n{key}".encode()).digest()
+        self.lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        self.session_locked = False
+
+    def claim(self) -> None:
+        """Nothing to do: the movement function try-locks ``lock_key`` for its own transaction."""
+
+    def claim_and_probe(self, *, user, endpoint: str, key: str) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_AND_PROBE_SQL, [self.lock_key, user.pk, endpoint, key])
+            claimed, seen = cursor.fetchone()
+        self.session_locked = claimed
+        if seen:
+            return True
+        if not claimed:
+            raise IdempotencyInProgress()
+        return False
+
+    def written(self) -> None:
+        self.session_locked = False  # the movement function released it
+
+    def release(self) -> None:
+        if self.session_locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [self.lock_key])
+            self.session_locked = False
 
 
-def _after_commit(snapshots: dict, marker: str, token: str | None) -> None:
-    """Store the balances the movement wrote and release its marker: ONE Redis round trip."""
-    pipeline = redis_pipeline() if token is not None else None
-    if pipeline is None:
-        balance_cache_store(snapshots)
-        _marker_release(marker, token)
-        return
-    balance_cache_store(snapshots, pipeline=pipeline)
-    _marker_release(marker, token, pipeline=pipeline)
-    try:
-        pipeline.execute()
-    except cache_errors() as exc:
-        logger.warning("balance cache store / marker release failed (%s); the marker expires by itself", exc)
-        balance_cache_forget(snapshots)
+def _in_flight_guard(user, endpoint: str, key: str):
+    guard = _AdvisoryLock if connection.vendor == "postgresql" else _CacheMarker
+    return guard(user.pk, endpoint, key)
 
 
 def _record_find(*, user, endpoint: str, key: str) -> IdempotencyRecord | None:
@@ -150,6 +193,7 @@ def _record_find(*, user, endpoint: str, key: str) -> IdempotencyRecord | None:
 _RECORD_PROBE_SQL = (
     f'SELECT 1 FROM "{IdempotencyRecord._meta.db_table}" WHERE "user_id" = %s AND "endpoint" = %s AND "key" = %s'
 )
+_CLAIM_AND_PROBE_SQL = f"SELECT pg_try_advisory_lock(%s), EXISTS ({_RECORD_PROBE_SQL})"
 
 
 def _record_seen(*, user, endpoint: str, key: str) -> bool:
@@ -191,15 +235,16 @@ def idempotent_run(
     whatever ``before`` or the movement raise (nothing is written then).
     """
     idempotency_key_validate(key)
-    if before is not None and _record_seen(user=user, endpoint=endpoint, key=key):
-        record = _record_find(user=user, endpoint=endpoint, key=key)
-        if record is not None:
-            return _replay(record, fingerprint)
-    marker = _marker_key(user.pk, endpoint, key)
-    token = _marker_claim(marker)
+    guard = _in_flight_guard(user, endpoint, key)
     try:
         if before is not None:
+            if guard.claim_and_probe(user=user, endpoint=endpoint, key=key):
+                record = _record_find(user=user, endpoint=endpoint, key=key)
+                if record is not None:
+                    return _replay(record, fingerprint)
             before()
+        else:
+            guard.claim()
         txn = movement.txn
         body = transaction_representation(txn)
         record = IdempotencyRecord(
@@ -214,7 +259,9 @@ def idempotent_run(
         )
         for attempt in (1, 2):
             try:
-                snapshots = movement_write(movement, record)
+                snapshots = movement_write(
+                    movement, record, lock_key=guard.lock_key, unlock_session=guard.session_locked
+                )
             except SystemAccountMissing:
                 if attempt == 2:
                     raise
@@ -227,13 +274,10 @@ def idempotent_run(
                 if found is None:
                     raise
                 return _replay(found, fingerprint)
-            if not transaction.get_connection().in_atomic_block:
-                # Committed already (autocommit): cache store + marker release in one round trip.
-                released, token = token, None
-                _after_commit(snapshots, marker, released)
-            elif snapshots:  # inside a caller's transaction (tests): the marker goes in `finally`
+            guard.written()
+            if snapshots:  # at once in autocommit; at the caller's commit inside its transaction (tests)
                 transaction.on_commit(lambda: balance_cache_store(snapshots))
             return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
         raise AssertionError("unreachable")
     finally:
-        _marker_release(marker, token)
+        guard.release()

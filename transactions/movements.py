@@ -44,6 +44,7 @@ from ledger.services import (
 )
 from ledgerx.exceptions import NotFound
 from ledgerx.fastsql import rows_insert
+from transactions.exceptions import IdempotencyInProgress
 from transactions.models import IdempotencyRecord, Transaction
 
 # Test seam: called with the locked accounts while a movement written through
@@ -86,8 +87,15 @@ def after_lock(locked: dict) -> None:
 # --- Writing ------------------------------------------------------------------------
 
 
-def movement_write(movement: Movement, record: IdempotencyRecord) -> dict:
+def movement_write(
+    movement: Movement, record: IdempotencyRecord, *, lock_key: int | None = None, unlock_session: bool = False
+) -> dict:
     """Write ``movement`` and its idempotency ``record``; returns {account_id: Snapshot} of customer accounts.
+
+    PostgreSQL only: ``lock_key`` is the key's in-flight advisory lock
+    (``transactions.idempotency``), try-locked for the movement's transaction
+    (refused: IdempotencyInProgress); with ``unlock_session`` the caller holds
+    it at session level and the movement releases it once written.
 
     Must be called outside any transaction (it is its own durable
     transaction) -- or, in tests, inside the test's. Raises KeyBound (the key
@@ -99,8 +107,9 @@ def movement_write(movement: Movement, record: IdempotencyRecord) -> dict:
     if connection.vendor == "postgresql":
         if connection.in_atomic_block:
             with transaction.atomic(durable=True):
-                return _write_postgres(movement, record)
-        return _write_postgres(movement, record)  # autocommit: the one statement is the transaction
+                return _write_postgres(movement, record, lock_key, unlock_session)
+        # Autocommit: the one statement is the transaction.
+        return _write_postgres(movement, record, lock_key, unlock_session)
     with transaction.atomic(durable=True):
         return _write_orm(movement, record)
 
@@ -137,13 +146,15 @@ def _write_orm(movement: Movement, record: IdempotencyRecord) -> dict:
     return {}
 
 
-_FUNCTION_SQL = "SELECT * FROM ledgerx_movement_create(" + ", ".join(["%s"] * 22) + ")"
+_FUNCTION_SQL = "SELECT * FROM ledgerx_movement_create(" + ", ".join(["%s"] * 24) + ")"
 
 
-def _write_postgres(movement: Movement, record: IdempotencyRecord) -> dict:
+def _write_postgres(movement: Movement, record: IdempotencyRecord, lock_key: int | None, unlock_session: bool) -> dict:
     txn, audit = movement.txn, movement.audit
     system = system_shard_pick(currency=txn.currency, role=movement.system_role) if movement.system_role else None
     params = [
+        lock_key,
+        unlock_session,
         movement.actor.pk,
         txn.type,
         txn.status == Transaction.Status.PENDING,
@@ -191,6 +202,8 @@ def _raise_refusal(exc: DatabaseError, movement: Movement) -> None:
     code = cause.diag.message_primary
     if code == "key_bound":
         raise KeyBound() from None
+    if code == "in_progress":
+        raise IdempotencyInProgress() from None
     if code == "user_suspended":
         raise UserSuspended() from None
     if code == "insufficient_funds":

@@ -13,14 +13,18 @@ Contract of the function (what the Python caller relies on):
   parameters: the transaction id and timestamps, the response body stored in
   the idempotency record, the audit record's fields, and which system shard
   (``p_system``) takes the other side of a deposit or withdrawal.
-* First the idempotency record is claimed (``ON CONFLICT DO NOTHING`` waits
-  for a concurrent holder of the same key and then finds its committed row).
+* First the key's in-flight advisory lock is tried (``in_progress`` if
+  another session holds it), then the idempotency record is claimed (``ON
+  CONFLICT DO NOTHING`` waits for a concurrent holder of the same key and then
+  finds its committed row). A caller that took the advisory lock at session
+  level before its PIN check passes ``p_unlock``; the lock is released once
+  everything is written (a failed call leaves it to the caller).
 * Then the actor's user row is read FOR SHARE (a suspension waits for the
   movement, or is seen by it) and every account touched is locked with ONE
   ``SELECT ... ORDER BY id FOR UPDATE`` -- the same lock order as
   ``ledger.services.accounts_lock``, so the two paths cannot deadlock each other.
 * Any refusal is ``RAISE`` with SQLSTATE LX000 and a code as the message;
-  the statement then leaves nothing behind. Codes: key_bound, user_suspended,
+  the statement then leaves nothing behind. Codes: in_progress, key_bound, user_suspended,
   not_found, system_missing, currency_mismatch, account_frozen:source,
   account_frozen:destination, insufficient_funds.
 * It returns the entry id (NULL for a hold) and the new (posted, pending,
@@ -34,6 +38,8 @@ from django.db import migrations
 
 FORWARD = r"""
 CREATE OR REPLACE FUNCTION ledgerx_movement_create(
+    p_lock_key bigint,        -- the key's in-flight advisory lock (NULL: none)
+    p_unlock boolean,         -- the caller holds p_lock_key at session level: release it once written
     p_actor uuid,
     p_type text,              -- 'deposit' | 'withdrawal' | 'transfer'
     p_hold boolean,           -- transfer only: reserve (pending += amount), no entry
@@ -70,6 +76,10 @@ DECLARE
     v_credit uuid;
     v_entry bigint;
 BEGIN
+    -- Same key still running elsewhere? (Succeeds at once if this session holds it.)
+    IF p_lock_key IS NOT NULL AND NOT pg_try_advisory_xact_lock(p_lock_key) THEN
+        RAISE EXCEPTION USING ERRCODE = 'LX000', MESSAGE = 'in_progress';
+    END IF;
     INSERT INTO transactions_idempotencyrecord
         (user_id, endpoint, key, fingerprint, response_status, response_body, created_at, transaction_id)
     VALUES (p_actor, p_endpoint, p_key, p_fingerprint, 201, p_body, p_now, p_txn_id)
@@ -164,6 +174,9 @@ BEGIN
                 p_audit_request_id, p_audit_data);
         INSERT INTO audit_auditpending (record_id) VALUES (p_audit_id);
     END IF;
+    IF p_unlock THEN
+        PERFORM pg_advisory_unlock(p_lock_key);
+    END IF;
     RETURN;
 END;
 $$;
@@ -171,7 +184,7 @@ $$;
 
 BACKWARD = r"""
 DROP FUNCTION IF EXISTS ledgerx_movement_create(
-    uuid, text, boolean, uuid, uuid, uuid, text, bigint, uuid, timestamptz, timestamptz, text, jsonb,
+    bigint, boolean, uuid, text, boolean, uuid, uuid, uuid, text, bigint, uuid, timestamptz, timestamptz, text, jsonb,
     text, text, text, jsonb, uuid, text, inet, text, jsonb
 );
 """

@@ -1,6 +1,8 @@
 """Helpers for money tests: users with PINs, funded accounts, and a snapshot of the books."""
 
+import contextlib
 import itertools
+import threading
 
 from accounts.services import pin_set
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -47,3 +49,45 @@ def books() -> dict:
         "idempotency": IdempotencyRecord.objects.count(),
         "audit_money": AuditRecord.objects.filter(target_type__in=["transaction", "ledger_account"]).count(),
     }
+
+
+@contextlib.contextmanager
+def key_in_flight(user, endpoint: str, key: str):
+    """Make (user, endpoint, key) look taken by another worker's running request.
+
+    PostgreSQL: another connection holds the key's advisory lock. Elsewhere:
+    the cache marker is set by "someone else".
+    """
+    from django.core.cache import cache
+    from django.db import connection, connections
+
+    from transactions.idempotency import _in_flight_guard
+
+    guard = _in_flight_guard(user, endpoint, key)
+    if connection.vendor != "postgresql":
+        cache.set(guard.marker, "another-worker", 60)
+        try:
+            yield
+        finally:
+            cache.delete(guard.marker)
+        return
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [guard.lock_key])
+                held.set()
+                release.wait(20)
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [guard.lock_key])
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)

@@ -92,8 +92,8 @@ def test_same_key_in_parallel_moves_money_once():
     _assert_books_clean()
 
 
-def test_same_key_in_parallel_without_cache_marker_uses_the_database_guard():
-    """Redis empty/down: no in-flight marker, the unique constraint decides; losers replay."""
+def test_same_key_in_parallel_without_in_flight_guard_uses_the_database_guard():
+    """No in-flight guard (the cache marker with Redis down): the unique key decides; losers replay."""
     account = funded_account(amount=1000)
     destination = funded_account(amount=0)
 
@@ -102,8 +102,24 @@ def test_same_key_in_parallel_without_cache_marker_uses_the_database_guard():
             actor=account.owner, source=account, destination=destination, amount=100, pin=PIN, idempotency_key="k"
         )
 
-    # What _marker_claim returns when the cache is unreachable (module-level, so every thread sees it).
-    with mock.patch.object(idempotency, "_marker_claim", return_value=None):
+    class NoGuard:
+        """An in-flight guard that stops nothing (as the cache marker when Redis is down)."""
+
+        lock_key, session_locked = None, False
+
+        def claim(self):
+            pass
+
+        def claim_and_probe(self, *, user, endpoint, key):
+            return idempotency._record_seen(user=user, endpoint=endpoint, key=key)
+
+        def written(self):
+            pass
+
+        def release(self):
+            pass
+
+    with mock.patch.object(idempotency, "_in_flight_guard", return_value=NoGuard()):
         results = run_parallel([send] * 8)
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert sorted(r.replayed for r in results) == [False] + [True] * 7
@@ -204,7 +220,7 @@ def test_a_suspension_waits_for_a_running_transfer_and_then_stops_the_next():
 
 
 def test_a_transfer_is_one_statement_after_the_key_lookup():
-    """The fast path: key probe, PIN check, then ONE call that writes every row of the movement."""
+    """The fast path: key guard + probe, PIN check, then ONE call that writes every row of the movement."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -217,7 +233,9 @@ def test_a_transfer_is_one_statement_after_the_key_lookup():
             actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="one-trip"
         )
     sqls = [q["sql"] for q in queries.captured_queries]
-    probe = next(i for i, sql in enumerate(sqls) if sql.startswith('SELECT 1 FROM "transactions_idempotencyrecord"'))
+    # One statement takes the key's in-flight lock and probes for a replay.
+    probe = next(i for i, sql in enumerate(sqls) if sql.startswith("SELECT pg_try_advisory_lock("))
+    assert 'SELECT 1 FROM "transactions_idempotencyrecord"' in sqls[probe]
     calls = [i for i, sql in enumerate(sqls) if "ledgerx_movement_create" in sql]
     assert len(calls) == 1 and probe < calls[0]
     money_tables = ('"ledger_', '"transactions_transaction"', "INSERT INTO \"transactions_idempotencyrecord")

@@ -313,13 +313,11 @@ def test_transaction_pages_walk_forward_and_back_without_gaps_or_duplicates(clie
 
 
 def test_key_in_flight_answers_409(client_for):
-    from django.core.cache import cache
-
-    from transactions.idempotency import _marker_key
+    from transactions.tests.helpers import key_in_flight
 
     owner = UserFactory()
     account = customer_account(owner=owner)
-    cache.set(_marker_key(owner.pk, "deposits", "busy"), "another-worker", 60)
-    response = _post(client_for(owner), "deposits", {"account": str(account.pk), "amount": 5}, key="busy")
+    with key_in_flight(owner, "deposits", "busy"):
+        response = _post(client_for(owner), "deposits", {"account": str(account.pk), "amount": 5}, key="busy")
     assert response.status_code == 409 and response.json()["error"]["code"] == "idempotency_in_progress"
     assert Transaction.objects.count() == 0

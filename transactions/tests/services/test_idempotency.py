@@ -12,7 +12,7 @@ from transactions import idempotency
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.services import deposit_create, transfer_create, withdrawal_create
-from transactions.tests.helpers import PIN, books, funded_account
+from transactions.tests.helpers import PIN, books, funded_account, key_in_flight
 
 pytestmark = pytest.mark.django_db
 
@@ -79,17 +79,28 @@ def test_failed_request_does_not_bind_its_key():
     assert account.posted == 0
 
 
-def test_in_flight_key_is_refused_and_marker_is_released():
+def test_in_flight_key_is_refused_then_free_after_the_request():
     account = funded_account(amount=100)
-    marker = idempotency._marker_key(account.owner.pk, "deposits", "d")
-    cache.set(marker, "someone-else", 60)
     before = books()
-    with pytest.raises(IdempotencyInProgress):
+    with key_in_flight(account.owner, "deposits", "d"), pytest.raises(IdempotencyInProgress):
         deposit_create(actor=account.owner, account=account, amount=1, idempotency_key="d")
     assert books() == before
-    cache.delete(marker)
     deposit_create(actor=account.owner, account=account, amount=1, idempotency_key="d")
-    assert cache.get(marker) is None  # released after the request
+    # Released after the request: a retry replays instead of getting 409.
+    assert deposit_create(actor=account.owner, account=account, amount=1, idempotency_key="d").replayed
+
+
+def test_in_flight_key_with_a_pin_is_refused_before_the_pin_check():
+    source = funded_account(amount=100)
+    destination = funded_account(amount=0)
+    args = dict(actor=source.owner, source=source, destination=destination, amount=1, idempotency_key="t")
+    with key_in_flight(source.owner, "transfers", "t"), pytest.raises(IdempotencyInProgress):
+        transfer_create(pin="0000", **args)  # a wrong PIN is not even looked at
+    source.owner.refresh_from_db()
+    assert source.owner.failed_pin_attempts == 0
+    first = transfer_create(pin=PIN, **args)
+    # The key's guard was released with the write: the retry replays.
+    assert transfer_create(pin=PIN, **args).body == first.body
 
 
 def test_cache_down_still_dedupes_through_the_database():
@@ -108,9 +119,23 @@ def test_losing_the_unique_race_replays():
     account = funded_account(amount=100)
     first = withdrawal_create(actor=account.owner, account=account, amount=5, pin=PIN, idempotency_key="w")
     before = books()
-    with mock.patch.object(idempotency, "_record_seen", return_value=False) as lookup:
+    real_guard = idempotency._in_flight_guard
+    lookups = []
+
+    def guard_that_misses(*args):
+        guard = real_guard(*args)
+        claim_and_probe = guard.claim_and_probe
+
+        def claim_but_miss(**kwargs):
+            lookups.append(claim_and_probe(**kwargs))  # claims the guard (and does see the key)
+            return False
+
+        guard.claim_and_probe = claim_but_miss
+        return guard
+
+    with mock.patch.object(idempotency, "_in_flight_guard", side_effect=guard_that_misses):
         second = withdrawal_create(actor=account.owner, account=account, amount=5, pin=PIN, idempotency_key="w")
-    assert lookup.called
+    assert lookups == [True]
     assert second.replayed and second.body == first.body
     assert books() == before
 
