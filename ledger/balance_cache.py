@@ -13,6 +13,7 @@ the in-process cache it is a process lock. Any cache failure degrades to the
 database: reads answer from PostgreSQL, writes skip the cache.
 """
 
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import NoScriptError
 
 logger = logging.getLogger("ledgerx.ledger.cache")
 
@@ -39,6 +41,9 @@ for i, key in ipairs(KEYS) do
 end
 return 1
 """
+
+
+_STORE_SHA = hashlib.sha1(_STORE_LUA.encode()).hexdigest()
 
 
 class Snapshot(NamedTuple):
@@ -85,7 +90,11 @@ def balance_cache_store(snapshots: dict) -> None:
             for account_id, snap in snapshots.items():
                 keys.append(_key(account_id))
                 args += [snap.posted, snap.pending, snap.version]
-            client.eval(_STORE_LUA, len(keys), *keys, *args)
+            try:
+                # By digest: neither the script's text nor Redis re-hashing it on every movement.
+                client.evalsha(_STORE_SHA, len(keys), *keys, *args)
+            except NoScriptError:  # a restarted or flushed Redis: EVAL loads it again
+                client.eval(_STORE_LUA, len(keys), *keys, *args)
             return
         with _local_lock:
             for account_id, snap in snapshots.items():

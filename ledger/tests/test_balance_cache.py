@@ -60,9 +60,22 @@ def test_a_failed_store_drops_the_old_entry():
     if balance_cache._uses_redis():
         from django_redis import get_redis_connection
 
-        target = mock.patch.object(type(get_redis_connection("default")), "eval", side_effect=RedisTimeout("slow"))
+        target = mock.patch.object(type(get_redis_connection("default")), "evalsha", side_effect=RedisTimeout("slow"))
     else:
         target = mock.patch.object(type(caches["default"]), "set", side_effect=RedisTimeout("slow"))
     with target:
         balance_cache_store({account_id: Snapshot(400, 0, 2)})
     assert balance_cache_fetch([account_id]) == {}
+
+
+@pytest.mark.redis
+def test_a_restarted_redis_without_the_script_still_gets_the_store(private_redis):
+    """The store runs the script by digest; a Redis that lost its scripts gets it by text again."""
+    from django_redis import get_redis_connection
+
+    account_id = uuid.uuid4()
+    get_redis_connection("default").script_flush()
+    balance_cache_store({account_id: Snapshot(7, 0, 1)})
+    assert balance_cache_fetch([account_id]) == {account_id: Snapshot(7, 0, 1)}
+    balance_cache_store({account_id: Snapshot(8, 0, 2)})  # and by digest from then on
+    assert balance_cache_fetch([account_id]) == {account_id: Snapshot(8, 0, 2)}
