@@ -2,7 +2,7 @@
 
 Each scenario is ``make(worker_index, concurrency) -> op`` for ``bench.pool``.
 Every op goes through ``transactions.services`` with a fresh idempotency key,
-so it pays for the idempotency lookup, the in-flight marker (Redis), the
+so it pays for the idempotency guard and key lookup (an advisory lock), the
 locks, the journal entry, the transaction row, the idempotency record, the
 audit record and its after-commit sealing: everything but HTTP and bcrypt.
 
