@@ -1,11 +1,22 @@
 import hashlib
 import json
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 
 from accounts.tests.factories import UserFactory
 from audit.models import AuditAction, AuditPending, AuditRecord, AuditSeal
-from audit.services import GENESIS_HASH, audit_chain_verify, audit_record, audit_seal_pending
+from audit.services import (
+    GENESIS_HASH,
+    ChainReport,
+    audit_chain_verify,
+    audit_record,
+    audit_seal_pending,
+    record_hash,
+    record_values,
+)
 from ledgerx.context import client_ip_var, request_id_var
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +165,33 @@ def test_background_sealer_seals_committed_records_without_the_writer_waiting(se
     from audit.services import _background_sealer
 
     assert _background_sealer.idle.wait(timeout=5)
+
+
+def test_sealer_hashes_each_record_exactly_as_the_orm_loads_it():
+    """The sealer reads records with a plain cursor, no models: its hashes must be what a loaded record hashes to."""
+    actor = UserFactory()
+    cases = [
+        ("10.1.2.3", actor, {"amount": 10**15, "nested": {"b": [1, 2.5, None, True], "a": "naïve €"}}),
+        ("2001:db8::1", actor, {"z": 1, "a": {"y": "x", "b": ""}}),
+        ("::ffff:10.0.0.1", None, {}),
+        (None, None, {"when": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc), "id": uuid.uuid4(), "price": Decimal("12.30")}),
+    ]
+    records = []
+    for ip, who, data in cases:
+        token = client_ip_var.set(ip)
+        try:
+            records.append(
+                audit_record(actor=who, action=AuditAction.ADMIN_CHANGE, target_type="user", target_id=uuid.uuid4(), data=data)
+            )
+        finally:
+            client_ip_var.reset(token)
+    assert audit_seal_pending() == len(cases)
+    prev = GENESIS_HASH
+    seals = list(AuditSeal.objects.order_by("seq"))
+    assert [seal.record_id for seal in seals] == [record.pk for record in records]
+    for seal in seals:
+        stored = AuditRecord.objects.get(pk=seal.record_id)
+        assert (seal.prev_hash, seal.hash) == (prev, _expected_hash(stored, prev))
+        assert record_hash(record_values(stored), prev) == seal.hash
+        prev = seal.hash
+    assert audit_chain_verify(seal_first=False) == ChainReport(True, len(cases), None, 0)
