@@ -111,7 +111,12 @@ class AuditSeal(models.Model):
     seq = models.BigIntegerField(primary_key=True)
     record = models.OneToOneField(AuditRecord, on_delete=models.PROTECT, related_name="seal")
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Not indexed: nothing looks a seal up by its hash, and uniqueness adds no
+    # guarantee (each seal names a unique record and links a unique seq;
+    # verify_audit recomputes every hash). Its two indexes (unique, and the
+    # LIKE pattern index Django adds for it) were about a third of the
+    # database's CPU per sealed record (migration 0007).
+    hash = models.CharField(max_length=64)
     sealed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

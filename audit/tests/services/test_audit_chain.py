@@ -284,3 +284,14 @@ def test_background_sealer_never_queues_behind_another_sealer(settings):
     assert audit_chain_verify(seal_first=False) == ChainReport(True, 1, None, 0)
     assert services._background_sealer.idle.wait(timeout=5)
 
+
+@pytest.mark.postgres
+def test_seals_table_maintains_only_the_indexes_the_chain_needs():
+    """Every seal pays for each index on its table: the seq key and the one-seal-per-record key, nothing on the hash."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_auditseal' ORDER BY indexname")
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert definitions == [
+        "CREATE UNIQUE INDEX audit_auditseal_pkey ON public.audit_auditseal USING btree (seq)",
+        "CREATE UNIQUE INDEX audit_auditseal_record_id_key ON public.audit_auditseal USING btree (record_id)",
+    ]
