@@ -10,22 +10,31 @@ Design note
   the sealed record (unique), ``prev_hash`` and ``hash = SHA-256(prev_hash ||
   canonical JSON of the record)``. Seals are appended *after* commit, in the
   order the sealer finds committed records, by one sealer at a time
-  (``audit.services.audit_seal_pending``; a PostgreSQL advisory lock, tried,
-  never waited for). Money movement therefore never waits on a global audit
-  lock, and the chain cannot fork: one writer of seals at a time, and ``seq``
-  is unique as a backstop.
+  (``audit.services.audit_seal_pending``; a PostgreSQL advisory lock, which
+  the background sealer only tries and ``seal_audit``/``verify_audit`` wait
+  for). Money movement therefore never waits on a global audit lock, and the
+  chain cannot fork: one writer of seals at a time, and ``seq`` is unique as a
+  backstop.
 * ``AuditPending`` is the sealer's small work queue: one row per unsealed
   record, inserted in the same transaction as the record and deleted when the
   record is sealed. Without it, finding unsealed records would be an anti-join
   over the whole (large) record table on every write.
-* The window: a record is unsealed from its commit until the next sealer run.
-  The commit wakes a per-process background sealer (about 20 ms later it seals
-  everything queued, in one batch; tests seal inline instead, see
-  ``AUDIT_SEAL_IN_BACKGROUND``). If the process dies in between, the next
-  sealer anywhere or ``manage.py seal_audit`` (cron it every minute) seals the
+* The window (tamper evidence starts when the record is sealed): a record is
+  unsealed from its commit until the next sealer run, at most about one
+  ``AUDIT_SEAL_INTERVAL`` (``LEDGERX_AUDIT_SEAL_INTERVAL``, 0.25 s by default).
+  The commit wakes a per-process background sealer, which runs at the next
+  tick of the wall clock (a multiple of the interval) and seals everything
+  queued by every process in one batch (tests seal inline instead, see
+  ``AUDIT_SEAL_IN_BACKGROUND``). If another process holds the sealer's lock
+  then, it does not queue behind it but retries at the following tick: a
+  record that committed after that other sealer read the queue is sealed
+  within about two intervals. If the process dies in between, the next sealer
+  anywhere or ``manage.py seal_audit`` (cron it every minute) seals the
   record. ``verify_audit`` seals pending records first and then reports any
   record that is neither sealed nor queued as a break; the API shows
   ``hash: null`` for a record still in the window.
+* The canonical form that is hashed is ``audit.services.record_canonical``;
+  sealing and verification read the record's values the same way.
 * ``VerificationRun`` stores the outcome of ``verify_audit`` / ``verify_ledger``
   for the admin dashboard.
 """
@@ -102,7 +111,12 @@ class AuditSeal(models.Model):
     seq = models.BigIntegerField(primary_key=True)
     record = models.OneToOneField(AuditRecord, on_delete=models.PROTECT, related_name="seal")
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Not indexed: nothing looks a seal up by its hash, and uniqueness adds no
+    # guarantee (each seal names a unique record and links a unique seq;
+    # verify_audit recomputes every hash). Its two indexes (unique, and the
+    # LIKE pattern index Django adds for it) were about a third of the
+    # database's CPU per sealed record (migration 0007).
+    hash = models.CharField(max_length=64)
     sealed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

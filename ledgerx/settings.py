@@ -236,6 +236,17 @@ HOLD_TTL = timedelta(seconds=env_int("LEDGERX_HOLD_TTL", 7 * 24 * 3600))
 IDEMPOTENCY_RETENTION = timedelta(hours=env_int("LEDGERX_IDEMPOTENCY_RETENTION_HOURS", 48))
 IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("LEDGERX_IDEMPOTENCY_IN_FLIGHT_SECONDS", 60)
 
+# --- Audit --------------------------------------------------------------------------
+# How often (seconds) the background sealers extend the audit hash chain over what
+# committed since their last run (they run on wall-clock multiples of it). This is
+# the tamper-evidence window: a committed audit record is sealed within about one
+# interval of its commit (two if another process's sealer was running then), or by
+# the next sealer anywhere / `seal_audit` if its process dies first. Longer is
+# cheaper per record: one sealing transaction covers more records.
+AUDIT_SEAL_INTERVAL = float(os.environ.get("LEDGERX_AUDIT_SEAL_INTERVAL") or 0.25)
+if not 0 <= AUDIT_SEAL_INTERVAL <= 60:
+    raise ImproperlyConfigured("LEDGERX_AUDIT_SEAL_INTERVAL must be between 0 and 60 seconds.")
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.LedgerXJWTAuthentication"],

@@ -62,6 +62,28 @@ def test_verify_audit_names_the_first_tampered_record_and_fails():
 
 
 @pytest.mark.django_db
+def test_verify_audit_detects_a_changed_ip_in_a_record_sealed_by_the_sealer():
+    from ledgerx.context import client_ip_var
+
+    token = client_ip_var.set("2001:db8::7")
+    try:
+        records = _records(3)
+    finally:
+        client_ip_var.reset(token)
+    assert audit_seal_pending() == 3
+    call_command("verify_audit", stdout=io.StringIO())  # sealed by the sealer's reader, verified as intact
+    _tamper(
+        "UPDATE audit_auditrecord SET ip = %s WHERE id = %s",
+        ["2001:db8::8", records[2].pk.hex if connection.vendor != "postgresql" else str(records[2].pk)],
+    )
+    with pytest.raises(CommandError) as failure:
+        call_command("verify_audit", stdout=io.StringIO())
+    assert str(failure.value) == (
+        f"audit chain BROKEN: record {records[2].pk} (seal #3): content does not match its hash (2 records checked before it)"
+    )
+
+
+@pytest.mark.django_db
 def test_verify_audit_detects_a_relinked_seal():
     records = _records(3)
     audit_seal_pending()

@@ -1,11 +1,27 @@
 import hashlib
 import json
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
+from django.db import connection, connections, transaction
 
 from accounts.tests.factories import UserFactory
+from audit import services
 from audit.models import AuditAction, AuditPending, AuditRecord, AuditSeal
-from audit.services import GENESIS_HASH, audit_chain_verify, audit_record, audit_seal_pending
+from audit.services import (
+    GENESIS_HASH,
+    SEAL_LOCK_KEY,
+    ChainReport,
+    audit_chain_verify,
+    audit_record,
+    audit_seal_pending,
+    record_hash,
+    record_values,
+)
 from ledgerx.context import client_ip_var, request_id_var
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +170,128 @@ def test_background_sealer_seals_committed_records_without_the_writer_waiting(se
     from audit.services import _background_sealer
 
     assert _background_sealer.idle.wait(timeout=5)
+
+
+def test_sealer_hashes_each_record_exactly_as_the_orm_loads_it():
+    """The sealer reads records with a plain cursor, no models: its hashes must be what a loaded record hashes to."""
+    actor = UserFactory()
+    cases = [
+        ("10.1.2.3", actor, {"amount": 10**15, "nested": {"b": [1, 2.5, None, True], "a": "naïve €"}}),
+        ("2001:db8::1", actor, {"z": 1, "a": {"y": "x", "b": ""}}),
+        ("::ffff:10.0.0.1", None, {}),
+        (None, None, {"when": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc), "id": uuid.uuid4(), "price": Decimal("12.30")}),
+    ]
+    records = []
+    for ip, who, data in cases:
+        token = client_ip_var.set(ip)
+        try:
+            records.append(
+                audit_record(actor=who, action=AuditAction.ADMIN_CHANGE, target_type="user", target_id=uuid.uuid4(), data=data)
+            )
+        finally:
+            client_ip_var.reset(token)
+    assert audit_seal_pending() == len(cases)
+    prev = GENESIS_HASH
+    seals = list(AuditSeal.objects.order_by("seq"))
+    assert [seal.record_id for seal in seals] == [record.pk for record in records]
+    for seal in seals:
+        stored = AuditRecord.objects.get(pk=seal.record_id)
+        assert (seal.prev_hash, seal.hash) == (prev, _expected_hash(stored, prev))
+        assert record_hash(record_values(stored), prev) == seal.hash
+        prev = seal.hash
+    assert audit_chain_verify(seal_first=False) == ChainReport(True, len(cases), None, 0)
+
+
+def _wait_until_sealed(deadline_seconds: float) -> float:
+    """Poll until the queue is empty; returns the seconds it took (the deadline if it never emptied)."""
+    started = time.monotonic()
+    while AuditPending.objects.exists() and time.monotonic() - started < deadline_seconds:
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_sealer_retries_a_busy_lock_without_further_commits(settings, monkeypatch):
+    """Liveness: a record committed while another process seals is sealed about one interval after that
+    sealer finishes, although nothing else commits; the background sealer only ever tries the lock."""
+    settings.AUDIT_SEAL_IN_BACKGROUND = True
+    settings.AUDIT_SEAL_INTERVAL = interval = 0.1
+    busy, tried, calls = threading.Event(), threading.Event(), []
+    real_lock = services._sealer_lock
+
+    def lock(*, wait: bool) -> bool:
+        calls.append(wait)
+        if busy.is_set():
+            tried.set()
+            return False
+        return real_lock(wait=wait)
+
+    monkeypatch.setattr(services, "_sealer_lock", lock)
+    busy.set()
+    with transaction.atomic():
+        record = audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id="u1")
+    assert tried.wait(timeout=5)
+    time.sleep(2 * interval)  # retries meanwhile find the lock still busy
+    assert list(AuditPending.objects.values_list("record_id", flat=True)) == [record.pk]
+    busy.clear()  # the other sealer is done (it never saw the record); no further commit
+    elapsed = _wait_until_sealed(5)
+    assert AuditPending.objects.count() == 0
+    assert elapsed < interval + 1.0  # about one interval; the second is slack for a loaded machine
+    assert calls.count(True) == 0 and calls.count(False) >= 3
+    assert AuditSeal.objects.get().record_id == record.pk
+    assert audit_chain_verify(seal_first=False) == ChainReport(True, 1, None, 0)
+    assert services._background_sealer.idle.wait(timeout=5)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_background_sealer_never_queues_behind_another_sealer(settings):
+    """Another process holds the sealer's advisory lock: this process's sealer does not wait on it, and seals
+    the record committed meanwhile about one interval after the lock is released, with no further commit."""
+    settings.AUDIT_SEAL_IN_BACKGROUND = True
+    settings.AUDIT_SEAL_INTERVAL = interval = 0.1
+    holding, release = threading.Event(), threading.Event()
+
+    def other_sealer() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+                holding.set()
+                release.wait(timeout=10)
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=other_sealer)
+    other.start()
+    try:
+        assert holding.wait(timeout=5)
+        with transaction.atomic():
+            record = audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id="u1")
+        time.sleep(4 * interval)  # the sealer has woken and tried (more than once)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            assert cursor.fetchone()[0] == 0  # nobody queues for the lock
+        assert list(AuditPending.objects.values_list("record_id", flat=True)) == [record.pk]
+    finally:
+        release.set()
+        other.join()
+    elapsed = _wait_until_sealed(5)
+    assert AuditPending.objects.count() == 0
+    assert elapsed < interval + 1.0
+    assert audit_chain_verify(seal_first=False) == ChainReport(True, 1, None, 0)
+    assert services._background_sealer.idle.wait(timeout=5)
+
+
+@pytest.mark.postgres
+def test_seals_table_maintains_only_the_indexes_the_chain_needs():
+    """Every seal pays for each index on its table: the seq key and the one-seal-per-record key, nothing on the hash."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_auditseal' ORDER BY indexname")
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert definitions == [
+        "CREATE UNIQUE INDEX audit_auditseal_pkey ON public.audit_auditseal USING btree (seq)",
+        "CREATE UNIQUE INDEX audit_auditseal_record_id_key ON public.audit_auditseal USING btree (record_id)",
+    ]
