@@ -209,7 +209,12 @@ def results_markdown(run: dict) -> str:
         "| run | value |",
         "| --- | --- |",
         f"| date (UTC) | {m['date']} |",
-        f"| mode | {run['mode']} (measure {run['duration_s']} s after {run['warmup_s']} s warm-up per point, one run per point"
+        f"| mode | {run['mode']} (measure {run['duration_s']} s after {run['warmup_s']} s warm-up per point; "
+        + (
+            f"service and pgbench points: median of {run['repeats']} rounds, HTTP: one run per point"
+            if run.get("repeats", 1) > 1
+            else "one run per point"
+        )
         + (
             f"; http_transfer {run['http_transfer_window']['duration_s']} s after {run['http_transfer_window']['warmup_s']} s"
             if run.get("http_transfer_window")
@@ -222,13 +227,14 @@ def results_markdown(run: dict) -> str:
         "",
         "## Throughput (closed loop, transfers/s; latencies in ms)",
         "",
-        "| system | scenario | c | per s | p50 ms | p99 ms | completed | failed (by kind) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| system | scenario | c | per s (median) | every round | p50 ms | p99 ms | completed | failed (by kind) |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for r in run["results"]:
         fails = ", ".join(f"{k}: {v}" for k, v in sorted((r.get("failures") or {}).items())) or "0"
+        rounds = ", ".join(f"{rate:.0f}" for rate in r.get("runs", [r["rate"]]))
         lines.append(
-            f"| {r['system']} | {r['scenario']} | {r['concurrency']} | {r['rate']:.1f} | {r['p50_ms']:.2f} | "
+            f"| {r['system']} | {r['scenario']} | {r['concurrency']} | {r['rate']:.1f} | {rounds} | {r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r.get('completed', '')} | {fails} |"
         )
     b = run.get("bcrypt")

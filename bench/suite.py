@@ -1,8 +1,10 @@
 """``python -m bench all [--quick]``: every measurement of the issue, in one run.
 
-Order: machine facts; pgbench init and LedgerX books; then for each
-concurrency (1, 4, 16) pgbench TPC-B and the five service scenarios
-interleaved, so drift on a shared machine hits both sides alike; the bcrypt
+Order: machine facts; pgbench init and LedgerX books; then
+``BENCH_REPEATS`` rounds (3; 1 with ``--quick``) of: for each concurrency (1,
+4, 16) pgbench TPC-B and the five service scenarios interleaved, so drift on a
+shared machine hits both sides alike -- each point reports the median of its
+rounds (all rounds' rates and failures are kept); the bcrypt
 ceiling; the HTTP scenarios against one gunicorn; ``verify_ledger`` on the
 benchmark's books; the long-history phases. Result lines go to stdout as they
 come; results/latest.json, RESULTS.md and results/transfers.png at the end
@@ -49,6 +51,20 @@ def machine_facts() -> dict:
     }
 
 
+def median_result(runs: list[dict]) -> dict:
+    """The run with the median rate, carrying every run's rate and the failures of all of them."""
+    ordered = sorted(runs, key=lambda r: r["rate"])
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    median["runs"] = [r["rate"] for r in runs]
+    failures: dict = {}
+    for r in runs:
+        for kind, n in (r.get("failures") or {}).items():
+            failures[kind] = failures.get(kind, 0) + n
+    median["failures"] = failures
+    median["completed"] = sum(r.get("completed") or 0 for r in runs)
+    return median
+
+
 def run_all(*, quick: bool, log) -> int:
     from bench import cli, env
 
@@ -75,10 +91,19 @@ def run_all(*, quick: bool, log) -> int:
 
     pgbench.pgbench_init(log=log)
     cli.setup()
+    repeats = max(1, int(os.environ.get("BENCH_REPEATS", 1 if quick else 3)))
+    run["repeats"] = repeats
+    samples: dict[tuple, list[dict]] = {}
+    for round_ in range(1, repeats + 1):
+        # Whole rounds, not one point three times in a row: drift then hits every point alike.
+        for c in CONCURRENCIES:
+            for name in ("tpcb", *SERVICE_ORDER):
+                result = cli.run_one(name, c, duration, warmup)
+                samples.setdefault((name, c), []).append(result)
+                log(f"  round {round_}/{repeats}: {result['line']}")
     for c in CONCURRENCIES:
-        emit(cli.run_one("tpcb", c, duration, warmup))
-        for name in SERVICE_ORDER:
-            emit(cli.run_one(name, c, duration, warmup))
+        for name in ("tpcb", *SERVICE_ORDER):
+            emit(median_result(samples[(name, c)]))
 
     from bench import http
 

@@ -41,3 +41,16 @@ def test_ratio():
     assert ratio(3, 4) == 0.75
     assert ratio(None, 4) is None
     assert ratio(3, 0) is None
+
+
+def test_a_point_reports_the_median_round_with_every_rate_and_all_failures():
+    from bench.suite import median_result
+
+    runs = [
+        {"rate": 300.0, "line": "a", "failures": {"deadlock": 1}, "completed": 10},
+        {"rate": 100.0, "line": "b", "failures": {}, "completed": 20},
+        {"rate": 200.0, "line": "c", "failures": {"deadlock": 2, "other": 1}, "completed": 30},
+    ]
+    median = median_result(runs)
+    assert (median["rate"], median["line"], median["runs"]) == (200.0, "c", [300.0, 100.0, 200.0])
+    assert median["failures"] == {"deadlock": 3, "other": 1} and median["completed"] == 60
