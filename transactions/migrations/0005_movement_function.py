@@ -20,9 +20,12 @@ Contract of the function (what the Python caller relies on):
   level before its PIN check passes ``p_unlock``; the lock is released once
   everything is written (a failed call leaves it to the caller).
 * Then the actor's user row is read FOR SHARE (a suspension waits for the
-  movement, or is seen by it) and every account touched is locked with ONE
-  ``SELECT ... ORDER BY id FOR UPDATE`` -- the same lock order as
-  ``ledger.services.accounts_lock``, so the two paths cannot deadlock each other.
+  movement, or is seen by it); the rows that need no balance (journal entry,
+  transaction, audit record) are inserted; and only then is every account
+  touched locked, with ONE ``SELECT ... ORDER BY id FOR UPDATE`` -- the same
+  lock order as ``ledger.services.accounts_lock``, so the two paths cannot
+  deadlock each other. A hot account's row lock so spans the checks, one
+  UPDATE, the postings and the commit, nothing else.
 * Any refusal is ``RAISE`` with SQLSTATE LX000 and a code as the message;
   the statement then leaves nothing behind. Codes: in_progress, key_bound, user_suspended,
   not_found, system_missing, currency_mismatch, account_frozen:source,
@@ -93,6 +96,29 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'LX000', MESSAGE = 'user_suspended';
     END IF;
 
+    -- Rows that need no balance go in BEFORE the accounts are locked: a hot
+    -- account's row lock then spans only the lock query, the checks, one
+    -- UPDATE, the postings and the commit. (A refusal below rolls them back.)
+    IF NOT p_hold THEN
+        INSERT INTO ledger_journalentry (ref_type, ref_id, created_at)
+        VALUES (p_type, p_txn_id, p_now)
+        RETURNING id INTO v_entry;
+    END IF;
+    INSERT INTO transactions_transaction
+        (id, type, status, amount, currency, description, metadata, created_at, committed_at, expires_at,
+         source_account_id, destination_account_id, entry_id, initiated_by_id, reverses_id)
+    VALUES
+        (p_txn_id, p_type, CASE WHEN p_hold THEN 'pending' ELSE 'committed' END, p_amount, p_currency,
+         p_description, p_metadata, p_now, CASE WHEN p_hold THEN NULL ELSE p_now END, p_expires_at,
+         p_source, p_destination, v_entry, p_actor, NULL);
+
+    IF p_audit_id IS NOT NULL THEN
+        INSERT INTO audit_auditrecord (id, at, actor_id, action, target_type, target_id, ip, request_id, data)
+        VALUES (p_audit_id, p_now, p_actor, p_audit_action, 'transaction', p_txn_id::text, p_audit_ip,
+                p_audit_request_id, p_audit_data);
+        INSERT INTO audit_auditpending (record_id) VALUES (p_audit_id);
+    END IF;
+
     FOR v_row IN
         SELECT a.*
           FROM ledger_ledgeraccount a
@@ -140,9 +166,6 @@ BEGIN
     ELSE
         v_debit := COALESCE(p_source, p_system);
         v_credit := COALESCE(p_destination, p_system);
-        INSERT INTO ledger_journalentry (ref_type, ref_id, created_at)
-        VALUES (p_type, p_txn_id, p_now)
-        RETURNING id INTO v_entry;
         -- One UPDATE for both sides; each posting carries the balance its account ends at.
         RETURN QUERY
             WITH changed AS (
@@ -160,20 +183,6 @@ BEGIN
             SELECT v_entry, c.id, c.posted, c.pending, c.version FROM changed c WHERE c.kind = 'customer';
     END IF;
 
-    INSERT INTO transactions_transaction
-        (id, type, status, amount, currency, description, metadata, created_at, committed_at, expires_at,
-         source_account_id, destination_account_id, entry_id, initiated_by_id, reverses_id)
-    VALUES
-        (p_txn_id, p_type, CASE WHEN p_hold THEN 'pending' ELSE 'committed' END, p_amount, p_currency,
-         p_description, p_metadata, p_now, CASE WHEN p_hold THEN NULL ELSE p_now END, p_expires_at,
-         p_source, p_destination, v_entry, p_actor, NULL);
-
-    IF p_audit_id IS NOT NULL THEN
-        INSERT INTO audit_auditrecord (id, at, actor_id, action, target_type, target_id, ip, request_id, data)
-        VALUES (p_audit_id, p_now, p_actor, p_audit_action, 'transaction', p_txn_id::text, p_audit_ip,
-                p_audit_request_id, p_audit_data);
-        INSERT INTO audit_auditpending (record_id) VALUES (p_audit_id);
-    END IF;
     IF p_unlock THEN
         PERFORM pg_advisory_unlock(p_lock_key);
     END IF;
