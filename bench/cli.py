@@ -86,6 +86,22 @@ def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict
             "failures": {"failed": res["failed"]} if res["failed"] else {},
             "line": res["line"],
         }
+    if name == "sql_random":
+        from bench import env, pgbench
+
+        ensure_books()
+        res = pgbench.run_sql_random(concurrency, int(duration), int(warmup), env.BENCH_DB)
+        return {
+            "system": "sql",
+            "scenario": "sql_random",
+            "concurrency": concurrency,
+            "rate": res["tps"],
+            "p50_ms": res["p50_ms"],
+            "p99_ms": res["p99_ms"],
+            "completed": res["transactions"],
+            "failures": {"failed": res["failed"]} if res["failed"] else {},
+            "line": res["line"],
+        }
     if name in SCENARIO_FACTORIES:
         ensure_books()
         return run_service_scenario(name, concurrency, duration, warmup)

@@ -49,10 +49,10 @@ def pgbench_initialized() -> bool:
     return probe.returncode == 0 and probe.stdout.strip() == str(SCALE)
 
 
-def _pgbench(concurrency: int, seconds: int, extra: list[str], cwd: str) -> str:
+def _pgbench(concurrency: int, seconds: int, extra: list[str], cwd: str, db: str = PGBENCH_DB) -> str:
     jobs = min(concurrency, 2)
     proc = subprocess.run(
-        ["pgbench", *_conn_args(), "-c", str(concurrency), "-j", str(jobs), "-T", str(seconds), "-n", *extra, PGBENCH_DB],
+        ["pgbench", *_conn_args(), "-c", str(concurrency), "-j", str(jobs), "-T", str(seconds), "-n", *extra, db],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -62,11 +62,52 @@ def _pgbench(concurrency: int, seconds: int, extra: list[str], cwd: str) -> str:
 
 
 def run_tpcb(concurrency: int, duration_s: int, warmup_s: int) -> dict:
-    """One measured pgbench run; returns tps, p50/p99 (ms), failures and the result line."""
+    """One measured pgbench TPC-B run; returns tps, p50/p99 (ms), failures and the result line."""
+    return _measure("pgbench", "tpcb", concurrency, duration_s, warmup_s, [], PGBENCH_DB)
+
+
+# ``sql_random``: the same movement as the service's ``random`` scenario -- one call of
+# ledgerx_movement_create with its idempotency key, in-flight lock and audit record --
+# driven by pgbench's C client instead of Python: what the database side alone sustains.
+SQL_RANDOM_SCRIPT = r"""
+\set a random(1, :n_accounts)
+\set b 1 + (:a + random(0, :n_accounts - 2)) % :n_accounts
+SELECT f.* FROM bench_sql_accounts s, bench_sql_accounts d,
+  LATERAL ledgerx_movement_create(
+    (random() * 9e18)::bigint, false, s.owner_id, 'transfer', false, s.id, d.id, NULL, 'USD',
+    1 + (random() * 99)::int, gen_random_uuid(), now(), NULL, '', '{}', 'transfers',
+    gen_random_uuid()::text, md5(random()::text) || md5(random()::text),
+    '{"type": "transfer", "status": "committed", "currency": "USD", "metadata": {}}',
+    gen_random_uuid(), 'transaction.transfer', NULL, '',
+    '{"type": "transfer", "status": "committed", "currency": "USD", "metadata": {}}') f
+ WHERE s.n = :a AND d.n = :b;
+"""
+
+
+def run_sql_random(concurrency: int, duration_s: int, warmup_s: int, db: str) -> dict:
+    """``sql_random`` on the benchmark's books (its 999 regular accounts)."""
+    setup = (
+        "CREATE TABLE IF NOT EXISTS bench_sql_accounts AS "
+        "SELECT row_number() OVER (ORDER BY id)::int AS n, id, owner_id FROM ledger_ledgeraccount "
+        "WHERE kind = 'customer' AND currency = 'USD' AND name <> 'bench-hot'; "
+        "SELECT count(*) FROM bench_sql_accounts"
+    )
+    count = subprocess.run(
+        ["psql", *_conn_args(), "-d", db, "-Atqc", setup], capture_output=True, text=True, check=True
+    ).stdout.split()[-1]
+    with tempfile.TemporaryDirectory(prefix="bench-sql-") as tmp:
+        script = os.path.join(tmp, "sql_random.sql")
+        with open(script, "w") as fh:
+            fh.write(SQL_RANDOM_SCRIPT)
+        extra = ["-f", script, "-D", f"n_accounts={count}"]
+        return _measure("sql", "sql_random", concurrency, duration_s, warmup_s, extra, db)
+
+
+def _measure(system, scenario, concurrency, duration_s, warmup_s, extra, db) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as tmp:
         if warmup_s > 0:
-            _pgbench(concurrency, warmup_s, [], tmp)
-        out = _pgbench(concurrency, duration_s, ["--log", "--log-prefix", "txlog"], tmp)
+            _pgbench(concurrency, warmup_s, extra, tmp, db)
+        out = _pgbench(concurrency, duration_s, [*extra, "--log", "--log-prefix", "txlog"], tmp, db)
         latencies_ms: list[float] = []
         for path in glob.glob(os.path.join(tmp, "txlog.*")):
             with open(path) as fh:
@@ -85,5 +126,5 @@ def run_tpcb(concurrency: int, duration_s: int, warmup_s: int) -> dict:
         "p99_ms": p99,
         "transactions": len(latencies_ms),
         "failed": int(failed_match.group(1)) if failed_match else 0,
-        "line": result_line("pgbench", "tpcb", concurrency, tps, p50, p99),
+        "line": result_line(system, scenario, concurrency, tps, p50, p99),
     }

@@ -86,6 +86,7 @@ def chart(run: dict, path: Path) -> None:
     idx = _index(run["results"])
     series = [
         ("pgbench", "tpcb", "pgbench TPC-B", "black", "-"),
+        ("sql", "sql_random", "movement function via pgbench (no Python)", "gray", "--"),
         ("ledgerx", "random", "LedgerX random", "tab:blue", "-"),
         ("ledgerx", "hot", "LedgerX hot", "tab:red", "-"),
         ("ledgerx", "deposit", "LedgerX deposit", "tab:green", "-"),
@@ -250,6 +251,8 @@ def results_markdown(run: dict) -> str:
     rows = [
         ("random / pgbench", lambda c: ratio(L("random", c), P(c))),
         ("hot / pgbench", lambda c: ratio(L("hot", c), P(c))),
+        ("sql_random / pgbench (the movement function, C client)", lambda c: ratio(_rate(idx, "sql", "sql_random", c), P(c))),
+        ("random / sql_random (what the Python service keeps)", lambda c: ratio(L("random", c), _rate(idx, "sql", "sql_random", c))),
         ("deposit / random", lambda c: ratio(L("deposit", c), L("random", c))),
         ("hold_commit / random", lambda c: ratio(L("hold_commit", c), L("random", c))),
         ("random / random_noaudit", lambda c: ratio(L("random", c), L("random_noaudit", c))),
