@@ -116,6 +116,16 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
+    # The in-flight guard of an idempotency key is an advisory lock held by the
+    # request's connection (transactions.idempotency). If an app host vanishes
+    # without closing its TCP connections, these make PostgreSQL notice within
+    # about a minute and end the session, releasing the lock (the contract: a
+    # request whose worker died can be retried after about a minute).
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _options["options"] = (
+            _options.get("options", "") + " -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+        ).strip()
 else:
     DATABASES = {
         "default": {

@@ -80,7 +80,33 @@ def request_fingerprint(endpoint: str, request: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _CacheMarker:
+class _InFlightGuard:
+    """Refuses (409) a second request with the same key while the first is running.
+
+    ``claim`` (no PIN: the movement is the only step) or ``claim_and_probe``
+    (before a PIN check: also looks the key up, True if it is bound already)
+    first; ``written`` once the movement committed; ``release`` always.
+    ``lock_key``/``session_locked`` are what the PostgreSQL movement function
+    is told (``transactions.movements.movement_write``).
+    """
+
+    lock_key: int | None = None
+    session_locked = False
+
+    def claim(self) -> None:
+        raise NotImplementedError
+
+    def claim_and_probe(self, *, user, endpoint: str, key: str) -> bool:
+        raise NotImplementedError
+
+    def written(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+class _CacheMarker(_InFlightGuard):
     """The in-flight guard where the database has no advisory locks (SQLite): a marker in the cache.
 
     Claimed with ``cache.add`` (TTL ``settings.IDEMPOTENCY_IN_FLIGHT_SECONDS``, so
@@ -93,8 +119,6 @@ class _CacheMarker:
         digest = hashlib.sha256(key.encode()).hexdigest()
         self.marker = f"ledgerx:idem-inflight:{user_id}:{endpoint}:{digest}"
         self.token: str | None = None
-        self.session_locked = False  # (the advisory-lock guard's flag; never set here)
-        self.lock_key = None
 
     def claim(self) -> None:
         token = secrets.token_hex(8)
@@ -113,9 +137,6 @@ class _CacheMarker:
             return True
         self.claim()
         return False
-
-    def written(self) -> None:
-        """The movement committed; the marker goes in ``release``."""
 
     def release(self) -> None:
         if self.token is None:
@@ -137,11 +158,13 @@ class _CacheMarker:
 _RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
-class _AdvisoryLock:
+class _AdvisoryLock(_InFlightGuard):
     """The in-flight guard on PostgreSQL: an advisory lock on a 64-bit hash of (user, endpoint, key).
 
     No Redis round trip on the money path, and nothing to expire: the lock
-    dies with the connection of a worker that died. Without a PIN check the
+    dies with the connection of a worker that died (and PostgreSQL ends the
+    session of a host that vanished within about a minute: the keepalive
+    options in ``ledgerx/settings.py``). Without a PIN check the
     movement function itself try-locks it for its transaction (a concurrent
     duplicate gets ``in_progress``). With a PIN check, one statement takes it
     at session level and probes the key before bcrypt runs; the movement
@@ -177,7 +200,7 @@ class _AdvisoryLock:
             self.session_locked = False
 
 
-def _in_flight_guard(user, endpoint: str, key: str):
+def _in_flight_guard(user, endpoint: str, key: str) -> _InFlightGuard:
     guard = _AdvisoryLock if connection.vendor == "postgresql" else _CacheMarker
     return guard(user.pk, endpoint, key)
 

@@ -102,22 +102,14 @@ def test_same_key_in_parallel_without_in_flight_guard_uses_the_database_guard():
             actor=account.owner, source=account, destination=destination, amount=100, pin=PIN, idempotency_key="k"
         )
 
-    class NoGuard:
+    class NoGuard(idempotency._InFlightGuard):
         """An in-flight guard that stops nothing (as the cache marker when Redis is down)."""
-
-        lock_key, session_locked = None, False
 
         def claim(self):
             pass
 
         def claim_and_probe(self, *, user, endpoint, key):
             return idempotency._record_seen(user=user, endpoint=endpoint, key=key)
-
-        def written(self):
-            pass
-
-        def release(self):
-            pass
 
     with mock.patch.object(idempotency, "_in_flight_guard", return_value=NoGuard()):
         results = run_parallel([send] * 8)

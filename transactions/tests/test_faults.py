@@ -97,3 +97,54 @@ def test_connection_killed_mid_transfer_leaves_nothing_and_retry_completes_once(
     assert _balances(source, destination) == [600, 400]
     assert Transaction.objects.filter(type="transfer").count() == 1
     assert [result.name for result in books_verify() if not result.ok] == []
+
+
+def test_a_busy_key_is_free_again_once_the_holding_connection_dies():
+    """The in-flight guard is an advisory lock: a worker that died cannot keep a key at 409."""
+    from transactions.exceptions import IdempotencyInProgress
+    from transactions.idempotency import _in_flight_guard
+    from transactions.services import deposit_create
+
+    account = funded_account(amount=0)
+    guard = _in_flight_guard(account.owner, "deposits", "orphaned")
+    held, finished, pid = threading.Event(), threading.Event(), {}
+
+    def dying_worker():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid(), pg_advisory_lock(%s)", [guard.lock_key])
+                pid["value"] = cursor.fetchone()[0]
+            held.set()
+            finished.wait(20)  # "hangs" until the test is over: only the kill can free the key
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=dying_worker)
+    worker.start()
+    assert held.wait(10)
+    with pytest.raises(IdempotencyInProgress):
+        deposit_create(actor=account.owner, account=account, amount=5, idempotency_key="orphaned")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid["value"]])
+    deadline = time.monotonic() + 5
+    while True:  # the backend exits asynchronously
+        try:
+            outcome = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key="orphaned")
+            break
+        except IdempotencyInProgress:
+            assert time.monotonic() < deadline, "the dead connection's lock was never released"
+            time.sleep(0.05)
+    finished.set()
+    worker.join(10)
+    assert outcome.replayed is False and _balances(account) == [5]
+
+
+def test_connections_ask_postgresql_to_notice_a_vanished_client_within_a_minute():
+    """Keepalives on the server side end a dead host's sessions, and with them its in-flight locks."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT inet_client_addr() IS NULL")
+        if cursor.fetchone()[0]:
+            pytest.skip("a Unix-socket connection has no TCP keepalives")
+        cursor.execute("SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), current_setting('tcp_keepalives_count')")
+        idle, interval, count = (int(value) for value in cursor.fetchone())
+    assert idle + interval * count <= 60
