@@ -153,6 +153,21 @@ def analysis_values(run: dict) -> dict:
             v["RANDOM4_PCT"] = f"{r4 / (2000 / total('random')):.0%}"
     if p4:
         v["TARGET1"] = f"{0.8 * p4:,.0f}"
+        v["PG4"] = f"{p4:,.0f}"
+    sql4 = _rate(idx, "sql", "sql_random", 4)
+    if sql4 and p4:
+        v["SQL4"] = f"{sql4:,.0f}"
+        v["SQL4_RATIO"] = f"{sql4 / p4:.2f}"
+        if r4:
+            v["R_SQL_RATIO"] = f"{r4 / sql4:.2f}"
+            v["RANDOM4_RATIO"] = f"{r4 / p4:.2f}"
+    h4, h16 = L("hot", 4), L("hot", 16)
+    if h4 and h16 and L("random", 16):
+        v["HOT_FALL"] = f"{1 - h16 / h4:.0%}"
+        v["RANDOM_FALL"] = f"{1 - L('random', 16) / r4:.0%}" if r4 else "n/a"
+        v["HOT16_VS_RANDOM16"] = f"{h16 / L('random', 16):.2f}"
+    if h4 and p4:
+        v["HOT4_PG"] = f"{h4 / p4:.2f}"
     if r4 and L("hot", 4):
         v["HOT4_RATIO"] = f"{L('hot', 4) / r4:.2f}"
     hot16 = idx.get(("ledgerx", "hot", 16))
