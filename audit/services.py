@@ -45,28 +45,19 @@ def audit_record(
     from the request context (None outside a request). The record is queued for
     sealing, and the chain is extended once the caller's transaction commits.
     """
-    rows = audit_record_rows(actor=actor, action=action, target_type=target_type, target_id=target_id, data=data)
-    # Record and sealing-queue row in one statement on PostgreSQL.
-    rows_insert(*rows)
-    return rows[0]
-
-
-def audit_record_rows(
-    *,
-    actor,
-    action: AuditAction,
-    target_type: str,
-    target_id: Any,
-    data: dict | None = None,
-) -> list:
-    """``audit_record`` for a caller that writes the rows itself, in its own statement.
-
-    Returns ``[record, queue row]``, unsaved, for ``ledgerx.fastsql.rows_insert``
-    (the money services write them in the same statement as the transaction
-    row: one round trip fewer per movement). The caller MUST insert them in the
-    current transaction; the after-commit sealing is registered here.
-    """
     record = audit_record_unsaved(actor=actor, action=action, target_type=target_type, target_id=target_id, data=data)
+    # Record and sealing-queue row in one statement on PostgreSQL.
+    rows_insert(*audit_rows_queued(record))
+    return record
+
+
+def audit_rows_queued(record: AuditRecord) -> list:
+    """``[record, its sealing-queue row]``, unsaved, with the after-commit sealing registered.
+
+    For a caller that inserts them itself in the current transaction, in its
+    own statement (``ledgerx.fastsql.rows_insert``: the money services write
+    them together with the transaction row, one round trip fewer).
+    """
     audit_seal_after_commit()
     return [record, AuditPending(record=record)]
 

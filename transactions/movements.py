@@ -28,8 +28,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, transaction
 
 from accounts.exceptions import UserSuspended
-from audit.models import AuditPending, AuditRecord
-from audit.services import audit_seal_after_commit
+from audit.models import AuditRecord
+from audit.services import audit_rows_queued, audit_seal_after_commit
 from ledger.balance_cache import Snapshot
 from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds
 from ledger.models import LedgerAccount
@@ -137,10 +137,7 @@ def _write_orm(movement: Movement, record: IdempotencyRecord) -> dict:
         txn.entry = entry_post(
             ref_type=txn.type, ref_id=txn.pk, lines=[(debit, -amount), (credit, amount)], now=txn.created_at
         )
-    audit_rows = []
-    if movement.audit is not None:
-        audit_rows = [movement.audit, AuditPending(record=movement.audit)]
-        audit_seal_after_commit()
+    audit_rows = audit_rows_queued(movement.audit) if movement.audit is not None else []
     # The transaction row, its key and its audit rows in one statement.
     rows_insert(txn, record, *audit_rows)
     return {}

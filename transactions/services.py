@@ -25,9 +25,8 @@ from django.utils import timezone
 
 from accounts.exceptions import UserSuspended
 from accounts.services import pin_verify
-from audit.models import AuditAction
-from audit.models import AuditPending, AuditRecord
-from audit.services import audit_record_unsaved, audit_seal_after_commit
+from audit.models import AuditAction, AuditRecord
+from audit.services import audit_record_unsaved, audit_rows_queued
 from ledger.exceptions import CurrencyMismatch, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid
@@ -94,8 +93,7 @@ def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> AuditRec
 def _audit_write(**kwargs) -> None:
     record = _audit(**kwargs)
     if record is not None:
-        rows_insert(record, AuditPending(record=record))
-        audit_seal_after_commit()
+        rows_insert(*audit_rows_queued(record))
 
 
 # --- Deposits and withdrawals -------------------------------------------------------------

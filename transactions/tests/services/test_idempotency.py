@@ -2,7 +2,6 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -104,6 +103,7 @@ def test_in_flight_key_with_a_pin_is_refused_before_the_pin_check():
 
 
 def test_cache_down_still_dedupes_through_the_database():
+    """With the cache marker unavailable (SQLite's guard; PostgreSQL's never touches the cache)."""
     from django_redis.exceptions import ConnectionInterrupted
 
     account = funded_account(amount=100)
