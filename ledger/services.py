@@ -346,6 +346,11 @@ def entry_post(
     UnbalancedEntry for postings that do not sum to zero per currency (a bug,
     never a client error), InsufficientFunds if a customer account would end
     below zero or below its holds. The cache is refreshed after commit.
+
+    ``now`` (default: the current time) must be taken under the locks: the
+    postings' ``created_at`` has to follow the order their ``balance_after``
+    is computed in, or ``balance?as_of=`` would mix up concurrent movements.
+    On PostgreSQL the postings take the database clock at write time instead.
     """
     if len(lines) < 2:
         raise UnbalancedEntry("A journal entry needs at least two postings.")
@@ -389,11 +394,15 @@ def entry_post(
 def _entry_write_postgres(*, ref_type, ref_id, now, postings: list[Posting], accounts: list[LedgerAccount]) -> JournalEntry:
     """Entry, postings and balances in ONE statement (data-modifying CTEs): one round trip.
 
-    The deferred balance trigger still checks the postings at commit.
+    The postings are stamped with the database clock under the caller's locks
+    (as ``ledgerx_movement_create`` does), so on every account their
+    ``created_at`` follows the order their ``balance_after`` was computed in
+    and ``balance?as_of=`` is exact. The deferred balance trigger still checks
+    the postings at commit.
     """
     posting_rows = ", ".join(["(%s::uuid, %s, %s::bigint, %s::bigint)"] * len(postings))
     balance_rows = ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint)"] * len(accounts))
-    params: list = [ref_type, ref_id, now, now]
+    params: list = [ref_type, ref_id, now]
     for posting in postings:
         params += [posting.account_id, posting.currency, posting.amount, posting.balance_after]
     for account in accounts:
@@ -401,7 +410,7 @@ def _entry_write_postgres(*, ref_type, ref_id, now, postings: list[Posting], acc
     sql = (
         f'WITH e AS (INSERT INTO "{_ENTRY_TABLE}" (ref_type, ref_id, created_at) VALUES (%s, %s, %s) RETURNING id), '
         f'p AS (INSERT INTO "{_POSTING_TABLE}" (entry_id, account_id, currency, amount, balance_after, created_at) '
-        f"SELECT e.id, v.account_id, v.currency, v.amount, v.balance_after, %s FROM e, "
+        f"SELECT e.id, v.account_id, v.currency, v.amount, v.balance_after, clock_timestamp() FROM e, "
         f"(VALUES {posting_rows}) AS v(account_id, currency, amount, balance_after)), "
         f'u AS (UPDATE "{_ACCOUNT_TABLE}" AS a SET posted = b.posted, pending = b.pending, version = b.version '
         f"FROM (VALUES {balance_rows}) AS b(id, posted, pending, version) WHERE a.id = b.id) "

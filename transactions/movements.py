@@ -134,9 +134,8 @@ def _write_orm(movement: Movement, record: IdempotencyRecord) -> dict:
     else:
         debit = source or lock.system
         credit = destination or lock.system
-        txn.entry = entry_post(
-            ref_type=txn.type, ref_id=txn.pk, lines=[(debit, -amount), (credit, amount)], now=txn.created_at
-        )
+        # No ``now``: the postings are stamped under the lock (see ``entry_post``).
+        txn.entry = entry_post(ref_type=txn.type, ref_id=txn.pk, lines=[(debit, -amount), (credit, amount)])
     audit_rows = audit_rows_queued(movement.audit) if movement.audit is not None else []
     # The transaction row, its key and its audit rows in one statement.
     rows_insert(txn, record, *audit_rows)

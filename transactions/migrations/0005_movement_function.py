@@ -78,6 +78,7 @@ DECLARE
     v_debit uuid;
     v_credit uuid;
     v_entry bigint;
+    v_booked timestamptz;
 BEGIN
     -- Same key still running elsewhere? (Succeeds at once if this session holds it.)
     IF p_lock_key IS NOT NULL AND NOT pg_try_advisory_xact_lock(p_lock_key) THEN
@@ -135,6 +136,12 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- Postings are stamped under the locks, with the database clock: on every
+    -- account their created_at then follows the order their balance_after was
+    -- computed in, which is what balance?as_of= relies on. (p_now is when the
+    -- request was taken, before any lock wait.)
+    v_booked := clock_timestamp();
+
     IF (p_source IS NOT NULL AND (v_src.id IS NULL OR v_src.kind <> 'customer'))
        OR (p_destination IS NOT NULL AND (v_dst.id IS NULL OR v_dst.kind <> 'customer')) THEN
         RAISE EXCEPTION USING ERRCODE = 'LX000', MESSAGE = 'not_found';
@@ -177,7 +184,7 @@ BEGIN
             ), lines AS (
                 INSERT INTO ledger_posting (entry_id, account_id, currency, amount, balance_after, created_at)
                 SELECT v_entry, c.id, p_currency, CASE WHEN c.id = v_debit THEN -p_amount ELSE p_amount END,
-                       c.posted, p_now
+                       c.posted, v_booked
                   FROM changed c
             )
             SELECT v_entry, c.id, c.posted, c.pending, c.version FROM changed c WHERE c.kind = 'customer';
