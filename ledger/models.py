@@ -13,8 +13,10 @@ Design note (read this before building on these models)
   the sum over its shards (``ledger.selectors.system_balance``).
 * Stored balances: ``posted`` (sum of all postings) and ``pending`` (sum of the
   open holds reserving money on this account, outgoing). ``available = posted -
-  pending``. ``version`` increases on every change (cache freshness). Only
-  ``ledger.services`` writes them, under ``SELECT ... FOR UPDATE``.
+  pending``. ``version`` increases on every change (cache freshness). They
+  are written only under ``SELECT ... FOR UPDATE``: by ``ledger.services``
+  and, for new movements on PostgreSQL, by the SQL function
+  ``ledgerx_movement_create`` (``transactions/migrations/0005``).
   A database check keeps customer accounts at posted >= pending >= 0.
 * ``JournalEntry``: one per movement, never updated or deleted. It names the
   business object it records by ``ref_type``/``ref_id`` (e.g. "transfer" + the

@@ -2,8 +2,10 @@
 
 Business services (``transactions.services``) open the database transaction,
 lock with ``accounts_lock`` and then call ``entry_post`` / ``holds_adjust``,
-the single write path for postings and balances (kept in one place so it can
-later become one SQL function without touching the business rules).
+the Python write path for postings and balances. New movements on PostgreSQL
+are written by one SQL function instead (``transactions.movements``, migration
+``transactions/0005``) that follows the same lock order and rules; holds'
+commit/void, reversals and everything on SQLite come through here.
 """
 
 import random
