@@ -198,7 +198,6 @@ def system_shards_forget() -> None:
 
 class LockResult(NamedTuple):
     accounts: dict  # {id: locked LedgerAccount}
-    system: LedgerAccount | None  # the locked system shard, when one was asked for
     user_status: str | None  # the share-locked user's status, when one was asked for
 
 
@@ -215,40 +214,29 @@ def _user_status_sql(user) -> RawSQL:
     return RawSQL(f'SELECT "status" FROM "{table}" WHERE "id" = %s', [user.pk.hex])
 
 
-def accounts_lock(*, ids: Iterable, system_role: str = "", currency: str = "", share_user=None) -> LockResult:
+def accounts_lock(*, ids: Iterable, share_user=None) -> LockResult:
     """Lock the accounts with ONE ``SELECT ... FOR UPDATE`` in primary-key order.
 
-    With ``system_role`` the same query also locks one shard of that system
-    account in ``currency``, chosen at random so concurrent movements spread
-    over the shards. With ``share_user`` the same query also reads that user's
-    status under FOR SHARE (the suspension check). Every money service locks
-    through here, so movements touching the same accounts take the locks in
-    the same order and cannot deadlock. Must run inside the caller's
-    transaction. Raises LedgerAccount.DoesNotExist for an unknown id,
-    SystemAccountMissing if the shards do not exist yet.
+    With ``share_user`` the same query also reads that user's status under
+    FOR SHARE (the suspension check). Every money service locks through here
+    (and the SQL movement function locks the same way), so movements touching
+    the same accounts take the locks in the same order and cannot deadlock.
+    Must run inside the caller's transaction. Raises
+    LedgerAccount.DoesNotExist for an unknown id.
     """
     wanted = set(ids)
-    shard = random.randrange(_system_shards()) if system_role else None
     if connection.vendor == "postgresql":
-        rows = _accounts_lock_postgres(wanted, system_role, currency, shard, share_user)
+        rows = _accounts_lock_postgres(wanted, share_user)
     else:
-        condition = Q(pk__in=wanted)
-        if system_role:
-            condition |= Q(kind=LedgerAccount.Kind.SYSTEM, currency=currency, system_role=system_role, shard=shard)
-        queryset = LedgerAccount.objects.select_for_update(of=("self",)).filter(condition).order_by("pk")
+        queryset = LedgerAccount.objects.select_for_update(of=("self",)).filter(pk__in=wanted).order_by("pk")
         if share_user is not None:
             queryset = queryset.annotate(locked_user_status=_user_status_sql(share_user))
         rows = list(queryset)
     found = {row.pk: row for row in rows}
     if not wanted.issubset(found):
         raise LedgerAccount.DoesNotExist("A ledger account to lock does not exist.")
-    system = None
-    if system_role:
-        system = next((row for row in rows if row.pk not in wanted), None)
-        if system is None:
-            raise SystemAccountMissing(currency)
     user_status = rows[0].locked_user_status if share_user is not None else None
-    return LockResult(found, system, user_status)
+    return LockResult(found, user_status)
 
 
 _ACCOUNT_ATTNAMES = [field.attname for field in LedgerAccount._meta.concrete_fields]
@@ -257,7 +245,7 @@ _ACCOUNT_COLUMNS = ", ".join(
 )
 
 
-def _accounts_lock_postgres(wanted: set, system_role: str, currency: str, shard, share_user) -> list[LedgerAccount]:
+def _accounts_lock_postgres(wanted: set, share_user) -> list[LedgerAccount]:
     """``accounts_lock``'s query as hand-written SQL, the same statement the ORM builds.
 
     Hot path of every movement: compiling the queryset cost more client CPU
@@ -274,12 +262,6 @@ def _accounts_lock_postgres(wanted: set, system_role: str, currency: str, shard,
     placeholders = ", ".join(["%s"] * len(wanted))
     condition = f'"{_ACCOUNT_TABLE}"."id" IN ({placeholders})'
     params += list(wanted)
-    if system_role:
-        condition = (
-            f'({condition} OR ("{_ACCOUNT_TABLE}"."kind" = %s AND "{_ACCOUNT_TABLE}"."currency" = %s '
-            f'AND "{_ACCOUNT_TABLE}"."system_role" = %s AND "{_ACCOUNT_TABLE}"."shard" = %s))'
-        )
-        params += [LedgerAccount.Kind.SYSTEM.value, currency, system_role, shard]
     sql = (
         f'SELECT {_ACCOUNT_COLUMNS}{status_column} FROM "{_ACCOUNT_TABLE}" WHERE {condition} '
         f'ORDER BY "{_ACCOUNT_TABLE}"."id" ASC FOR UPDATE OF "{_ACCOUNT_TABLE}"'

@@ -104,20 +104,29 @@ def movement_write(
     On PostgreSQL the returned snapshots are for the balance cache; the ORM
     path refreshes the cache itself on commit and returns {}.
     """
+    # The system shard on the other side of a deposit or withdrawal, chosen at
+    # random so concurrent movements spread over the shards.
+    system = system_shard_pick(currency=movement.txn.currency, role=movement.system_role) if movement.system_role else None
     if connection.vendor == "postgresql":
         if connection.in_atomic_block:
             with transaction.atomic(durable=True):
-                return _write_postgres(movement, record, lock_key, unlock_session)
+                return _write_postgres(movement, record, system, lock_key, unlock_session)
         # Autocommit: the one statement is the transaction.
-        return _write_postgres(movement, record, lock_key, unlock_session)
+        return _write_postgres(movement, record, system, lock_key, unlock_session)
     with transaction.atomic(durable=True):
-        return _write_orm(movement, record)
+        return _write_orm(movement, record, system)
 
 
-def _write_orm(movement: Movement, record: IdempotencyRecord) -> dict:
+def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> dict:
     txn, actor, amount = movement.txn, movement.actor, movement.txn.amount
-    ids = [pk for pk in (txn.source_account_id, txn.destination_account_id) if pk is not None]
-    lock = accounts_lock(ids=ids, system_role=movement.system_role, currency=txn.currency, share_user=actor)
+    ids = [pk for pk in (txn.source_account_id, txn.destination_account_id, system_id) if pk is not None]
+    try:
+        lock = accounts_lock(ids=ids, share_user=actor)
+    except LedgerAccount.DoesNotExist:
+        if system_id is None or LedgerAccount.objects.filter(pk=system_id).exists():
+            raise
+        system_shards_forget()  # the remembered shard ids are stale (a test database flushed)
+        raise SystemAccountMissing(txn.currency) from None
     check_actor_active(lock)
     locked = lock.accounts
     source = locked.get(txn.source_account_id)
@@ -132,8 +141,8 @@ def _write_orm(movement: Movement, record: IdempotencyRecord) -> dict:
     if txn.status == Transaction.Status.PENDING:
         holds_adjust(deltas={source: amount})
     else:
-        debit = source or lock.system
-        credit = destination or lock.system
+        debit = source or locked[system_id]
+        credit = destination or locked[system_id]
         # No ``now``: the postings are stamped under the lock (see ``entry_post``).
         txn.entry = entry_post(ref_type=txn.type, ref_id=txn.pk, lines=[(debit, -amount), (credit, amount)])
     audit_rows = audit_rows_queued(movement.audit) if movement.audit is not None else []
@@ -145,9 +154,10 @@ def _write_orm(movement: Movement, record: IdempotencyRecord) -> dict:
 _FUNCTION_SQL = "SELECT * FROM ledgerx_movement_create(" + ", ".join(["%s"] * 24) + ")"
 
 
-def _write_postgres(movement: Movement, record: IdempotencyRecord, lock_key: int | None, unlock_session: bool) -> dict:
+def _write_postgres(
+    movement: Movement, record: IdempotencyRecord, system, lock_key: int | None, unlock_session: bool
+) -> dict:
     txn, audit = movement.txn, movement.audit
-    system = system_shard_pick(currency=txn.currency, role=movement.system_role) if movement.system_role else None
     params = [
         lock_key,
         unlock_session,
