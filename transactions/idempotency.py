@@ -44,7 +44,6 @@ from ledgerx.exceptions import ValidationFailed
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.movements import KeyBound, Movement, movement_write
-from transactions.representations import transaction_representation
 
 logger = logging.getLogger("ledgerx.transactions.idempotency")
 
@@ -269,7 +268,7 @@ def idempotent_run(
         else:
             guard.claim()
         txn = movement.txn
-        body = transaction_representation(txn)
+        body = movement.body
         record = IdempotencyRecord(
             user=user,
             endpoint=endpoint,

@@ -62,6 +62,7 @@ class KeyBound(Exception):
 class Movement:
     actor: object  # accounts.User
     txn: Transaction  # unsaved, every field set
+    body: dict  # its representation: the 201 response, stored for replays
     system_role: str  # LedgerAccount.SystemRole for deposits/withdrawals, "" for transfers
     audit: AuditRecord | None  # unsaved; None only in the benchmark's audit-off measurement
 

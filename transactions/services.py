@@ -75,7 +75,7 @@ def _input_validate(*, amount, description, metadata) -> None:
         raise ValidationFailed(fields=fields)
 
 
-def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> AuditRecord | None:
+def _audit(*, actor, action: AuditAction, txn: Transaction, body: dict | None = None, **extra) -> AuditRecord | None:
     """The audit record of a money event, unsaved (``audit.services.audit_record_unsaved``).
 
     New movements hand it to ``transactions.movements`` (written in the
@@ -86,7 +86,7 @@ def _audit(*, actor, action: AuditAction, txn: Transaction, **extra) -> AuditRec
         action=action,
         target_type="transaction",
         target_id=txn.pk,
-        data={**transaction_representation(txn), **extra},
+        data={**(body or transaction_representation(txn)), **extra},
     )
 
 
@@ -137,12 +137,14 @@ def _external_movement(
         committed_at=now,
     )
     action = AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED
+    body = transaction_representation(txn)
+    audit = _audit(actor=actor, action=action, txn=txn, body=body)
     return idempotent_run(
         user=actor,
         endpoint=endpoint,
         key=idempotency_key,
         fingerprint=fingerprint,
-        movement=Movement(actor=actor, txn=txn, system_role=role, audit=_audit(actor=actor, action=action, txn=txn)),
+        movement=Movement(actor=actor, txn=txn, body=body, system_role=role, audit=audit),
         before=before,
     )
 
@@ -263,17 +265,19 @@ def transfer_create(
     if hold:
         txn.status = Transaction.Status.PENDING
         txn.expires_at = now + settings.HOLD_TTL
-        audit = _audit(actor=actor, action=AuditAction.HOLD_CREATED, txn=txn, expires_at=txn.expires_at.isoformat())
+        action, extra = AuditAction.HOLD_CREATED, {"expires_at": txn.expires_at.isoformat()}
     else:
         txn.status = Transaction.Status.COMMITTED
         txn.committed_at = now
-        audit = _audit(actor=actor, action=AuditAction.TRANSFER_CREATED, txn=txn)
+        action, extra = AuditAction.TRANSFER_CREATED, {}
+    body = transaction_representation(txn)
+    audit = _audit(actor=actor, action=action, txn=txn, body=body, **extra)
     return idempotent_run(
         user=actor,
         endpoint="transfers",
         key=idempotency_key,
         fingerprint=fingerprint,
-        movement=Movement(actor=actor, txn=txn, system_role="", audit=audit),
+        movement=Movement(actor=actor, txn=txn, body=body, system_role="", audit=audit),
         before=lambda: pin_verify(user=actor, pin=pin),
     )
 
