@@ -9,7 +9,7 @@ from accounts.apis import _user_body
 from accounts.models import User
 from accounts.serializers import UserOutput
 from accounts.services import user_reinstate, user_suspend
-from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
 from ledgerx.exceptions import NotFound
 
 USER_ID = OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -36,9 +36,7 @@ class UserSuspendApi(APIView):
     )
     def post(self, request, user_id):
         user = _user_get(user_id)
-        data = ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(_user_body(user_suspend(actor=request.user, user=user, reason=data.validated_data["reason"])))
+        return Response(_user_body(user_suspend(actor=request.user, user=user, reason=reason_from(request))))
 
 
 class UserReinstateApi(APIView):
@@ -55,6 +53,4 @@ class UserReinstateApi(APIView):
     )
     def post(self, request, user_id):
         user = _user_get(user_id)
-        data = ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(_user_body(user_reinstate(actor=request.user, user=user, reason=data.validated_data["reason"])))
+        return Response(_user_body(user_reinstate(actor=request.user, user=user, reason=reason_from(request))))

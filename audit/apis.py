@@ -60,6 +60,13 @@ class ReasonInput(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def reason_from(request) -> str:
+    """The request's validated ``reason`` (400 ``validation_error`` otherwise): every back-office action's input."""
+    data = ReasonInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data["reason"]
+
+
 class AuditRecordOutput(serializers.Serializer):
     id = serializers.UUIDField()
     at = serializers.DateTimeField()

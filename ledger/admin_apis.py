@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
 from ledger.apis import AccountOutput, _account_body
 from ledger.balance_cache import Snapshot
 from ledger.models import LedgerAccount
@@ -34,9 +34,7 @@ class AccountFreezeApi(APIView):
     )
     def post(self, request, account_id):
         account = account_get_customer(account_id=account_id)
-        data = ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(_body(account_freeze(actor=request.user, account=account, reason=data.validated_data["reason"])))
+        return Response(_body(account_freeze(actor=request.user, account=account, reason=reason_from(request))))
 
 
 class AccountUnfreezeApi(APIView):
@@ -52,6 +50,4 @@ class AccountUnfreezeApi(APIView):
     )
     def post(self, request, account_id):
         account = account_get_customer(account_id=account_id)
-        data = ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(_body(account_unfreeze(actor=request.user, account=account, reason=data.validated_data["reason"])))
+        return Response(_body(account_unfreeze(actor=request.user, account=account, reason=reason_from(request))))

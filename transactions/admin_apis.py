@@ -6,7 +6,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
 from ledgerx.exceptions import NotFound
 from transactions.apis import TransactionOutputSerializer
 from transactions.models import Transaction
@@ -42,7 +42,5 @@ class TransactionReverseApi(APIView):
     )
     def post(self, request, transaction_id):
         original = _transaction_get(transaction_id)
-        data = ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        reversal = transaction_reverse(actor=request.user, transaction=original, reason=data.validated_data["reason"])
+        reversal = transaction_reverse(actor=request.user, transaction=original, reason=reason_from(request))
         return Response(transaction_representation(reversal), status=status.HTTP_201_CREATED)
