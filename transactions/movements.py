@@ -107,7 +107,9 @@ def movement_write(
     """
     # The system shard on the other side of a deposit or withdrawal, chosen at
     # random so concurrent movements spread over the shards.
-    system = system_shard_pick(currency=movement.txn.currency, role=movement.system_role) if movement.system_role else None
+    system = None
+    if movement.system_role:
+        system = system_shard_pick(currency=movement.txn.currency, role=movement.system_role)
     if connection.vendor == "postgresql":
         if connection.in_atomic_block:
             with transaction.atomic(durable=True):
