@@ -77,7 +77,11 @@ def check_actor_active(lock: LockResult) -> None:
 
 def check_can_move(account: LedgerAccount, side: str) -> None:
     if account.is_frozen:
-        raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+        raise _frozen(side)
+
+
+def _frozen(side: str) -> AccountFrozen:
+    return AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
 
 
 def after_lock(locked: dict) -> None:
@@ -218,8 +222,7 @@ def _raise_refusal(exc: DatabaseError, movement: Movement) -> None:
     if code == "insufficient_funds":
         raise InsufficientFunds() from None
     if code.startswith("account_frozen:"):
-        side = code.split(":", 1)[1]
-        raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.") from None
+        raise _frozen(code.split(":", 1)[1]) from None
     if code == "currency_mismatch":
         raise CurrencyMismatch() from None
     if code == "system_missing":
