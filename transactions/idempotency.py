@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 
-from ledger.balance_cache import balance_cache_store, cache_errors, cache_uses_redis
+from ledger.balance_cache import cache_errors, cache_uses_redis
 from ledger.services import SystemAccountMissing, system_accounts_ensure
 from ledgerx.exceptions import ValidationFailed
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
@@ -281,9 +281,7 @@ def idempotent_run(
         )
         for attempt in (1, 2):
             try:
-                snapshots = movement_write(
-                    movement, record, lock_key=guard.lock_key, unlock_session=guard.session_locked
-                )
+                movement_write(movement, record, lock_key=guard.lock_key, unlock_session=guard.session_locked)
             except SystemAccountMissing:
                 if attempt == 2:
                     raise
@@ -297,8 +295,6 @@ def idempotent_run(
                     raise
                 return _replay(found, fingerprint)
             guard.written()
-            if snapshots:  # at once in autocommit; at the caller's commit inside its transaction (tests)
-                transaction.on_commit(lambda: balance_cache_store(snapshots))
             return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
         raise AssertionError("unreachable")
     finally:

@@ -30,7 +30,7 @@ from django.db import DatabaseError, connection, transaction
 from accounts.exceptions import UserSuspended
 from audit.models import AuditRecord
 from audit.services import audit_rows_queued, audit_seal_after_commit
-from ledger.balance_cache import Snapshot
+from ledger.balance_cache import Snapshot, balance_cache_store
 from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds
 from ledger.models import LedgerAccount
 from ledger.services import (
@@ -94,8 +94,8 @@ def after_lock(locked: dict) -> None:
 
 def movement_write(
     movement: Movement, record: IdempotencyRecord, *, lock_key: int | None = None, unlock_session: bool = False
-) -> dict:
-    """Write ``movement`` and its idempotency ``record``; returns {account_id: Snapshot} of customer accounts.
+) -> None:
+    """Write ``movement`` and its idempotency ``record``; the balance cache is refreshed after commit.
 
     PostgreSQL only: ``lock_key`` is the key's in-flight advisory lock
     (``transactions.idempotency``), try-locked for the movement's transaction
@@ -106,8 +106,6 @@ def movement_write(
     transaction) -- or, in tests, inside the test's. Raises KeyBound (the key
     was bound meanwhile: replay it), SystemAccountMissing (create the shards
     and retry), and the business errors of the rules above (nothing written).
-    On PostgreSQL the returned snapshots are for the balance cache; the ORM
-    path refreshes the cache itself on commit and returns {}.
     """
     # The system shard on the other side of a deposit or withdrawal, chosen at
     # random so concurrent movements spread over the shards.
@@ -117,14 +115,15 @@ def movement_write(
     if connection.vendor == "postgresql":
         if connection.in_atomic_block:
             with transaction.atomic(durable=True):
-                return _write_postgres(movement, record, system, lock_key, unlock_session)
-        # Autocommit: the one statement is the transaction.
-        return _write_postgres(movement, record, system, lock_key, unlock_session)
+                _write_postgres(movement, record, system, lock_key, unlock_session)
+        else:  # autocommit: the one statement is the transaction
+            _write_postgres(movement, record, system, lock_key, unlock_session)
+        return
     with transaction.atomic(durable=True):
-        return _write_orm(movement, record, system)
+        _write_orm(movement, record, system)
 
 
-def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> dict:
+def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> None:
     txn, actor, amount = movement.txn, movement.actor, movement.txn.amount
     ids = [pk for pk in (txn.source_account_id, txn.destination_account_id, system_id) if pk is not None]
     try:
@@ -155,7 +154,6 @@ def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> dict
     audit_rows = audit_rows_queued(movement.audit) if movement.audit is not None else []
     # The transaction row, its key and its audit rows in one statement.
     rows_insert(txn, record, *audit_rows)
-    return {}
 
 
 _FUNCTION_SQL = "SELECT * FROM ledgerx_movement_create(" + ", ".join(["%s"] * 24) + ")"
@@ -163,7 +161,7 @@ _FUNCTION_SQL = "SELECT * FROM ledgerx_movement_create(" + ", ".join(["%s"] * 24
 
 def _write_postgres(
     movement: Movement, record: IdempotencyRecord, system, lock_key: int | None, unlock_session: bool
-) -> dict:
+) -> None:
     txn, audit = movement.txn, movement.audit
     params = [
         lock_key,
@@ -204,7 +202,9 @@ def _write_postgres(
         txn.entry_id = rows[0][0]
     txn._state.adding = False
     txn._state.db = connection.alias
-    return {account_id: Snapshot(posted, pending, version) for _entry, account_id, posted, pending, version in rows}
+    # The customer balances the function wrote, for the cache (as ``entry_post`` does on the ORM path).
+    snapshots = {account: Snapshot(posted, pending, version) for _entry, account, posted, pending, version in rows}
+    transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 
 def _raise_refusal(exc: DatabaseError, movement: Movement) -> None:
