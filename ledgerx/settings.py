@@ -126,6 +126,11 @@ if DATABASE_URL:
         _options["options"] = (
             _options.get("options", "") + " -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
         ).strip()
+        # Prepared statements for the cursors of ledgerx.fastsql.prepared_cursor only
+        # (Django's own cursors bind client-side and never prepare): prepared on
+        # first use. LEDGERX_DB_PREPARE=0 turns them off, e.g. behind a
+        # transaction-pooling PgBouncer, which cannot keep them.
+        _options.setdefault("prepare_threshold", 0 if env_bool("LEDGERX_DB_PREPARE", True) else None)
 else:
     DATABASES = {
         "default": {

@@ -41,6 +41,7 @@ from django.db import IntegrityError, connection
 from ledger.balance_cache import cache_errors, cache_uses_redis
 from ledger.services import SystemAccountMissing, system_accounts_ensure
 from ledgerx.exceptions import ValidationFailed
+from ledgerx.fastsql import prepared_cursor
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.movements import KeyBound, Movement, movement_write
@@ -179,7 +180,7 @@ class _AdvisoryLock(_InFlightGuard):
         """Nothing to do: the movement function try-locks ``lock_key`` for its own transaction."""
 
     def claim_and_probe(self, *, user, endpoint: str, key: str) -> bool:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_CLAIM_AND_PROBE_SQL, [self.lock_key, user.pk, endpoint, key])
             claimed, seen = cursor.fetchone()
         self.session_locked = claimed
@@ -212,10 +213,12 @@ def _record_find(*, user, endpoint: str, key: str) -> IdempotencyRecord | None:
     )
 
 
-_RECORD_PROBE_SQL = (
-    f'SELECT 1 FROM "{IdempotencyRecord._meta.db_table}" WHERE "user_id" = %s AND "endpoint" = %s AND "key" = %s'
+_RECORD_PROBE_TEMPLATE = (
+    f'SELECT 1 FROM "{IdempotencyRecord._meta.db_table}" WHERE "user_id" = %s{{uuid}} AND "endpoint" = %s AND "key" = %s'
 )
-_CLAIM_AND_PROBE_SQL = f"SELECT pg_try_advisory_lock(%s), EXISTS ({_RECORD_PROBE_SQL})"
+_RECORD_PROBE_SQL = _RECORD_PROBE_TEMPLATE.format(uuid="")
+# Prepared (``prepared_cursor``), so the casts type the parameters.
+_CLAIM_AND_PROBE_SQL = f"SELECT pg_try_advisory_lock(%s::bigint), EXISTS ({_RECORD_PROBE_TEMPLATE.format(uuid='::uuid')})"
 
 
 def _record_seen(*, user, endpoint: str, key: str) -> bool:

@@ -43,7 +43,7 @@ from ledger.services import (
     system_shards_forget,
 )
 from ledgerx.exceptions import NotFound
-from ledgerx.fastsql import rows_insert
+from ledgerx.fastsql import prepared_cursor, rows_insert
 from transactions.exceptions import IdempotencyInProgress
 from transactions.models import IdempotencyRecord, Transaction
 
@@ -156,7 +156,16 @@ def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> None
     rows_insert(txn, record, *audit_rows)
 
 
-_FUNCTION_SQL = "SELECT * FROM ledgerx_movement_create(" + ", ".join(["%s"] * 24) + ")"
+# Typed placeholders: the call is prepared (``prepared_cursor``), so the values
+# travel as parameters and the casts pick the function's signature.
+_FUNCTION_ARG_TYPES = (
+    "bigint", "boolean", "uuid", "text", "boolean", "uuid", "uuid", "uuid", "text", "bigint", "uuid",
+    "timestamptz", "timestamptz", "text", "jsonb", "text", "text", "text", "jsonb",
+    "uuid", "text", "inet", "text", "jsonb",
+)  # fmt: skip
+_FUNCTION_SQL = (
+    "SELECT * FROM ledgerx_movement_create(" + ", ".join(f"%s::{kind}" for kind in _FUNCTION_ARG_TYPES) + ")"
+)
 
 
 def _write_postgres(
@@ -190,7 +199,7 @@ def _write_postgres(
         json.dumps(audit.data, cls=DjangoJSONEncoder) if audit else None,
     ]
     try:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_FUNCTION_SQL, params)
             rows = cursor.fetchall()
     except DatabaseError as exc:

@@ -244,3 +244,28 @@ def test_a_transfer_is_one_statement_after_the_key_lookup():
     audit = AuditRecord.objects.get(target_id=str(outcome.transaction.pk))
     assert (audit.action, audit.data) == (AuditAction.TRANSFER_CREATED, outcome.body)
     assert AuditSeal.objects.filter(record=audit).exists()  # sealed after commit (inline in tests)
+
+
+def test_the_key_probe_and_the_movement_call_are_prepared_once_per_connection():
+    """Both money-path statements run as prepared statements: parsed and planned once, then reused."""
+    from django.db import connection
+
+    source = funded_account(amount=100)
+    destination = funded_account(amount=0)
+
+    def executions() -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+            rows = cursor.fetchall()
+        return {
+            kind: sum(count for statement, count in rows if marker in statement)
+            for kind, marker in (("probe", "pg_try_advisory_lock($1::bigint)"), ("call", "ledgerx_movement_create($1::bigint"))
+        }
+
+    before = executions()
+    for index in range(2):
+        transfer_create(
+            actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key=f"p-{index}"
+        )
+    after = executions()
+    assert {kind: after[kind] - before[kind] for kind in after} == {"probe": 2, "call": 2}
