@@ -22,7 +22,6 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.utils import CursorDebugWrapper
 
 
-@contextmanager
 def prepared_cursor():
     """A cursor whose statements are bound server-side and prepared on first use (PostgreSQL only).
 
@@ -39,17 +38,19 @@ def prepared_cursor():
     typed by psycopg, not as SQL literals.
 
     The cursor is wrapped like Django's (error translation, execute wrappers,
-    the debug query log), so callers treat it like ``connection.cursor()``.
+    the debug query log), so callers use it like ``connection.cursor()``:
+    ``with prepared_cursor() as cursor``.
     """
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
-    wrapped = _PreparedDebugWrapper(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
-    with wrapped as cursor:
-        yield cursor
+    # The connection itself, not the ``connection`` proxy: each attribute read
+    # through the proxy resolves the alias again (it doubled this call's cost).
+    conn = connections[DEFAULT_DB_ALIAS]
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        raw = ServerBindingCursor(conn.connection)
+    return _PreparedDebugWrapper(raw, conn) if conn.queries_logged else conn.make_cursor(raw)
 
 
 class _PreparedDebugWrapper(CursorDebugWrapper):
