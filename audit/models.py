@@ -39,12 +39,12 @@ Design note
   for the admin dashboard.
 """
 
-import uuid
-
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
+
+from ledgerx.ids import uuid7
 
 
 class AuditAction(models.TextChoices):
@@ -73,7 +73,7 @@ class AuditAction(models.TextChoices):
 
 
 class AuditRecord(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered: see ledgerx.ids
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

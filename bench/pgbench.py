@@ -69,16 +69,18 @@ def run_tpcb(concurrency: int, duration_s: int, warmup_s: int) -> dict:
 # ``sql_random``: the same movement as the service's ``random`` scenario -- one call of
 # ledgerx_movement_create with its idempotency key, in-flight lock and audit record --
 # driven by pgbench's C client instead of Python: what the database side alone sustains.
+# Its transaction and audit ids are time-ordered (version 7) like the service's
+# (ledgerx.ids): PostgreSQL 15 has no uuidv7(), so the benchmark defines one.
 SQL_RANDOM_SCRIPT = r"""
 \set a random(1, :n_accounts)
 \set b 1 + (:a + random(0, :n_accounts - 2)) % :n_accounts
 SELECT f.* FROM bench_sql_accounts s, bench_sql_accounts d,
   LATERAL ledgerx_movement_create(
     (random() * 9e18)::bigint, false, s.owner_id, 'transfer', false, s.id, d.id, NULL, 'USD',
-    1 + (random() * 99)::int, gen_random_uuid(), now(), NULL, '', '{}', 'transfers',
+    1 + (random() * 99)::int, bench_uuid7(), now(), NULL, '', '{}', 'transfers',
     gen_random_uuid()::text, md5(random()::text) || md5(random()::text),
     '{"type": "transfer", "status": "committed", "currency": "USD", "metadata": {}}',
-    gen_random_uuid(), 'transaction.transfer', NULL, '',
+    bench_uuid7(), 'transaction.transfer', NULL, '',
     '{"type": "transfer", "status": "committed", "currency": "USD", "metadata": {}}') f
  WHERE s.n = :a AND d.n = :b;
 """
@@ -87,6 +89,11 @@ SELECT f.* FROM bench_sql_accounts s, bench_sql_accounts d,
 def run_sql_random(concurrency: int, duration_s: int, warmup_s: int, db: str) -> dict:
     """``sql_random`` on the benchmark's books (its 999 regular accounts)."""
     setup = (
+        "CREATE OR REPLACE FUNCTION bench_uuid7() RETURNS uuid LANGUAGE sql VOLATILE AS $$ "
+        # Unix milliseconds over the first 48 bits of a random UUID, version nibble 4 -> 7.
+        "SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING "
+        "substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) "
+        "FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid $$; "
         "CREATE TABLE IF NOT EXISTS bench_sql_accounts AS "
         "SELECT row_number() OVER (ORDER BY id)::int AS n, id, owner_id FROM ledger_ledgeraccount "
         "WHERE kind = 'customer' AND currency = 'USD' AND name <> 'bench-hot'; "

@@ -11,14 +11,13 @@ database transaction as the movement, unique per (user, endpoint, key), holding
 the request fingerprint and the exact response to replay.
 """
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from ledger.models import JournalEntry, LedgerAccount
+from ledgerx.ids import uuid7
 
 
 class Transaction(models.Model):
@@ -34,7 +33,7 @@ class Transaction(models.Model):
         VOIDED = "voided", "Voided"
         REVERSED = "reversed", "Reversed"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered: see ledgerx.ids
     type = models.CharField(max_length=12, choices=Type.choices, editable=False)
     status = models.CharField(max_length=12, choices=Status.choices, editable=False)
     amount = models.BigIntegerField(editable=False)

@@ -16,7 +16,6 @@ here from the service's own arguments without the PIN
 (``transactions.idempotency``). The API layer only renders the outcome.
 """
 
-import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -33,6 +32,7 @@ from ledger.money import amount_valid
 from ledger.services import accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from ledgerx.fastsql import rows_insert
+from ledgerx.ids import uuid7
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.movements import Movement, after_lock, check_actor_active, check_can_move
 from transactions.models import IdempotencyRecord, Transaction
@@ -123,7 +123,7 @@ def _external_movement(
     )
     now = timezone.now()
     txn = Transaction(
-        id=uuid.uuid4(),
+        id=uuid7(),
         type=txn_type,
         status=Transaction.Status.COMMITTED,
         amount=amount,
@@ -251,7 +251,7 @@ def transfer_create(
 
     now = timezone.now()
     txn = Transaction(
-        id=uuid.uuid4(),
+        id=uuid7(),
         type=Transaction.Type.TRANSFER,
         amount=amount,
         currency=source.currency,
@@ -395,7 +395,7 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
             raise InvalidState(f"Only committed transactions can be reversed; this one is {original.status}.")
         after_lock(locked)
         now = timezone.now()
-        reversal_id = uuid.uuid4()
+        reversal_id = uuid7()
         entry = entry_post(
             ref_type="reversal",
             ref_id=reversal_id,

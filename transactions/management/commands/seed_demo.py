@@ -25,7 +25,6 @@ such a PIN outside the seeder re-hashes it at the configured cost
 
 import random
 import time
-import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -46,6 +45,7 @@ from audit.services import audit_seal_pending
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import account_open, system_accounts_ensure
 from ledgerx.exceptions import LedgerXError
+from ledgerx.ids import uuid7
 from transactions.models import Transaction
 from transactions.services import (
     deposit_create,
@@ -335,7 +335,7 @@ class Command(BaseCommand):
                     while destination.pk == source.pk:  # chosen has >= 2 accounts
                         destination = locked[self.rng.choice(chosen)]
                     kind, lines, src, dst = "transfer", [(source, -amount), (destination, amount)], source, destination
-                txn_id = uuid.uuid4()
+                txn_id = uuid7()
                 entry = JournalEntry(ref_type=kind, ref_id=txn_id, created_at=when)
                 entries.append(entry)
                 for account, delta in lines:
