@@ -145,7 +145,7 @@ def analysis_values(run: dict) -> dict:
             v[f"{key}_TOTAL"] = f"{total(name):.2f}"
             v[f"{key}_CEIL"] = f"{2000 / total(name):,.0f}"
     if total("random") and total("pgbench"):
-        v["R_X_PG"] = f"{total('random') / total('pgbench'):.0f}"
+        v["R_X_PG"] = f"{total('random') / total('pgbench'):.1f}"
     r4, p4 = L("random", 4), _rate(idx, "pgbench", "tpcb", 4)
     if r4 is not None:
         v["RANDOM4"] = f"{r4:.0f}"
