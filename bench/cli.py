@@ -86,11 +86,11 @@ def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict
             "failures": {"failed": res["failed"]} if res["failed"] else {},
             "line": res["line"],
         }
-    if name == "sql_random":
+    if name in ("sql_random", "sql_hot"):
         from bench import env, pgbench
 
         ensure_books()
-        res = pgbench.run_sql_random(concurrency, int(duration), int(warmup), env.BENCH_DB)
+        res = pgbench.run_sql_movement(name, concurrency, int(duration), int(warmup), env.BENCH_DB)
         # Its audit records are queued but nobody sealed them (no Python ran): seal them now,
         # outside any measured window, so the next scenario does not pay for them.
         env.django_setup()
@@ -102,7 +102,7 @@ def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict
         connections.close_all()
         return {
             "system": "sql",
-            "scenario": "sql_random",
+            "scenario": name,
             "concurrency": concurrency,
             "rate": res["tps"],
             "p50_ms": res["p50_ms"],

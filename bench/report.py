@@ -87,6 +87,7 @@ def chart(run: dict, path: Path) -> None:
     series = [
         ("pgbench", "tpcb", "pgbench TPC-B", "black", "-"),
         ("sql", "sql_random", "movement function via pgbench (no Python)", "gray", "--"),
+        ("sql", "sql_hot", "movement function via pgbench, hot account", "tab:red", ":"),
         ("ledgerx", "random", "LedgerX random", "tab:blue", "-"),
         ("ledgerx", "hot", "LedgerX hot", "tab:red", "-"),
         ("ledgerx", "deposit", "LedgerX deposit", "tab:green", "-"),
@@ -161,6 +162,16 @@ def analysis_values(run: dict) -> dict:
         if r4:
             v["R_SQL_RATIO"] = f"{r4 / sql4:.2f}"
             v["RANDOM4_RATIO"] = f"{r4 / p4:.2f}"
+    sh4, sh16 = _rate(idx, "sql", "sql_hot", 4), _rate(idx, "sql", "sql_hot", 16)
+    if sh4 and p4:
+        v["SQLHOT4"] = f"{sh4:,.0f}"
+        v["SQLHOT4_PG"] = f"{sh4 / p4:.2f}"
+        if sql4:
+            v["SQLHOT4_VS_SQL4"] = f"{sh4 / sql4:.2f}"
+        if L("hot", 4):
+            v["HOT4_VS_SQLHOT4"] = f"{L('hot', 4) / sh4:.2f}"
+    if sh4 and sh16:
+        v["SQLHOT_FALL"] = f"{1 - sh16 / sh4:.0%}"
     h4, h16 = L("hot", 4), L("hot", 16)
     if h4 and h16 and L("random", 16):
         v["HOT_FALL"] = f"{1 - h16 / h4:.0%}"
@@ -268,6 +279,8 @@ def results_markdown(run: dict) -> str:
         ("hot / pgbench", lambda c: ratio(L("hot", c), P(c))),
         ("sql_random / pgbench (the movement function, C client)", lambda c: ratio(_rate(idx, "sql", "sql_random", c), P(c))),
         ("random / sql_random (what the Python service keeps)", lambda c: ratio(L("random", c), _rate(idx, "sql", "sql_random", c))),
+        ("sql_hot / pgbench (hot movement, C client)", lambda c: ratio(_rate(idx, "sql", "sql_hot", c), P(c))),
+        ("hot / sql_hot (what the Python service keeps)", lambda c: ratio(L("hot", c), _rate(idx, "sql", "sql_hot", c))),
         ("deposit / random", lambda c: ratio(L("deposit", c), L("random", c))),
         ("hold_commit / random", lambda c: ratio(L("hold_commit", c), L("random", c))),
         ("random / random_noaudit", lambda c: ratio(L("random", c), L("random_noaudit", c))),

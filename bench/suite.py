@@ -2,8 +2,8 @@
 
 Order: machine facts; pgbench init and LedgerX books; then
 ``BENCH_REPEATS`` rounds (3; 1 with ``--quick``) of: for each concurrency (1,
-4, 16) pgbench TPC-B, ``sql_random`` (the movement function driven by
-pgbench's C client) and the five service scenarios interleaved, so drift on a
+4, 16) pgbench TPC-B, ``sql_random`` and ``sql_hot`` (the movement function
+driven by pgbench's C client) and the five service scenarios interleaved, so drift on a
 shared machine hits both sides alike -- each point reports the median of its
 rounds (all rounds' rates and failures are kept); the bcrypt
 ceiling; the HTTP scenarios against one gunicorn; ``verify_ledger`` on the
@@ -98,12 +98,12 @@ def run_all(*, quick: bool, log) -> int:
     for round_ in range(1, repeats + 1):
         # Whole rounds, not one point three times in a row: drift then hits every point alike.
         for c in CONCURRENCIES:
-            for name in ("tpcb", "sql_random", *SERVICE_ORDER):
+            for name in ("tpcb", "sql_random", "sql_hot", *SERVICE_ORDER):
                 result = cli.run_one(name, c, duration, warmup)
                 samples.setdefault((name, c), []).append(result)
                 log(f"  round {round_}/{repeats}: {result['line']}")
     for c in CONCURRENCIES:
-        for name in ("tpcb", "sql_random", *SERVICE_ORDER):
+        for name in ("tpcb", "sql_random", "sql_hot", *SERVICE_ORDER):
             emit(median_result(samples[(name, c)]))
 
     from bench import http
