@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory
 from audit.models import AuditAction, AuditRecord
@@ -71,14 +72,24 @@ def _run_action(page, *, changelist_url: str, pk, action: str, reason: str, verb
 
 
 def test_operator_logs_in_freezes_an_account_and_reverses_a_transaction(live_server, browser_page):
+    try:
+        _operator_session(live_server.url, browser_page)
+    finally:
+        # Django's connections are context-local, and under Playwright's sync
+        # API the ORM calls of this body get a connection of their own that
+        # pytest-django's teardown does not see. Left open, it keeps the test
+        # database from being dropped at the end of the run.
+        connections.close_all()
+
+
+def _operator_session(base_url: str, page) -> None:
     admin = AdminFactory(email="operator@example.com")
     source, destination = funded_account(amount=9000), funded_account(amount=0)
     transfer = transfer_create(
         actor=source.owner, source=source, destination=destination, amount=4000, pin=PIN, idempotency_key=new_key()
     ).transaction
-    page = browser_page
 
-    page.goto(f"{live_server.url}/admin/login/")
+    page.goto(f"{base_url}/admin/login/")
     page.fill('input[name="username"]', admin.email)
     page.fill('input[name="password"]', DEFAULT_PASSWORD)
     page.click('input[type="submit"]')
@@ -86,14 +97,14 @@ def test_operator_logs_in_freezes_an_account_and_reverses_a_transaction(live_ser
     assert "/admin/login" not in page.url
 
     _run_action(
-        page, changelist_url=f"{live_server.url}/admin/ledger/ledgeraccount/", pk=source.pk,
+        page, changelist_url=f"{base_url}/admin/ledger/ledgeraccount/", pk=source.pk,
         action="freeze_accounts", reason="e2e: suspicious activity", verb="Freeze",
     )
     assert f"Freeze: {source}" in page.inner_text(".messagelist")
     assert LedgerAccount.objects.get(pk=source.pk).status == "frozen"
 
     _run_action(
-        page, changelist_url=f"{live_server.url}/admin/transactions/transaction/", pk=transfer.pk,
+        page, changelist_url=f"{base_url}/admin/transactions/transaction/", pk=transfer.pk,
         action="reverse_transactions", reason="e2e: sent in error", verb="Reverse",
     )
     assert Transaction.objects.get(pk=transfer.pk).status == "reversed"
@@ -111,6 +122,6 @@ def test_operator_logs_in_freezes_an_account_and_reverses_a_transaction(live_ser
     # Requests from the browser carry a request id into the audit trail.
     assert records[AuditAction.ACCOUNT_FROZEN].request_id
 
-    page.goto(f"{live_server.url}/admin/audit/dashboard/")
+    page.goto(f"{base_url}/admin/audit/dashboard/")
     page.wait_for_selector("#ledgerx-dashboard")
     assert "e2e: sent in error" in page.inner_text("#ledgerx-dashboard")
