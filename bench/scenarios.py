@@ -52,6 +52,18 @@ def _audit_set(enabled: bool) -> None:
     transactions.services._audit = _saved_audit[0] if enabled else (lambda **kwargs: None)
 
 
+_saved_sealer = []
+
+
+def _sealer_set(enabled: bool) -> None:
+    """Switch the after-commit audit sealing of this process off (or back on)."""
+    import audit.services
+
+    if not _saved_sealer:
+        _saved_sealer.append(audit.services._seal_after_commit)
+    audit.services._seal_after_commit = _saved_sealer[0] if enabled else (lambda: None)
+
+
 def _rng(index: int) -> random.Random:
     return random.Random(1_000_003 * (index + 1))
 
@@ -61,6 +73,7 @@ def make_random(index: int, concurrency: int, *, audit: bool = True):
 
     _pin_check_off()
     _audit_set(audit)
+    _sealer_set(True)
     books = books_load()
     rng = _rng(index)
     accounts = books.accounts
@@ -86,10 +99,8 @@ def make_random_noaudit(index: int, concurrency: int):
 def make_random_nosealer(index: int, concurrency: int):
     """Profile-only: ``random`` with audit records written but the after-commit sealing off,
     to split audit's cost between the in-transaction insert and the hash chain."""
-    import audit.services
-
     op = make_random(index, concurrency)
-    audit.services._seal_after_commit = lambda: None
+    _sealer_set(False)
     return op
 
 
@@ -98,6 +109,7 @@ def make_hot(index: int, concurrency: int):
 
     _pin_check_off()
     _audit_set(True)
+    _sealer_set(True)
     books = books_load()
     rng = _rng(index)
 
@@ -119,6 +131,7 @@ def make_deposit(index: int, concurrency: int):
     from transactions.services import deposit_create
 
     _audit_set(True)
+    _sealer_set(True)
     books = books_load()
     rng = _rng(index)
 
@@ -135,6 +148,7 @@ def make_hold_commit(index: int, concurrency: int):
 
     _pin_check_off()
     _audit_set(True)
+    _sealer_set(True)
     books = books_load()
     rng = _rng(index)
 
