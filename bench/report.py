@@ -126,6 +126,17 @@ def _profile() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _verdict(rows: list[dict], names: list[str]) -> str:
+    """"Met" / "Not met" / "met for ..., not for ..." over some rows of ``targets``, named by ``names``."""
+    met = [n for t, n in zip(rows, names) if t["met"]]
+    missed = [n for t, n in zip(rows, names) if t["met"] is False]
+    if missed and not met:
+        return "Not met in this run"
+    if met and not missed:
+        return "Met in this run"
+    return f"In this run met for {', '.join(met)}; not met for {', '.join(missed)}"
+
+
 def analysis_values(run: dict) -> dict:
     """The numbers analysis.md cites, from this run (latest.json) and the last profile (profile.json)."""
     idx = _index(run["results"])
@@ -133,6 +144,12 @@ def analysis_values(run: dict) -> dict:
     prof = _profile()
     cpu = prof.get("cpu", {})
     v: dict = {"PROFILE_TIME": prof.get("at", "n/a")}
+    # "Met at ..." sentences: the same verdicts as the Targets table, so the prose cannot disagree with it.
+    verdicts = targets(run)
+    v["AUDIT_MET"] = _verdict([t for t in verdicts if t["n"] == 4], [f"c={c}" for c in CONCURRENCIES])
+    v["HOT_MET"] = _verdict(
+        [t for t in verdicts if t["n"] == 2], ["c=4 >= 0.45 x pgbench", "the fall from c=4 to c=16 <= 20%"]
+    )
 
     def total(name):
         row = cpu.get(name)
@@ -187,6 +204,7 @@ def analysis_values(run: dict) -> dict:
     with_audit, no_seal, no_audit = total("random"), total("random_nosealer"), total("random_noaudit")
     costs = [ratio(L("random", c), L("random_noaudit", c)) for c in CONCURRENCIES]
     tput = "/".join("n/a" if x is None else f"{1 - x:.0%}" for x in costs)
+    v["AUDIT_TPUT"] = f"{tput.replace('/', ', ')} at c=1, 4 and 16"
     if with_audit and no_audit:
         v["AUDIT_COST"] = (
             f"{1 - no_audit / with_audit:.0%} of a transfer's CPU; throughput at c=1/4/16 is {tput} "
