@@ -269,6 +269,7 @@ def results_markdown(run: dict) -> str:
         f"| machine | {m['nproc']} cores (`nproc`), memory {m['mem_total']} total / {m['mem_available']} available (`free -h`) |",
         f"| PostgreSQL | {m['postgres']} |",
         f"| commit | `{m['commit']}` |",
+        f"| before each point | {run.get('before_each_point', 'nothing')} |",
         "",
         "## Throughput (closed loop, transfers/s; latencies in ms)",
         "",
