@@ -40,28 +40,26 @@ def _pin_check_off() -> None:
         transactions.services.pin_verify = pin_verify_skipped
 
 
-_saved_audit = []
+_originals: dict = {}
 
 
-def _audit_set(enabled: bool) -> None:
-    """Switch the audit writer of the money services off (or back on) in this process."""
+def _patch(module, name: str, replacement) -> None:
+    """Set ``module.name`` to ``replacement``, or back to its original with ``None``."""
+    key = (module.__name__, name)
+    _originals.setdefault(key, getattr(module, name))
+    setattr(module, name, _originals[key] if replacement is None else replacement)
+
+
+def _audit_set(*, records: bool = True, sealing: bool = True) -> None:
+    """Audit as the app does it (the default), or without its records, or without the after-commit sealing.
+
+    Every factory calls it, so a scenario never inherits another's switch in this process.
+    """
+    import audit.services
     import transactions.services
 
-    if not _saved_audit:
-        _saved_audit.append(transactions.services._audit)
-    transactions.services._audit = _saved_audit[0] if enabled else (lambda **kwargs: None)
-
-
-_saved_sealer = []
-
-
-def _sealer_set(enabled: bool) -> None:
-    """Switch the after-commit audit sealing of this process off (or back on)."""
-    import audit.services
-
-    if not _saved_sealer:
-        _saved_sealer.append(audit.services._seal_after_commit)
-    audit.services._seal_after_commit = _saved_sealer[0] if enabled else (lambda: None)
+    _patch(transactions.services, "_audit", None if records else (lambda **kwargs: None))
+    _patch(audit.services, "_seal_after_commit", None if sealing else (lambda: None))
 
 
 def _rng(index: int) -> random.Random:
@@ -72,8 +70,7 @@ def make_random(index: int, concurrency: int, *, audit: bool = True):
     from transactions.services import transfer_create
 
     _pin_check_off()
-    _audit_set(audit)
-    _sealer_set(True)
+    _audit_set(records=audit)
     books = books_load()
     rng = _rng(index)
     accounts = books.accounts
@@ -100,7 +97,7 @@ def make_random_nosealer(index: int, concurrency: int):
     """Profile-only: ``random`` with audit records written but the after-commit sealing off,
     to split audit's cost between the in-transaction insert and the hash chain."""
     op = make_random(index, concurrency)
-    _sealer_set(False)
+    _audit_set(sealing=False)
     return op
 
 
@@ -108,8 +105,7 @@ def make_hot(index: int, concurrency: int):
     from transactions.services import transfer_create
 
     _pin_check_off()
-    _audit_set(True)
-    _sealer_set(True)
+    _audit_set()
     books = books_load()
     rng = _rng(index)
 
@@ -130,8 +126,7 @@ def make_hot(index: int, concurrency: int):
 def make_deposit(index: int, concurrency: int):
     from transactions.services import deposit_create
 
-    _audit_set(True)
-    _sealer_set(True)
+    _audit_set()
     books = books_load()
     rng = _rng(index)
 
@@ -147,8 +142,7 @@ def make_hold_commit(index: int, concurrency: int):
     from transactions.services import hold_commit, transfer_create
 
     _pin_check_off()
-    _audit_set(True)
-    _sealer_set(True)
+    _audit_set()
     books = books_load()
     rng = _rng(index)
 
