@@ -67,6 +67,7 @@ def run_service_scenario(name: str, concurrency: int, duration: float, warmup: f
 
 
 def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict:
+    from bench.pgbench import SQL_SCENARIOS
     from bench.scenarios import SCENARIO_FACTORIES
 
     if name == "tpcb":
@@ -86,7 +87,7 @@ def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict
             "failures": {"failed": res["failed"]} if res["failed"] else {},
             "line": res["line"],
         }
-    if name in ("sql_random", "sql_hot"):
+    if name in SQL_SCENARIOS:
         from bench import env, pgbench
 
         ensure_books()

@@ -21,6 +21,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.pgbench import SQL_SCENARIOS
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CONCURRENCIES = (1, 4, 16)
@@ -68,7 +70,7 @@ def median_result(runs: list[dict]) -> dict:
 
 # Per concurrency and round, in this order. The pgbench-driven movements go last: they leave
 # their audit records to be sealed after their window, tens of thousands at a time.
-POINT_ORDER = ("tpcb", *SERVICE_ORDER, "sql_random", "sql_hot")
+POINT_ORDER = ("tpcb", *SERVICE_ORDER, *SQL_SCENARIOS)
 
 
 def quiesce(name: str) -> None:
