@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.stats import ratio
+from bench.stats import paired_ratio, ratio
 
 BENCH = Path(__file__).resolve().parent
 CONCURRENCIES = (1, 4, 16)
@@ -19,6 +19,23 @@ def _rate(idx: dict, system: str, scenario: str, c: int) -> float | None:
     return row["rate"] if row else None
 
 
+def _ratio_of(idx: dict, numerator: tuple, denominator: tuple) -> float | None:
+    """The ratio of two points, each ``(system, scenario, concurrency)``: paired over rounds when it can be.
+
+    Points measured in the same rounds (the service and pgbench-driven points
+    keep every round's rate, in round order) give the median of their
+    round-by-round ratios (``bench.stats.paired_ratio``); otherwise (HTTP points,
+    single-round runs) the ratio of the two rates.
+    """
+    a, b = idx.get(numerator), idx.get(denominator)
+    if not a or not b:
+        return None
+    runs_a, runs_b = a.get("runs") or [], b.get("runs") or []
+    if len(runs_a) > 1 and len(runs_a) == len(runs_b):
+        return paired_ratio(runs_a, runs_b)
+    return ratio(a["rate"], b["rate"])
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -27,27 +44,27 @@ def targets(run: dict) -> list[dict]:
     """Each target with its measured ratio and met / not met (None: not measured)."""
     idx = _index(run["results"])
     L = lambda s, c: _rate(idx, "ledgerx", s, c)  # noqa: E731
-    pg4 = _rate(idx, "pgbench", "tpcb", 4)
+    R = lambda a, b: _ratio_of(idx, a, b)  # noqa: E731
+    pg4 = ("pgbench", "tpcb", 4)
     out = []
 
     def add(number, text, value, threshold, higher_is_better=True, note=""):
         met = None if value is None else (value >= threshold if higher_is_better else value <= threshold)
         out.append({"n": number, "target": text, "measured": value, "met": met, "note": note})
 
-    add(1, "service `random` c=4 >= 0.8 x pgbench c=4", ratio(L("random", 4), pg4), 0.8)
-    add(2, "`hot` c=4 >= 0.45 x pgbench c=4", ratio(L("hot", 4), pg4), 0.45)
-    add(2, "`hot` c=16 >= 0.8 x `hot` c=4 (falls <= 20%)", ratio(L("hot", 16), L("hot", 4)), 0.8)
+    add(1, "service `random` c=4 >= 0.8 x pgbench c=4", R(("ledgerx", "random", 4), pg4), 0.8)
+    add(2, "`hot` c=4 >= 0.45 x pgbench c=4", R(("ledgerx", "hot", 4), pg4), 0.45)
+    add(2, "`hot` c=16 >= 0.8 x `hot` c=4 (falls <= 20%)", R(("ledgerx", "hot", 16), ("ledgerx", "hot", 4)), 0.8)
     for c in CONCURRENCIES:
-        add(3, f"`deposit` >= 0.8 x `random` (c={c})", ratio(L("deposit", c), L("random", c)), 0.8)
+        add(3, f"`deposit` >= 0.8 x `random` (c={c})", R(("ledgerx", "deposit", c), ("ledgerx", "random", c)), 0.8)
     for c in CONCURRENCIES:
-        noaudit = L("random_noaudit", c)
-        cost = None if not noaudit or L("random", c) is None else 1 - L("random", c) / noaudit
-        add(4, f"audit costs <= 15% on `random` (c={c}; 1 - random/random_noaudit)", cost, 0.15, False)
+        kept = R(("ledgerx", "random", c), ("ledgerx", "random_noaudit", c))
+        add(4, f"audit costs <= 15% on `random` (c={c}; 1 - random/random_noaudit)", None if kept is None else 1 - kept, 0.15, False)
     ceiling = run.get("bcrypt", {}).get("ceiling_per_s")
     for c in (4, 16):
         add(5, f"`http_transfer` >= 0.85 x bcrypt ceiling (c={c})", ratio(L("http_transfer", c), ceiling), 0.85)
     for c in CONCURRENCIES:
-        add(5, f"`http_balance` >= 0.6 x `http_me` (c={c})", ratio(L("http_balance", c), L("http_me", c)), 0.6)
+        add(5, f"`http_balance` >= 0.6 x `http_me` (c={c})", R(("ledgerx", "http_balance", c), ("ledgerx", "http_me", c)), 0.6)
     scale = run.get("scale") or {}
     st = scale.get("statement", {})
     if "small" in st and "big" in st:
@@ -173,36 +190,41 @@ def analysis_values(run: dict) -> dict:
         v["TARGET1"] = f"{0.8 * p4:,.0f}"
         v["PG4"] = f"{p4:,.0f}"
     sql4 = _rate(idx, "sql", "sql_random", 4)
-    if sql4 and p4:
+    if sql4:
         v["SQL4"] = f"{sql4:,.0f}"
-        v["SQL4_RATIO"] = f"{sql4 / p4:.2f}"
-        if r4:
-            v["R_SQL_RATIO"] = f"{r4 / sql4:.2f}"
-            v["RANDOM4_RATIO"] = f"{r4 / p4:.2f}"
-    sh4, sh16 = _rate(idx, "sql", "sql_hot", 4), _rate(idx, "sql", "sql_hot", 16)
-    if sh4 and p4:
+    sh4 = _rate(idx, "sql", "sql_hot", 4)
+    if sh4:
         v["SQLHOT4"] = f"{sh4:,.0f}"
-        v["SQLHOT4_PG"] = f"{sh4 / p4:.2f}"
-        if sql4:
-            v["SQLHOT4_VS_SQL4"] = f"{sh4 / sql4:.2f}"
-        if L("hot", 4):
-            v["HOT4_VS_SQLHOT4"] = f"{L('hot', 4) / sh4:.2f}"
-    if sh4 and sh16:
-        v["SQLHOT_FALL"] = f"{1 - sh16 / sh4:.0%}"
-    h4, h16 = L("hot", 4), L("hot", 16)
-    if h4 and h16 and L("random", 16):
-        v["HOT_FALL"] = f"{1 - h16 / h4:.0%}"
-        v["RANDOM_FALL"] = f"{1 - L('random', 16) / r4:.0%}" if r4 else "n/a"
-        v["HOT16_VS_RANDOM16"] = f"{h16 / L('random', 16):.2f}"
-    if h4 and p4:
-        v["HOT4_PG"] = f"{h4 / p4:.2f}"
-    if r4 and L("hot", 4):
-        v["HOT4_RATIO"] = f"{L('hot', 4) / r4:.2f}"
+    # Ratios: paired over rounds, like the Ratios and Targets tables (``_ratio_of``).
+    lx = lambda s, c: ("ledgerx", s, c)  # noqa: E731
+    pg4, sqlr4, sqlh4 = ("pgbench", "tpcb", 4), ("sql", "sql_random", 4), ("sql", "sql_hot", 4)
+    shares = {
+        "SQL4_RATIO": (sqlr4, pg4),
+        "R_SQL_RATIO": (lx("random", 4), sqlr4),
+        "RANDOM4_RATIO": (lx("random", 4), pg4),
+        "SQLHOT4_PG": (sqlh4, pg4),
+        "SQLHOT4_VS_SQL4": (sqlh4, sqlr4),
+        "HOT4_VS_SQLHOT4": (lx("hot", 4), sqlh4),
+        "HOT4_PG": (lx("hot", 4), pg4),
+        "HOT4_RATIO": (lx("hot", 4), lx("random", 4)),
+        "HOT16_VS_RANDOM16": (lx("hot", 16), lx("random", 16)),
+    }
+    falls = {
+        "SQLHOT_FALL": (("sql", "sql_hot", 16), sqlh4),
+        "HOT_FALL": (lx("hot", 16), lx("hot", 4)),
+        "RANDOM_FALL": (lx("random", 16), lx("random", 4)),
+    }
+    for key, (numerator, denominator) in shares.items():
+        if (value := _ratio_of(idx, numerator, denominator)) is not None:
+            v[key] = f"{value:.2f}"
+    for key, (numerator, denominator) in falls.items():
+        if (value := _ratio_of(idx, numerator, denominator)) is not None:
+            v[key] = f"{1 - value:.0%}"
     hot16 = idx.get(("ledgerx", "hot", 16))
     if hot16:
         v["HOT16_P99"] = f"{hot16['p99_ms']:.0f}"
     with_audit, no_seal, no_audit = total("random"), total("random_nosealer"), total("random_noaudit")
-    costs = [ratio(L("random", c), L("random_noaudit", c)) for c in CONCURRENCIES]
+    costs = [_ratio_of(idx, lx("random", c), lx("random_noaudit", c)) for c in CONCURRENCIES]
     tput = "/".join("n/a" if x is None else f"{1 - x:.0%}" for x in costs)
     v["AUDIT_TPUT"] = f"{tput.replace('/', ', ')} at c=1, 4 and 16"
     if with_audit and no_audit:
@@ -290,22 +312,37 @@ def results_markdown(run: dict) -> str:
             f"bcrypt cost 12 PIN check: {b['seconds'] * 1000:.0f} ms of one core (median of {b['samples']}); "
             f"ceiling = {m['nproc']} cores / that = **{b['ceiling_per_s']:.2f} PIN-checked transfers/s**.",
         ]
-    lines += ["", "## Ratios by concurrency", "", "| ratio | c=1 | c=4 | c=16 |", "| --- | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "## Ratios by concurrency",
+        "",
+        "Two points measured in the same rounds: the median of their round-by-round ratios (a drift of the",
+        "machine between rounds cancels out); otherwise the ratio of the two rates. The targets below use the same ratios.",
+        "",
+        "| ratio | c=1 | c=4 | c=16 |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     L = lambda s, c: _rate(idx, "ledgerx", s, c)  # noqa: E731
-    P = lambda c: _rate(idx, "pgbench", "tpcb", c)  # noqa: E731
+
+    def paired(numerator: tuple, denominator: tuple):
+        """A row's cell function: the ratio of two points, each ``(system, scenario)``, at concurrency c."""
+        return lambda c: _ratio_of(idx, (*numerator, c), (*denominator, c))
+
+    lx = lambda s: ("ledgerx", s)  # noqa: E731
+    pg, sql_random, sql_hot = ("pgbench", "tpcb"), ("sql", "sql_random"), ("sql", "sql_hot")
     rows = [
-        ("random / pgbench", lambda c: ratio(L("random", c), P(c))),
-        ("hot / pgbench", lambda c: ratio(L("hot", c), P(c))),
-        ("sql_random / pgbench (the movement function, C client)", lambda c: ratio(_rate(idx, "sql", "sql_random", c), P(c))),
-        ("random / sql_random (what the Python service keeps)", lambda c: ratio(L("random", c), _rate(idx, "sql", "sql_random", c))),
-        ("sql_hot / pgbench (hot movement, C client)", lambda c: ratio(_rate(idx, "sql", "sql_hot", c), P(c))),
-        ("hot / sql_hot (what the Python service keeps)", lambda c: ratio(L("hot", c), _rate(idx, "sql", "sql_hot", c))),
-        ("deposit / random", lambda c: ratio(L("deposit", c), L("random", c))),
-        ("hold_commit / random", lambda c: ratio(L("hold_commit", c), L("random", c))),
-        ("random / random_noaudit", lambda c: ratio(L("random", c), L("random_noaudit", c))),
+        ("random / pgbench", paired(lx("random"), pg)),
+        ("hot / pgbench", paired(lx("hot"), pg)),
+        ("sql_random / pgbench (the movement function, C client)", paired(sql_random, pg)),
+        ("random / sql_random (what the Python service keeps)", paired(lx("random"), sql_random)),
+        ("sql_hot / pgbench (hot movement, C client)", paired(sql_hot, pg)),
+        ("hot / sql_hot (what the Python service keeps)", paired(lx("hot"), sql_hot)),
+        ("deposit / random", paired(lx("deposit"), lx("random"))),
+        ("hold_commit / random", paired(lx("hold_commit"), lx("random"))),
+        ("random / random_noaudit", paired(lx("random"), lx("random_noaudit"))),
         ("http_transfer / bcrypt ceiling", lambda c: ratio(L("http_transfer", c), (b or {}).get("ceiling_per_s"))),
-        ("http_balance / http_me", lambda c: ratio(L("http_balance", c), L("http_me", c))),
-        ("http_me / random (HTTP floor vs service)", lambda c: ratio(L("http_me", c), L("random", c))),
+        ("http_balance / http_me", paired(lx("http_balance"), lx("http_me"))),
+        ("http_me / random (HTTP floor vs service)", paired(lx("http_me"), lx("random"))),
     ]
     for name, fn in rows:
         lines.append(f"| {name} | " + " | ".join(_fmt(fn(c)) for c in CONCURRENCIES) + " |")

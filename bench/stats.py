@@ -48,3 +48,19 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
     return numerator / denominator
+
+
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float | None:
+    """The median of the round-by-round ratios ``numerators[i] / denominators[i]``.
+
+    Two points measured in the same round ran minutes apart at most, so a drift
+    of the shared machine between rounds cancels out of their ratio; the
+    ratio of the two medians does not cancel it (each median may come from
+    another round). With an even count the two middle ratios are averaged.
+    None when the sequences differ in length, are empty, or hold a 0 denominator.
+    """
+    if not numerators or len(numerators) != len(denominators) or not all(denominators):
+        return None
+    ratios = sorted(n / d for n, d in zip(numerators, denominators))
+    middle = len(ratios) // 2
+    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2

@@ -3,9 +3,10 @@
 Order: machine facts; pgbench init and LedgerX books; then
 ``BENCH_REPEATS`` rounds (3; 1 with ``--quick``) of: for each concurrency (1,
 4, 16) pgbench TPC-B, the five service scenarios, ``sql_random`` and ``sql_hot``
-(the movement function driven by pgbench's C client) interleaved, so drift on a
-shared machine hits both sides alike, each point after ``quiesce`` -- each point
-reports the median of its rounds (all rounds' rates and failures are kept); the bcrypt
+(the movement function driven by pgbench's C client) interleaved, the two points
+of each ratio target side by side (``round_points``), each point after ``quiesce``
+-- each point reports the median of its rounds and keeps every round's rate and
+failures, and the report's ratios are medians of round-by-round ratios; the bcrypt
 ceiling; the HTTP scenarios against one gunicorn; ``verify_ledger`` on the
 benchmark's books; the long-history phases. Result lines go to stdout as they
 come; results/latest.json, RESULTS.md and results/transfers.png at the end
@@ -26,7 +27,6 @@ from bench.pgbench import SQL_SCENARIOS
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CONCURRENCIES = (1, 4, 16)
-SERVICE_ORDER = ("random", "hot", "deposit", "hold_commit", "random_noaudit")
 HTTP_ORDER = ("http_me", "http_balance", "http_transfer")
 
 
@@ -68,9 +68,25 @@ def median_result(runs: list[dict]) -> dict:
     return median
 
 
-# Per concurrency and round, in this order. The pgbench-driven movements go last: they leave
-# their audit records to be sealed after their window, tens of thousands at a time.
-POINT_ORDER = ("tpcb", *SERVICE_ORDER, *SQL_SCENARIOS)
+# Per concurrency and round, in this order (``round_points``). The two points of a ratio target
+# run side by side -- pgbench and `random` (target 1), `random` and `random_noaudit` (target 4),
+# `hot` next to pgbench (target 2) -- so the report's round-by-round ratios compare points
+# taken seconds apart. The pgbench-driven movements go last: they leave their audit records
+# to be sealed after their window, tens of thousands at a time.
+POINT_ORDER = ("tpcb", "random", "random_noaudit", "hot", "deposit", "hold_commit", *SQL_SCENARIOS)
+
+
+def round_points(round_: int) -> tuple[str, ...]:
+    """``POINT_ORDER`` for round 1, 3, ...; in round 2, 4, ... the first three run backwards.
+
+    So `random_noaudit` runs before `random` in every other round (neither is
+    always the one after a pgbench point), and `random` stays next to both pgbench
+    and `random_noaudit`.
+    """
+    if round_ % 2:
+        return POINT_ORDER
+    head, tail = POINT_ORDER[:3], POINT_ORDER[3:]
+    return (*reversed(head), *tail)
 
 
 def quiesce(name: str) -> None:
@@ -120,7 +136,7 @@ def run_all(*, quick: bool, log) -> int:
     for round_ in range(1, repeats + 1):
         # Whole rounds, not one point three times in a row: drift then hits every point alike.
         for c in CONCURRENCIES:
-            for name in POINT_ORDER:
+            for name in round_points(round_):
                 quiesce(name)
                 result = cli.run_one(name, c, duration, warmup)
                 samples.setdefault((name, c), []).append(result)

@@ -54,3 +54,43 @@ def test_a_point_reports_the_median_round_with_every_rate_and_all_failures():
     median = median_result(runs)
     assert (median["rate"], median["line"], median["runs"]) == (200.0, "c", [300.0, 100.0, 200.0])
     assert median["failures"] == {"deadlock": 3, "other": 1} and median["completed"] == 60
+
+
+def test_paired_ratio_is_the_median_of_round_by_round_ratios():
+    from bench.stats import paired_ratio
+
+    # Round 2 ran on a machine twice as fast for both points: the paired ratio
+    # stays 0.5, where the ratio of the medians (150 / 240) does not.
+    assert paired_ratio([100, 200, 150], [200, 400, 240]) == 0.5
+    assert paired_ratio([100, 300], [200, 400]) == pytest.approx((0.5 + 0.75) / 2)
+    assert paired_ratio([], []) is None
+    assert paired_ratio([1, 2], [1]) is None
+    assert paired_ratio([1], [0]) is None
+
+
+def test_every_round_runs_every_point_with_each_ratio_pair_side_by_side():
+    from bench.suite import POINT_ORDER, round_points
+
+    for round_ in (1, 2, 3, 4):
+        points = round_points(round_)
+        assert sorted(points) == sorted(POINT_ORDER)
+        position = {name: points.index(name) for name in points}
+        assert abs(position["random"] - position["tpcb"]) == 1
+        assert abs(position["random"] - position["random_noaudit"]) == 1
+    # The audit pair alternates which of the two runs first.
+    assert round_points(1).index("random") < round_points(1).index("random_noaudit")
+    assert round_points(2).index("random") > round_points(2).index("random_noaudit")
+
+
+def test_report_ratios_pair_rounds_when_both_points_kept_them():
+    from bench.report import _ratio_of
+
+    idx = {
+        ("ledgerx", "random", 4): {"rate": 150.0, "runs": [100.0, 200.0, 150.0]},
+        ("ledgerx", "random_noaudit", 4): {"rate": 240.0, "runs": [200.0, 400.0, 240.0]},
+        ("ledgerx", "http_me", 4): {"rate": 50.0},
+        ("ledgerx", "http_balance", 4): {"rate": 40.0},
+    }
+    assert _ratio_of(idx, ("ledgerx", "random", 4), ("ledgerx", "random_noaudit", 4)) == 0.5
+    assert _ratio_of(idx, ("ledgerx", "http_balance", 4), ("ledgerx", "http_me", 4)) == 0.8  # one run each
+    assert _ratio_of(idx, ("ledgerx", "random", 4), ("ledgerx", "missing", 4)) is None
