@@ -278,7 +278,12 @@ def results_markdown(run: dict) -> str:
         f"| date (UTC) | {m['date']} |",
         f"| mode | {run['mode']} (measure {run['duration_s']} s after {run['warmup_s']} s warm-up per point; "
         + (
-            f"service and pgbench points: median of {run['repeats']} rounds, HTTP: one run per point"
+            f"service and pgbench points: median of {run['repeats']} rounds, HTTP: "
+            + (
+                f"http_me and http_balance median of {run['repeats']} rounds, http_transfer one run"
+                if run.get("http_repeats")
+                else "one run per point"
+            )
             if run.get("repeats", 1) > 1
             else "one run per point"
         )

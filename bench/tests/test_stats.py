@@ -94,3 +94,11 @@ def test_report_ratios_pair_rounds_when_both_points_kept_them():
     assert _ratio_of(idx, ("ledgerx", "random", 4), ("ledgerx", "random_noaudit", 4)) == 0.5
     assert _ratio_of(idx, ("ledgerx", "http_balance", 4), ("ledgerx", "http_me", 4)) == 0.8  # one run each
     assert _ratio_of(idx, ("ledgerx", "random", 4), ("ledgerx", "missing", 4)) is None
+
+
+def test_http_rounds_pair_the_balance_read_with_the_trivial_read_and_transfer_once():
+    from bench.suite import http_round_points
+
+    assert http_round_points(1) == ("http_me", "http_balance", "http_transfer")
+    assert http_round_points(2) == ("http_balance", "http_me")
+    assert http_round_points(3) == ("http_me", "http_balance")
