@@ -98,6 +98,22 @@ def http_round_points(round_: int) -> tuple[str, ...]:
     return (*pair, "http_transfer") if round_ == 1 else pair
 
 
+def measure_rounds(repeats: int, points, measure, log) -> dict[tuple, list[dict]]:
+    """``measure(name, c)`` for every point of ``points(round_)`` at every concurrency, in whole rounds.
+
+    Whole rounds, not one point three times in a row: drift then hits every
+    point alike. Returns ``{(name, c): [result of each round, in round order]}``.
+    """
+    samples: dict[tuple, list[dict]] = {}
+    for round_ in range(1, repeats + 1):
+        for c in CONCURRENCIES:
+            for name in points(round_):
+                result = measure(name, c)
+                samples.setdefault((name, c), []).append(result)
+                log(f"  round {round_}/{repeats}: {result['line']}")
+    return samples
+
+
 def quiesce(name: str) -> None:
     """Start every point from the same state: its database vacuumed, no checkpoint pending.
 
@@ -141,15 +157,12 @@ def run_all(*, quick: bool, log) -> int:
     repeats = max(1, int(os.environ.get("BENCH_REPEATS", 1 if quick else 3)))
     run["repeats"] = repeats
     run["before_each_point"] = "VACUUM of the point's database, CHECKPOINT"
-    samples: dict[tuple, list[dict]] = {}
-    for round_ in range(1, repeats + 1):
-        # Whole rounds, not one point three times in a row: drift then hits every point alike.
-        for c in CONCURRENCIES:
-            for name in round_points(round_):
-                quiesce(name)
-                result = cli.run_one(name, c, duration, warmup)
-                samples.setdefault((name, c), []).append(result)
-                log(f"  round {round_}/{repeats}: {result['line']}")
+
+    def service_point(name: str, c: int) -> dict:
+        quiesce(name)
+        return cli.run_one(name, c, duration, warmup)
+
+    samples = measure_rounds(repeats, round_points, service_point, log)
     for c in CONCURRENCIES:
         for name in POINT_ORDER:
             emit(median_result(samples[(name, c)]))
@@ -166,15 +179,13 @@ def run_all(*, quick: bool, log) -> int:
     run["http_transfer_window"] = {"duration_s": transfer_duration, "warmup_s": transfer_warmup}
     try:
         with http.Server() as server:
-            http_samples: dict[tuple, list[dict]] = {}
+
+            def http_point(name: str, c: int) -> dict:
+                d, w = (transfer_duration, transfer_warmup) if name == "http_transfer" else (http_duration, warmup)
+                return http.run_http_scenario(server, name, c, d, w, log=log)
+
             run["http_repeats"] = repeats
-            for round_ in range(1, repeats + 1):
-                for c in CONCURRENCIES:
-                    for name in http_round_points(round_):
-                        d, w = (transfer_duration, transfer_warmup) if name == "http_transfer" else (http_duration, warmup)
-                        result = http.run_http_scenario(server, name, c, d, w, log=log)
-                        http_samples.setdefault((name, c), []).append(result)
-                        log(f"  round {round_}/{repeats}: {result['line']}")
+            http_samples = measure_rounds(repeats, http_round_points, http_point, log)
             for c in CONCURRENCIES:
                 for name in HTTP_ORDER:
                     emit(median_result(http_samples[(name, c)]))

@@ -102,3 +102,19 @@ def test_http_rounds_pair_the_balance_read_with_the_trivial_read_and_transfer_on
     assert http_round_points(1) == ("http_me", "http_balance", "http_transfer")
     assert http_round_points(2) == ("http_balance", "http_me")
     assert http_round_points(3) == ("http_me", "http_balance")
+
+
+def test_rounds_measure_every_point_at_every_concurrency_round_by_round():
+    from bench.suite import CONCURRENCIES, measure_rounds
+
+    calls, lines = [], []
+
+    def measure(name, c):
+        calls.append((name, c))
+        return {"line": f"{name} {c} {len(calls)}", "rate": float(len(calls))}
+
+    samples = measure_rounds(2, lambda round_: ("a", "b") if round_ == 1 else ("b", "a"), measure, lines.append)
+    per_round = 2 * len(CONCURRENCIES)
+    assert calls[:2] == [("a", 1), ("b", 1)] and calls[per_round : per_round + 2] == [("b", 1), ("a", 1)]
+    assert len(lines) == len(calls) == 2 * per_round and lines[0] == "  round 1/2: a 1 1"
+    assert [r["rate"] for r in samples[("a", 1)]] == [1.0, per_round + 2.0]  # round 1 first
