@@ -281,7 +281,7 @@ def results_markdown(run: dict) -> str:
             f"service and pgbench points: median of {run['repeats']} rounds, HTTP: "
             + (
                 f"http_me and http_balance median of {run['repeats']} rounds, http_transfer one run"
-                if run.get("http_repeats")
+                if len((idx.get(("ledgerx", "http_me", 1)) or {}).get("runs") or []) > 1
                 else "one run per point"
             )
             if run.get("repeats", 1) > 1

@@ -184,7 +184,6 @@ def run_all(*, quick: bool, log) -> int:
                 d, w = (transfer_duration, transfer_warmup) if name == "http_transfer" else (http_duration, warmup)
                 return http.run_http_scenario(server, name, c, d, w, log=log)
 
-            run["http_repeats"] = repeats
             http_samples = measure_rounds(repeats, http_round_points, http_point, log)
             for c in CONCURRENCIES:
                 for name in HTTP_ORDER:
