@@ -88,7 +88,7 @@ def _account_body(account: LedgerAccount, balance: Snapshot) -> dict:
 
 
 def _accounts_body(accounts: list[LedgerAccount]) -> list[dict]:
-    balances = selectors.account_balances(account_ids=[account.pk for account in accounts])
+    balances = selectors.account_balances(account_ids=[account.pk for account in accounts], fresh_rows=accounts)
     return [_account_body(account, balances[account.pk]) for account in accounts]
 
 
@@ -103,9 +103,7 @@ class AccountListCreateApi(APIView):
     )
     def get(self, request):
         paginator = AccountPagination()
-        page = paginator.paginate_queryset(
-            selectors.account_list_for_user(user=request.user).defer("posted", "pending", "version"), request, view=self
-        )
+        page = paginator.paginate_queryset(selectors.account_list_for_user(user=request.user), request, view=self)
         return paginator.get_paginated_response(_accounts_body(page))
 
     @extend_schema(

@@ -1,5 +1,6 @@
 """Reads of the books. Every customer-facing lookup is scoped to its user."""
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import QuerySet, Sum
@@ -7,6 +8,9 @@ from django.db.models import QuerySet, Sum
 from ledger.balance_cache import Snapshot, balance_cache_fetch, balance_cache_store
 from ledger.models import LedgerAccount, Posting
 from ledgerx.exceptions import NotFound
+
+
+_BALANCE_COLUMNS = {"posted", "pending", "version"}
 
 
 def account_list_for_user(*, user) -> QuerySet:
@@ -29,24 +33,34 @@ def account_get_customer(*, account_id) -> LedgerAccount:
         raise NotFound() from None
 
 
-def account_balances(*, account_ids: list) -> dict:
+def account_balances(*, account_ids: list, fresh_rows: Iterable[LedgerAccount] = ()) -> dict:
     """{account_id: Snapshot(posted, pending, version)}: the cache first, the database for misses.
 
     Writers store their new balances in the cache before their response is
     sent, and stores are version-guarded (``ledger.balance_cache``), so a hit
     is never older than a change whose response a client has received. Misses
     (and a cache that is down) are answered from the database and stored.
+    ``fresh_rows`` are accounts the caller read from the database in this
+    request with their balance columns: a miss among them is answered from the
+    row, not read a second time (it is no older than the request either).
     """
     ids = list(account_ids)
     result = balance_cache_fetch(ids)
     missing = [account_id for account_id in ids if account_id not in result]
     if missing:
         loaded = {
-            pk: Snapshot(posted, pending, version)
-            for pk, posted, pending, version in LedgerAccount.objects.filter(pk__in=missing).values_list(
-                "pk", "posted", "pending", "version"
-            )
+            row.pk: Snapshot(row.posted, row.pending, row.version)
+            for row in fresh_rows
+            if row.pk in missing and not _BALANCE_COLUMNS & row.get_deferred_fields()
         }
+        unread = [account_id for account_id in missing if account_id not in loaded]
+        if unread:
+            loaded.update(
+                (pk, Snapshot(posted, pending, version))
+                for pk, posted, pending, version in LedgerAccount.objects.filter(pk__in=unread).values_list(
+                    "pk", "posted", "pending", "version"
+                )
+            )
         balance_cache_store(loaded)
         result.update(loaded)
     return result

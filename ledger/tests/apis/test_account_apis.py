@@ -1,9 +1,13 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from ledger.balance_cache import Snapshot, balance_cache_fetch
 from ledger.models import LedgerAccount
 from ledger.tests.factories import customer_account
 from transactions.services import deposit_create, transfer_create
@@ -58,6 +62,26 @@ def test_list_and_detail_show_only_own_accounts_with_balances(client_for):
         response = client.get(f"/api/v1/accounts/{other.pk}{path}")
         assert response.status_code == 404
         assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+@pytest.mark.parametrize("listing", [False, True], ids=["detail", "list"])
+def test_a_cache_miss_reads_the_account_row_once(client_for, listing):
+    """On a miss the row already read for the lookup answers the balance and fills the cache."""
+    mine = funded_account(amount=700)
+    other = funded_account(owner=mine.owner, amount=40)
+    cache.clear()
+    path = "/api/v1/accounts" if listing else f"/api/v1/accounts/{mine.pk}"
+    with CaptureQueriesContext(connection) as queries:
+        response = client_for(mine.owner).get(path)
+    assert response.status_code == 200
+    bodies = response.json()["results"] if listing else [response.json()]
+    assert {body["id"]: body["balance"]["posted"] for body in bodies} == (
+        {str(mine.pk): 700, str(other.pk): 40} if listing else {str(mine.pk): 700}
+    )
+    account_reads = [q["sql"] for q in queries if 'FROM "ledger_ledgeraccount"' in q["sql"]]
+    assert len(account_reads) == 1, account_reads
+    assert balance_cache_fetch([mine.pk]) == {mine.pk: Snapshot(700, 0, mine.version)}
+    assert balance_cache_fetch([other.pk]) == ({other.pk: Snapshot(40, 0, other.version)} if listing else {})
 
 
 @pytest.mark.django_db(transaction=True)
