@@ -8,7 +8,7 @@ of each ratio target side by side (``round_points``), each point after ``quiesce
 -- each point reports the median of its rounds and keeps every round's rate and
 failures, and the report's ratios are medians of round-by-round ratios; the bcrypt
 ceiling; the HTTP scenarios against one gunicorn (`http_me` and `http_balance` in
-every round, ``http_round_points``); ``verify_ledger`` on the
+every round, ``http_round_points``, each point after ``quiesce`` too); ``verify_ledger`` on the
 benchmark's books; the long-history phases. Result lines go to stdout as they
 come; results/latest.json, RESULTS.md and results/transfers.png at the end
 (``--quick`` writes results/*-quick.* and leaves RESULTS.md alone).
@@ -181,6 +181,7 @@ def run_all(*, quick: bool, log) -> int:
         with http.Server() as server:
 
             def http_point(name: str, c: int) -> dict:
+                quiesce(name)
                 d, w = (transfer_duration, transfer_warmup) if name == "http_transfer" else (http_duration, warmup)
                 return http.run_http_scenario(server, name, c, d, w, log=log)
 
