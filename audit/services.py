@@ -273,8 +273,8 @@ _RECORD = AuditRecord._meta.db_table
 _PENDING = AuditPending._meta.db_table
 _SEAL = AuditSeal._meta.db_table
 _PENDING_SQL = (
-    f'SELECT p."id", {_RECORD_COLUMNS} FROM "{_PENDING}" p '
-    f'JOIN "{_RECORD}" r ON r."id" = p."record_id" ORDER BY p."id" LIMIT %s'
+    f'SELECT {_RECORD_COLUMNS} FROM "{_PENDING}" p '
+    f'JOIN "{_RECORD}" r ON r."id" = p."record_id" ORDER BY p."record_id" LIMIT %s'
 )
 _LAST_SEAL_SQL = f'SELECT "seq", "hash" FROM "{_SEAL}" ORDER BY "seq" DESC LIMIT 1'
 _CHAIN_PAGE_SQL = (
@@ -287,10 +287,10 @@ _SEAL_COLUMNS = '"seq", "record_id", "prev_hash", "hash", "sealed_at"'
 # is digits, hex or a UUID: nothing to quote), which costs a fraction of
 # adapting each element.
 _SEALS_WRITE_PG = (
-    f'WITH d AS (DELETE FROM "{_PENDING}" WHERE "id" = ANY(%s::bigint[])) '
-    f'INSERT INTO "{_SEAL}" ({_SEAL_COLUMNS}) '
-    f"SELECT s.seq, s.record_id, s.prev_hash, s.hash, %s "
-    f"FROM unnest(%s::bigint[], %s::uuid[], %s::varchar[], %s::varchar[]) AS s(seq, record_id, prev_hash, hash)"
+    f"WITH s AS (SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::varchar[], %s::varchar[]) "
+    f"AS s(seq, record_id, prev_hash, hash)), "
+    f'd AS (DELETE FROM "{_PENDING}" p USING s WHERE p."record_id" = s.record_id) '
+    f'INSERT INTO "{_SEAL}" ({_SEAL_COLUMNS}) SELECT s.seq, s.record_id, s.prev_hash, s.hash, %s FROM s'
 )
 
 
@@ -298,7 +298,7 @@ def _array(values) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _seals_write(seals: list[tuple], pending_ids: list[int], sealed_at) -> None:
+def _seals_write(seals: list[tuple], sealed_at) -> None:
     """Insert the seals ``(seq, record_id, prev_hash, hash)`` and dequeue their records.
 
     One statement on PostgreSQL. ``record_id`` is the value as read from the
@@ -307,15 +307,15 @@ def _seals_write(seals: list[tuple], pending_ids: list[int], sealed_at) -> None:
     sealed_at = AuditSeal._meta.get_field("sealed_at").get_db_prep_save(sealed_at, connection)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            columns = [_array(column) for column in zip(*seals)]
-            cursor.execute(_SEALS_WRITE_PG, [_array(pending_ids), sealed_at, *columns])
+            cursor.execute(_SEALS_WRITE_PG, [*(_array(column) for column in zip(*seals)), sealed_at])
         else:
             cursor.executemany(
                 f'INSERT INTO "{_SEAL}" ({_SEAL_COLUMNS}) VALUES (%s, %s, %s, %s, %s)',
                 [(*seal, sealed_at) for seal in seals],
             )
+            record_ids = [seal[1] for seal in seals]
             cursor.execute(
-                f'DELETE FROM "{_PENDING}" WHERE "id" IN ({", ".join(["%s"] * len(pending_ids))})', pending_ids
+                f'DELETE FROM "{_PENDING}" WHERE "record_id" IN ({", ".join(["%s"] * len(record_ids))})', record_ids
             )
 
 
@@ -352,12 +352,12 @@ def _seal_pending(*, wait: bool, limit: int | None = None) -> tuple[int, bool]:
             seq, prev_hash = last if last else (0, GENESIS_HASH)
             convert = _record_converter(connection)
             seals = []
-            for row in pending:
+            for row in pending:  # a row is the record's _RECORD_COLUMNS, its id first
                 seq += 1
-                digest = record_hash(convert(row[1:]), prev_hash)
-                seals.append((seq, row[1], prev_hash, digest))
+                digest = record_hash(convert(row), prev_hash)
+                seals.append((seq, row[0], prev_hash, digest))
                 prev_hash = digest
-            _seals_write(seals, [row[0] for row in pending], timezone.now())
+            _seals_write(seals, timezone.now())
             sealed += len(seals)
         if len(pending) < batch:
             return sealed, True

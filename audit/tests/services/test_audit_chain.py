@@ -295,3 +295,26 @@ def test_seals_table_maintains_only_the_indexes_the_chain_needs():
         "CREATE UNIQUE INDEX audit_auditseal_pkey ON public.audit_auditseal USING btree (seq)",
         "CREATE UNIQUE INDEX audit_auditseal_record_id_key ON public.audit_auditseal USING btree (record_id)",
     ]
+
+
+@pytest.mark.postgres
+def test_queue_row_costs_one_index_and_no_foreign_key_check():
+    """Every money movement writes a queue row: keyed by the record id alone, with no check that locks the record."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_auditpending'")
+        definitions = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'audit_auditpending'::regclass AND contype = 'f'"
+        )
+        foreign_keys = cursor.fetchall()
+    assert [definition.split(" USING ")[1] for definition in definitions] == ["btree (record_id)"]
+    assert foreign_keys == []
+
+
+def test_records_written_in_one_millisecond_are_chained_in_the_order_they_were_written():
+    records = [
+        audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id=str(i)) for i in range(200)
+    ]
+    assert audit_seal_pending() == 200
+    sealed = list(AuditSeal.objects.order_by("seq").values_list("record_id", flat=True))
+    assert sealed == [record.pk for record in records]
