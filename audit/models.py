@@ -16,8 +16,9 @@ Design note
   chain cannot fork: one writer of seals at a time, and ``seq`` is unique as a
   backstop.
 * ``AuditPending`` is the sealer's small work queue: one row per unsealed
-  record, inserted in the same transaction as the record and deleted when the
-  record is sealed. Without it, finding unsealed records would be an anti-join
+  record, keyed by the record's id, inserted in the same transaction as the
+  record and deleted when the record is sealed; the sealer drains it in id
+  order. Without it, finding unsealed records would be an anti-join
   over the whole (large) record table on every write.
 * The window (tamper evidence starts when the record is sealed): a record is
   unsealed from its commit until the next sealer run, at most about one
