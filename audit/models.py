@@ -135,7 +135,8 @@ class AuditPending(models.Model):
     one index: the record's id is the key (ids are time-ordered and, within a
     process, increasing: ``ledgerx.ids``). There is deliberately no foreign key
     to the record: the row is only ever written beside its record, in the same
-    statement or transaction (``audit.services.audit_rows_queued``), and records
+    statement or transaction (the movement function of transactions/0005,
+    ``audit.services.audit_rows_queued``, ``seed_demo``'s bulk path), and records
     are never deleted (the database refuses it), while the check would lock the
     record just written at every commit. Measured with the movement function
     under pgbench, c=4: the queue row cost ~11% of a transfer with a sequence
