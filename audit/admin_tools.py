@@ -143,7 +143,24 @@ class AuditedChangeAdmin(admin.ModelAdmin):
     Runs inside the admin's own transaction around the change view, so the edit
     and its audit record commit together. (django-auditlog additionally keeps its
     field-level log entries.)
+
+    An edit writes only the columns the form changed (``save_model``).
     """
+
+    def save_model(self, request, obj, form, change):
+        """Write only the fields this form changed, never the whole row.
+
+        Django's default ``obj.save()`` writes every column with the values read
+        when the change view loaded the object. Other code writes the same rows
+        meanwhile -- a transfer an account's balance, a third wrong PIN a user's
+        status -- and the whole-row write would silently put the old values back.
+        """
+        if not change:
+            return super().save_model(request, obj, form, change)
+        columns = {field.name for field in obj._meta.concrete_fields}
+        changed = [name for name in form.changed_data if name in columns]
+        if changed:  # many-to-many changes (groups) are saved by save_related
+            obj.save(update_fields=changed)
 
     def save_related(self, request, form, formsets, change):
         from audit.models import AuditAction

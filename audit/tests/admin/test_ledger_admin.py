@@ -1,10 +1,12 @@
 import pytest
 from auditlog.models import LogEntry
+from django.db.models import F
 from django.urls import reverse
 
 from audit.models import AuditAction, AuditRecord
 from audit.tests.admin.conftest import action_post
-from ledger.models import JournalEntry, Posting
+from ledger.admin import LedgerAccountAdmin
+from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import account_freeze
 from ledger.tests.factories import customer_account
 from transactions.tests.helpers import funded_account
@@ -79,6 +81,26 @@ def test_balances_and_status_cannot_be_edited(superuser_client):
     assert record.data == {"changed": ["name"], "old": {"name": ""}, "new": {"name": "Savings"}}
     assert LogEntry.objects.get_for_object(account).latest("timestamp").changes_dict == {"name": ["", "Savings"]}
     assert superuser_client.get(reverse("admin:ledger_ledgeraccount_add")).status_code == 403
+
+
+def test_renaming_an_account_keeps_a_balance_and_status_changed_meanwhile(superuser_client, monkeypatch):
+    """A transfer or a freeze that commits between the change view's read and its write is kept."""
+    account = funded_account(amount=700)
+    load = LedgerAccountAdmin.get_object
+
+    def load_then_changed_elsewhere(self, request, object_id, from_field=None):
+        obj = load(self, request, object_id, from_field)
+        if request.method == "POST":  # what another request commits while this edit is saved
+            LedgerAccount.objects.filter(pk=obj.pk).update(
+                posted=F("posted") + 300, status=LedgerAccount.Status.FROZEN, version=F("version") + 2
+            )
+        return obj
+
+    monkeypatch.setattr(LedgerAccountAdmin, "get_object", load_then_changed_elsewhere)
+    url = reverse("admin:ledger_ledgeraccount_change", args=[account.pk])
+    assert superuser_client.post(url, {"name": "Savings"}).status_code == 302
+    account.refresh_from_db()
+    assert (account.name, account.posted, account.status) == ("Savings", 1000, "frozen")
 
 
 @pytest.mark.parametrize("model", ["journalentry", "posting"])

@@ -2,6 +2,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.urls import reverse
 
+from accounts.admin import UserAdmin
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from audit.models import AuditAction, AuditRecord
@@ -96,6 +97,27 @@ def test_change_page_hides_hashes_and_status_is_read_only(superuser_client):
     assert record.data == {"changed": ["full_name"], "old": {"full_name": "Old Name"}, "new": {"full_name": "New Name"}}
     entry = LogEntry.objects.get_for_object(target).latest("timestamp")
     assert entry.changes_dict["full_name"] == ["Old Name", "New Name"]
+
+
+def test_editing_a_user_keeps_a_suspension_and_password_changed_meanwhile(superuser_client, monkeypatch):
+    """A third wrong PIN (or a password change) committed while an edit is saved is not undone by it."""
+    target = UserFactory(full_name="Old Name")
+    load = UserAdmin.get_object
+
+    def load_then_changed_elsewhere(self, request, object_id, from_field=None):
+        obj = load(self, request, object_id, from_field)
+        if request.method == "POST":  # what another request commits while this edit is saved
+            User.objects.filter(pk=obj.pk).update(status=User.Status.SUSPENDED, failed_pin_attempts=3, password="new")
+        return obj
+
+    monkeypatch.setattr(UserAdmin, "get_object", load_then_changed_elsewhere)
+    url = reverse("admin:accounts_user_change", args=[target.pk])
+    response = superuser_client.post(url, {"email": target.email, "full_name": "New Name", "role": "user", "is_active": "on"})
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert (target.full_name, target.status, target.failed_pin_attempts, target.password) == (
+        "New Name", "suspended", 3, "new"
+    )
 
 
 def test_users_cannot_be_added_or_deleted_in_the_admin(superuser_client):
