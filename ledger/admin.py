@@ -16,7 +16,7 @@ from audit.admin_tools import AuditedChangeAdmin, CappedCountPaginator, Currency
 from audit.compliance import PERM_FREEZE
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import money_format
-from ledger.services import account_freeze, account_unfreeze
+from ledger.services import account_freeze, account_rename, account_unfreeze
 
 auditlog.register(LedgerAccount, include_fields=["name", "status"])
 
@@ -48,6 +48,11 @@ class LedgerAccountAdmin(AuditedChangeAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # accounts are opened through the API (ledger.services.account_open)
+
+    def save_model(self, request, obj, form, change):
+        """The name is the only editable field: renamed under the row lock, so the cached account follows."""
+        if "name" in form.changed_data:
+            account_rename(account=obj, name=obj.name)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

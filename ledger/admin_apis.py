@@ -6,18 +6,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
-from ledger.apis import AccountOutput, _account_body
-from ledger.balance_cache import Snapshot
-from ledger.models import LedgerAccount
+from ledger.apis import AccountOutput, account_row_body
 from ledger.selectors import account_get_customer
 from ledger.services import account_freeze, account_unfreeze
 
 ACCOUNT_ID = OpenApiParameter("account_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
-
-
-def _body(account: LedgerAccount) -> dict:
-    # The service returns the row it locked and wrote: its balances are current.
-    return _account_body(account, Snapshot(account.posted, account.pending, account.version))
 
 
 class AccountFreezeApi(APIView):
@@ -34,7 +27,7 @@ class AccountFreezeApi(APIView):
     )
     def post(self, request, account_id):
         account = account_get_customer(account_id=account_id)
-        return Response(_body(account_freeze(actor=request.user, account=account, reason=reason_from(request))))
+        return Response(account_row_body(account_freeze(actor=request.user, account=account, reason=reason_from(request))))
 
 
 class AccountUnfreezeApi(APIView):
@@ -50,4 +43,4 @@ class AccountUnfreezeApi(APIView):
     )
     def post(self, request, account_id):
         account = account_get_customer(account_id=account_id)
-        return Response(_body(account_unfreeze(actor=request.user, account=account, reason=reason_from(request))))
+        return Response(account_row_body(account_unfreeze(actor=request.user, account=account, reason=reason_from(request))))

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from ledger import selectors, services
 from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, VALIDATION, StrictCharField, error, page_of
-from ledger.balance_cache import Snapshot
+from ledger.balance_cache import Identity, Snapshot
 from ledger.models import LedgerAccount
 from ledgerx.api.pagination import NewestFirstCursorPagination
 from ledgerx.exceptions import ValidationFailed
@@ -69,27 +69,27 @@ StatementPage = page_of(StatementLineOutput, "StatementPage")
 BAD_CURSOR = error("not_found: the account does not exist or is not yours, or the cursor is invalid.")
 
 
-def _account_body(account: LedgerAccount, balance: Snapshot) -> dict:
+def _account_body(account_id, state: Snapshot, identity: Identity) -> dict:
     return AccountOutput(
         {
-            "id": account.pk,
-            "number": account.number,
-            "name": account.name,
-            "currency": account.currency,
-            "status": account.status,
+            "id": account_id,
+            "number": identity.number,
+            "name": state.name,
+            "currency": identity.currency,
+            "status": state.status,
             "balance": {
-                "posted": balance.posted,
-                "pending": balance.pending,
-                "available": balance.posted - balance.pending,
+                "posted": state.posted,
+                "pending": state.pending,
+                "available": state.posted - state.pending,
             },
-            "created_at": account.created_at,
+            "created_at": identity.created_at,
         }
     ).data
 
 
-def _accounts_body(accounts: list[LedgerAccount]) -> list[dict]:
-    balances = selectors.account_balances(account_ids=[account.pk for account in accounts], fresh_rows=accounts)
-    return [_account_body(account, balances[account.pk]) for account in accounts]
+def account_row_body(account: LedgerAccount) -> dict:
+    """An account read from the database in this request (or locked and written by it): its row is current."""
+    return _account_body(account.pk, Snapshot.of(account), Identity.of(account))
 
 
 ACCOUNT_ID = OpenApiParameter("account_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -104,7 +104,7 @@ class AccountListCreateApi(APIView):
     def get(self, request):
         paginator = AccountPagination()
         page = paginator.paginate_queryset(selectors.account_list_for_user(user=request.user), request, view=self)
-        return paginator.get_paginated_response(_accounts_body(page))
+        return paginator.get_paginated_response([account_row_body(account) for account in page])
 
     @extend_schema(
         operation_id="accounts_create",
@@ -116,7 +116,7 @@ class AccountListCreateApi(APIView):
         data = AccountCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         account = services.account_open(actor=request.user, owner=request.user, **data.validated_data)
-        return Response(_accounts_body([account])[0], status=status.HTTP_201_CREATED)
+        return Response(account_row_body(account), status=status.HTTP_201_CREATED)
 
 
 class AccountDetailApi(APIView):
@@ -127,8 +127,8 @@ class AccountDetailApi(APIView):
         responses={200: AccountOutput, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
     )
     def get(self, request, account_id):
-        account = selectors.account_get_for_user(user=request.user, account_id=account_id)
-        return Response(_accounts_body([account])[0])
+        state, identity = selectors.account_view_for_user(user=request.user, account_id=account_id)
+        return Response(_account_body(account_id, state, identity))
 
 
 class AccountBalanceApi(APIView):

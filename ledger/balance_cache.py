@@ -1,12 +1,16 @@
-"""Balance cache: fast account reads that are never older than a committed change.
+"""Account cache: an account as the API shows it, read without a database query.
 
-Each entry holds (posted, pending, version). Writers store the balances they
-just wrote from ``transaction.on_commit``, i.e. before their HTTP response is
-sent; readers that miss load from the database and store what they read. Every
-store is *version-guarded* (compare-and-set: only a higher version replaces the
-entry), so two commits whose callbacks run in the opposite order, or a slow
-reader storing an old row, can never push the cache backwards. Hence a client
-that received a response for change N reads a version >= N.
+An entry holds what the account endpoint returns. Its *identity* (owner, kind,
+number, currency, opening time) never changes once the account is opened. Its
+*state* (``Snapshot``: posted, pending, status, name) changes only under the
+account's row lock, and every change bumps the row's ``version``, so a
+version names one exact state. Writers store the state they just wrote from
+``transaction.on_commit``, i.e. before their HTTP response is sent; readers
+that miss load the row and store state and identity. Every state store is
+*version-guarded* (compare-and-set: only a higher version replaces it), so two
+commits whose callbacks run in the opposite order, or a slow reader storing an
+old row, can never push the cache backwards. Hence a client that received a
+response for change N reads a version >= N.
 
 With Redis configured the guard is a Lua script (atomic across workers); with
 the in-process cache it is a process lock. Any cache failure degrades to the
@@ -17,6 +21,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 from typing import NamedTuple
 
 from django.conf import settings
@@ -28,28 +33,58 @@ logger = logging.getLogger("ledgerx.ledger.cache")
 TTL_SECONDS = 300
 _local_lock = threading.Lock()
 
+# Per key, ARGV holds the state (posted, pending, version, status, name) and the
+# identity (kind, owner, number, currency, created_at), the identity empty when
+# the writer does not have it (movements return only the state).
 _STORE_LUA = """
 local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  local base = 1 + (i - 1) * 3
+  local base = 1 + (i - 1) * 10
   local version = tonumber(ARGV[base + 3])
   local current = redis.call('HGET', key, 'v')
   if (not current) or tonumber(current) < version then
-    redis.call('HSET', key, 'p', ARGV[base + 1], 'q', ARGV[base + 2], 'v', ARGV[base + 3])
+    redis.call('HSET', key, 'p', ARGV[base + 1], 'q', ARGV[base + 2], 'v', ARGV[base + 3],
+               's', ARGV[base + 4], 'n', ARGV[base + 5])
+  end
+  if ARGV[base + 6] ~= '' then
+    redis.call('HSET', key, 'k', ARGV[base + 6], 'o', ARGV[base + 7], 'no', ARGV[base + 8],
+               'c', ARGV[base + 9], 't', ARGV[base + 10])
   end
   redis.call('EXPIRE', key, ttl)
 end
 return 1
 """
-
-
 _STORE_SHA = hashlib.sha1(_STORE_LUA.encode()).hexdigest()
+_FIELDS = ("p", "q", "v", "s", "n", "k", "o", "no", "c", "t")
 
 
 class Snapshot(NamedTuple):
+    """An account's changing state at ``version`` (every change to any of these fields bumps it)."""
+
     posted: int
     pending: int
     version: int
+    status: str
+    name: str
+
+    @classmethod
+    def of(cls, account) -> "Snapshot":
+        """The state of a row read from the database (or locked and written by the caller)."""
+        return cls(account.posted, account.pending, account.version, account.status, account.name)
+
+
+class Identity(NamedTuple):
+    """What never changes once an account is opened."""
+
+    kind: str
+    owner_id: str  # "" for a system account
+    number: str
+    currency: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, account) -> "Identity":
+        return cls(account.kind, str(account.owner_id or ""), account.number, account.currency, account.created_at)
 
 
 def _uses_redis() -> bool:
@@ -74,13 +109,14 @@ def cache_errors() -> tuple[type[BaseException], ...]:
 
 
 def _key(account_id) -> str:
-    return f"ledgerx:balance:{account_id}"
+    return f"ledgerx:account:{account_id}"
 
 
-def balance_cache_store(snapshots: dict) -> None:
-    """Store {account_id: Snapshot}, keeping whichever version is newer."""
+def balance_cache_store(snapshots: dict, identities: dict | None = None) -> None:
+    """Store {account_id: Snapshot}, keeping whichever version is newer, and the ``identities`` given."""
     if not snapshots:
         return
+    identities = identities or {}
     try:
         if _uses_redis():
             from django_redis import get_redis_connection
@@ -89,7 +125,9 @@ def balance_cache_store(snapshots: dict) -> None:
             keys, args = [], [TTL_SECONDS]
             for account_id, snap in snapshots.items():
                 keys.append(_key(account_id))
-                args += [snap.posted, snap.pending, snap.version]
+                args += snap
+                identity = identities.get(account_id)
+                args += (*identity[:4], identity.created_at.isoformat()) if identity else ("",) * 5
             try:
                 # By digest: neither the script's text nor Redis re-hashing it on every movement.
                 client.evalsha(_STORE_SHA, len(keys), *keys, *args)
@@ -98,9 +136,11 @@ def balance_cache_store(snapshots: dict) -> None:
             return
         with _local_lock:
             for account_id, snap in snapshots.items():
-                current = cache.get(_key(account_id))
-                if current is None or current[2] < snap.version:
-                    cache.set(_key(account_id), tuple(snap), TTL_SECONDS)
+                state, identity = cache.get(_key(account_id)) or (None, None)
+                if state is None or state[2] < snap.version:
+                    state = tuple(snap)
+                identity = identities.get(account_id, identity)
+                cache.set(_key(account_id), (state, identity and tuple(identity)), TTL_SECONDS)
     except cache_errors() as exc:
         logger.warning("balance cache store failed: %s", exc)
         _forget(snapshots)
@@ -123,30 +163,48 @@ def _forget(snapshots: dict) -> None:
         logger.warning("balance cache invalidation failed too: %s", exc)
 
 
-def balance_cache_fetch(account_ids: Iterable) -> dict:
-    """{account_id: Snapshot} for the ids found in the cache; {} when the cache is down."""
-    ids = list(account_ids)
-    if not ids:
+def _fetch(account_ids: list) -> dict:
+    """{account_id: (Snapshot, Identity or None)} for the ids whose state is cached; {} when the cache is down."""
+    if not account_ids:
         return {}
     try:
         if _uses_redis():
             from django_redis import get_redis_connection
 
-            client = get_redis_connection("default")
-            pipe = client.pipeline(transaction=False)
-            for account_id in ids:
-                pipe.hmget(_key(account_id), "p", "q", "v")
+            pipe = get_redis_connection("default").pipeline(transaction=False)
+            for account_id in account_ids:
+                pipe.hmget(_key(account_id), *_FIELDS)
             found = {}
-            for account_id, values in zip(ids, pipe.execute()):
-                if None not in values:
-                    found[account_id] = Snapshot(*(int(value) for value in values))
+            for account_id, values in zip(account_ids, pipe.execute()):
+                posted, pending, version, status, name, kind, owner, number, currency, created = values
+                if None in (posted, pending, version, status, name):
+                    continue
+                state = Snapshot(int(posted), int(pending), int(version), status.decode(), name.decode())
+                identity = None
+                if None not in (kind, owner, number, currency, created):
+                    identity = Identity(
+                        kind.decode(), owner.decode(), number.decode(), currency.decode(),
+                        datetime.fromisoformat(created.decode()),
+                    )
+                found[account_id] = (state, identity)
             return found
         found = {}
-        for account_id in ids:
-            value = cache.get(_key(account_id))
-            if value is not None:
-                found[account_id] = Snapshot(*value)
+        for account_id in account_ids:
+            state, identity = cache.get(_key(account_id)) or (None, None)
+            if state is not None:
+                found[account_id] = (Snapshot(*state), identity and Identity(*identity))
         return found
     except cache_errors() as exc:
         logger.warning("balance cache fetch failed: %s", exc)
         return {}
+
+
+def balance_cache_fetch(account_ids: Iterable) -> dict:
+    """{account_id: Snapshot} for the ids found in the cache; {} when the cache is down."""
+    return {account_id: state for account_id, (state, _identity) in _fetch(list(account_ids)).items()}
+
+
+def account_cache_fetch(account_id) -> tuple[Snapshot, Identity] | None:
+    """The account's cached state and identity, or None (not cached, only the state cached, or the cache down)."""
+    state, identity = _fetch([account_id]).get(account_id, (None, None))
+    return (state, identity) if identity is not None else None

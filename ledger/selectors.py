@@ -1,16 +1,12 @@
 """Reads of the books. Every customer-facing lookup is scoped to its user."""
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import QuerySet, Sum
 
-from ledger.balance_cache import Snapshot, balance_cache_fetch, balance_cache_store
+from ledger.balance_cache import Identity, Snapshot, account_cache_fetch, balance_cache_store
 from ledger.models import LedgerAccount, Posting
 from ledgerx.exceptions import NotFound
-
-
-_BALANCE_COLUMNS = {"posted", "pending", "version"}
 
 
 def account_list_for_user(*, user) -> QuerySet:
@@ -33,37 +29,23 @@ def account_get_customer(*, account_id) -> LedgerAccount:
         raise NotFound() from None
 
 
-def account_balances(*, account_ids: list, fresh_rows: Iterable[LedgerAccount] = ()) -> dict:
-    """{account_id: Snapshot(posted, pending, version)}: the cache first, the database for misses.
+def account_view_for_user(*, user, account_id) -> tuple[Snapshot, Identity]:
+    """The user's own account as the API shows it: from the cache (no query), else its row (then cached).
 
-    Writers store their new balances in the cache before their response is
-    sent, and stores are version-guarded (``ledger.balance_cache``), so a hit
-    is never older than a change whose response a client has received. Misses
-    (and a cache that is down) are answered from the database and stored.
-    ``fresh_rows`` are accounts the caller read from the database in this
-    request with their balance columns: a miss among them is answered from the
-    row, not read a second time (it is no older than the request either).
+    A cached entry is never older than a change whose response a client has
+    received (``ledger.balance_cache``); owner and kind never change, so the
+    cached identity answers "is it yours" as the row would. Raises NotFound.
     """
-    ids = list(account_ids)
-    result = balance_cache_fetch(ids)
-    missing = [account_id for account_id in ids if account_id not in result]
-    if missing:
-        loaded = {
-            row.pk: Snapshot(row.posted, row.pending, row.version)
-            for row in fresh_rows
-            if row.pk in missing and not _BALANCE_COLUMNS & row.get_deferred_fields()
-        }
-        unread = [account_id for account_id in missing if account_id not in loaded]
-        if unread:
-            loaded.update(
-                (pk, Snapshot(posted, pending, version))
-                for pk, posted, pending, version in LedgerAccount.objects.filter(pk__in=unread).values_list(
-                    "pk", "posted", "pending", "version"
-                )
-            )
-        balance_cache_store(loaded)
-        result.update(loaded)
-    return result
+    cached = account_cache_fetch(account_id)
+    if cached is not None:
+        state, identity = cached
+        if identity.kind != LedgerAccount.Kind.CUSTOMER or identity.owner_id != str(user.pk):
+            raise NotFound()
+        return state, identity
+    account = account_get_for_user(user=user, account_id=account_id)
+    state, identity = Snapshot.of(account), Identity.of(account)
+    balance_cache_store({account.pk: state}, {account.pk: identity})
+    return state, identity
 
 
 def account_posted_as_of(*, account: LedgerAccount, as_of: datetime) -> int:

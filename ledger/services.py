@@ -102,6 +102,7 @@ def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str,
         locked.status = new
         locked.version += 1
         locked.save(update_fields=["status", "version"])
+        _cache_after_commit([locked])
         audit_record(
             actor=actor,
             action=action,
@@ -110,6 +111,25 @@ def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str,
             data={"reason": reason.strip(), "old_status": old, "new_status": new},
         )
     account.status, account.version = locked.status, locked.version
+    return locked
+
+
+def account_rename(*, account: LedgerAccount, name: str) -> LedgerAccount:
+    """Give ``account`` a new display name (the back office's only edit of an account).
+
+    Under the row lock, with a version bump like every change to what the
+    account endpoint shows, so the cached account follows. Runs in the
+    caller's transaction (the admin's change view, which also audits the edit).
+    """
+    if not isinstance(name, str) or len(name) > 100:
+        raise ValidationFailed(fields={"name": ["Must be a string of at most 100 characters."]})
+    with transaction.atomic():
+        locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
+        locked.name = name
+        locked.version += 1
+        locked.save(update_fields=["name", "version"])
+        _cache_after_commit([locked])
+    account.name, account.version = locked.name, locked.version
     return locked
 
 
@@ -301,11 +321,7 @@ def _balances_save(accounts: Sequence[LedgerAccount]) -> None:
 
 def _cache_after_commit(accounts: Sequence[LedgerAccount]) -> None:
     # Only customer balances are read through the cache; system shards are summed on read.
-    snapshots = {
-        account.pk: Snapshot(account.posted, account.pending, account.version)
-        for account in accounts
-        if account.is_customer
-    }
+    snapshots = {account.pk: Snapshot.of(account) for account in accounts if account.is_customer}
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 

@@ -4,10 +4,12 @@ A ``Movement`` is a new deposit, withdrawal, transfer or hold, decided
 completely before any query: the unsaved transaction row (id, timestamps,
 sides, amount), the system role on the other side of a deposit or withdrawal,
 and the unsaved audit record. ``movement_write`` writes it together with its
-idempotency record and returns the customer balances it changed.
+idempotency record; the changed customer accounts' state goes to the account
+cache after commit.
 
 * On PostgreSQL: ONE call of ``ledgerx_movement_create`` (migration
-  ``transactions/0005``) claims the key, locks, checks and writes everything in
+  ``transactions/0005``; current text, returning each changed account's state,
+  in ``0007``) claims the key, locks, checks and writes everything in
   one statement, so a movement is one round trip and holds its row locks only
   for the function's own writes and the commit (issue #5: hot accounts).
 * Elsewhere (SQLite): the same steps through ``ledger.services``
@@ -211,8 +213,8 @@ def _write_postgres(
         txn.entry_id = rows[0][0]
     txn._state.adding = False
     txn._state.db = connection.alias
-    # The customer balances the function wrote, for the cache (as ``entry_post`` does on the ORM path).
-    snapshots = {account: Snapshot(posted, pending, version) for _entry, account, posted, pending, version in rows}
+    # The customer accounts' state the function wrote, for the cache (as ``entry_post`` does on the ORM path).
+    snapshots = {account: Snapshot(*state) for _entry, account, *state in rows}
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 

@@ -4,10 +4,10 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.tests.factories import UserFactory
-from ledger.balance_cache import Snapshot, balance_cache_fetch
+from accounts.tests.factories import AdminFactory, UserFactory
 from ledger.models import LedgerAccount
 from ledger.tests.factories import customer_account
 from transactions.services import deposit_create, transfer_create
@@ -64,24 +64,59 @@ def test_list_and_detail_show_only_own_accounts_with_balances(client_for):
         assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
 
 
-@pytest.mark.parametrize("listing", [False, True], ids=["detail", "list"])
-def test_a_cache_miss_reads_the_account_row_once(client_for, listing):
-    """On a miss the row already read for the lookup answers the balance and fills the cache."""
+def test_the_account_endpoint_answers_from_the_cache_once_read(client_for):
+    """A miss reads the row once and caches the account; from then on the endpoint runs no account query."""
+    mine = funded_account(amount=700)
+    cache.clear()
+    client = client_for(mine.owner)
+    bodies = []
+    for expected_reads in (1, 0):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"/api/v1/accounts/{mine.pk}")
+        assert response.status_code == 200
+        account_reads = [q["sql"] for q in queries if '"ledger_ledgeraccount"' in q["sql"]]
+        assert len(account_reads) == expected_reads, account_reads
+        bodies.append(response.json())
+    assert bodies[0] == bodies[1] == client.get("/api/v1/accounts").json()["results"][0]
+    assert bodies[1]["balance"] == {"posted": 700, "pending": 0, "available": 700}
+
+
+def test_the_account_list_reads_its_page_once(client_for):
     mine = funded_account(amount=700)
     other = funded_account(owner=mine.owner, amount=40)
-    cache.clear()
-    path = "/api/v1/accounts" if listing else f"/api/v1/accounts/{mine.pk}"
     with CaptureQueriesContext(connection) as queries:
-        response = client_for(mine.owner).get(path)
-    assert response.status_code == 200
-    bodies = response.json()["results"] if listing else [response.json()]
-    assert {body["id"]: body["balance"]["posted"] for body in bodies} == (
-        {str(mine.pk): 700, str(other.pk): 40} if listing else {str(mine.pk): 700}
-    )
-    account_reads = [q["sql"] for q in queries if 'FROM "ledger_ledgeraccount"' in q["sql"]]
+        response = client_for(mine.owner).get("/api/v1/accounts")
+    assert {body["id"]: body["balance"]["posted"] for body in response.json()["results"]} == {
+        str(mine.pk): 700, str(other.pk): 40
+    }
+    account_reads = [q["sql"] for q in queries if '"ledger_ledgeraccount"' in q["sql"]]
     assert len(account_reads) == 1, account_reads
-    assert balance_cache_fetch([mine.pk]) == {mine.pk: Snapshot(700, 0, mine.version)}
-    assert balance_cache_fetch([other.pk]) == ({other.pk: Snapshot(40, 0, other.version)} if listing else {})
+
+
+def test_a_cached_account_is_still_not_found_for_another_user(client_for):
+    account = funded_account(amount=5)
+    assert client_for(account.owner).get(f"/api/v1/accounts/{account.pk}").status_code == 200  # cached now
+    response = client_for(UserFactory()).get(f"/api/v1/accounts/{account.pk}")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_freeze_and_a_rename_show_at_once_on_a_cached_account(client_for, admin_client):
+    """Real commits: status and name changes refresh the cached account before their response is sent."""
+    account = funded_account(amount=100)
+
+    def owner_view() -> dict:
+        return client_for(account.owner).get(f"/api/v1/accounts/{account.pk}").json()
+
+    assert owner_view()["status"] == "active"  # cached now
+    response = client_for(AdminFactory()).post(f"/api/v1/admin/accounts/{account.pk}/freeze", {"reason": "KYC review"}, format="json")
+    assert response.status_code == 200
+    assert owner_view()["status"] == "frozen"
+    change_url = reverse("admin:ledger_ledgeraccount_change", args=[account.pk])
+    assert admin_client.post(change_url, {"name": "Rent"}).status_code == 302
+    body = owner_view()
+    assert (body["name"], body["status"], body["balance"]["posted"]) == ("Rent", "frozen", 100)
 
 
 @pytest.mark.django_db(transaction=True)
