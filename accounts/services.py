@@ -108,7 +108,7 @@ def pin_set(*, user: User, pin: str, password: str) -> None:
         raise WeakPin()
     new_hash = _pin_hash(pin)  # outside the lock: bcrypt is slow on purpose
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = _user_locked(user.pk)
         locked.pin_hash = new_hash
         locked.failed_pin_attempts = 0
         locked.save(update_fields=["pin_hash", "failed_pin_attempts"])
@@ -156,7 +156,7 @@ def pin_verify(*, user: User, pin: str) -> None:
 
     max_attempts = settings.PIN_MAX_ATTEMPTS
     with transaction.atomic(durable=True):
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = _user_locked(user.pk)
         if locked.status == User.Status.SUSPENDED:
             raise UserSuspended()
         if locked.pin_hash != checked_hash:
@@ -206,6 +206,19 @@ def pin_verify(*, user: User, pin: str) -> None:
     raise InvalidPin(attempts_remaining=max(0, max_attempts - count))
 
 
+def _user_locked(user_id) -> User:
+    """The user's row locked FOR NO KEY UPDATE, the first lock of every change to the user.
+
+    PIN attempts, suspensions, password changes and every minting or mass
+    revocation of refresh tokens take it, so they serialize with each other
+    (a token minted during a password change or a reuse detection would
+    otherwise survive it). NO KEY: these writes never change the key, and a
+    full FOR UPDATE would also block the foreign-key checks of rows inserted
+    for the user (its new refresh token), deadlocking with them.
+    """
+    return User.objects.select_for_update(no_key=True).get(pk=user_id)
+
+
 # --- Suspension -------------------------------------------------------------------
 
 
@@ -218,7 +231,7 @@ def _require_reason(reason) -> str:
 def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
     reason = _require_reason(reason)
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = _user_locked(user.pk)
         old = locked.status
         if old == to:
             raise InvalidState(f"The user is already {to}.")
@@ -305,8 +318,11 @@ def password_change(*, user: User, current_password: str, new_password: str) -> 
     if not isinstance(current_password, str) or not user.check_password(current_password):
         raise InvalidCredentials("The current password is incorrect.")
     _validate_password(new_password, user=user, field="new_password")
+    checked_hash = user.password
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = _user_locked(user.pk)
+        if locked.password != checked_hash:  # changed by another request while we were hashing
+            raise InvalidCredentials("The current password is incorrect.")
         locked.set_password(new_password)
         locked.save(update_fields=["password"])
         revoked = _refresh_tokens_revoke_all(user_id=locked.pk)
@@ -390,8 +406,14 @@ def auth_login(*, email: str, password: str) -> TokenPair:
             data={"email": email.lower()[:254], "known_user": user is not None},
         )
         raise InvalidCredentials()
+    checked_hash = user.password
     with transaction.atomic():
-        pair = _pair_for(user)
+        # The password was checked without a lock (bcrypt is slow): a password
+        # change that committed since then must not leave this session alive.
+        locked = _user_locked(user.pk)
+        if locked.password != checked_hash or not locked.is_active:
+            raise InvalidCredentials()
+        pair = _pair_for(locked)
         audit_record(actor=user, action=AuditAction.LOGIN_SUCCEEDED, target_type="user", target_id=user.pk, data={})
     return pair
 
@@ -407,6 +429,10 @@ def token_refresh(*, refresh: str) -> TokenPair:
     jti = payload.get(jwt_settings.JTI_CLAIM)
     reused_by = None
     with transaction.atomic(durable=True):
+        owner_id = OutstandingToken.objects.filter(jti=jti).values_list("user_id", flat=True).first()
+        if owner_id is None:
+            raise TokenInvalid()
+        _user_locked(owner_id)  # before the token's row: the same order as password_change
         outstanding = _outstanding_locked().filter(jti=jti).first()
         if outstanding is None or outstanding.user_id is None:
             raise TokenInvalid()

@@ -46,8 +46,11 @@ def audit_record(
     sealing, and the chain is extended once the caller's transaction commits.
     """
     record = audit_record_unsaved(actor=actor, action=action, target_type=target_type, target_id=target_id, data=data)
-    # Record and sealing-queue row in one statement on PostgreSQL.
-    rows_insert(*audit_rows_queued(record))
+    # Record and sealing-queue row in one statement on PostgreSQL. The atomic
+    # block matters in autocommit (a failed login): the record and its queue row
+    # commit together, and the sealing hook runs after that commit, not before it.
+    with transaction.atomic(savepoint=False):
+        rows_insert(*audit_rows_queued(record))
     return record
 
 

@@ -150,6 +150,14 @@ def test_verify_names_a_record_that_is_neither_sealed_nor_queued():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_record_written_outside_a_transaction_is_sealed_when_it_commits():
+    """In autocommit (a failed login) the sealing hook used to run before the record was inserted."""
+    record = audit_record(actor=None, action=AuditAction.LOGIN_FAILED, target_type="email", target_id="x@example.com")
+    assert AuditSeal.objects.filter(record_id=record.pk).exists()
+    assert not AuditPending.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_background_sealer_seals_committed_records_without_the_writer_waiting(settings):
     import time
 
