@@ -228,8 +228,20 @@ def _require_reason(reason) -> str:
     return reason.strip()
 
 
+def actor_check_active(actor) -> None:
+    """Refuse (UserSuspended) a back-office change made by a suspended user.
+
+    A suspension stops everything its holder could change, not only their own
+    money: a suspended admin must not reverse, freeze, or reinstate themself.
+    (Money movements check their actor under the user row's share lock.)
+    """
+    if actor is not None and User.objects.filter(pk=actor.pk).exclude(status=User.Status.ACTIVE).exists():
+        raise UserSuspended()
+
+
 def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
     reason = _require_reason(reason)
+    actor_check_active(actor)
     with transaction.atomic():
         locked = _user_locked(user.pk)
         old = locked.status

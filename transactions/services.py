@@ -376,9 +376,9 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
     The reversal is a new ``reversal`` transaction whose entry negates every
     posting of the original; the original becomes ``reversed``. Frozen accounts
     are reversed too (a correction is not a customer movement). Raises
-    ValidationFailed (empty reason), InvalidState (a reversal, not committed,
-    or already reversed), InsufficientFunds (a customer account would go below
-    zero or below its holds).
+    ValidationFailed (empty reason), UserSuspended (the actor is suspended),
+    InvalidState (a reversal, not committed, or already reversed),
+    InsufficientFunds (a customer account would go below zero or below its holds).
     """
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
@@ -389,7 +389,9 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
         raise InvalidState(f"Only committed transactions can be reversed; this one is {transaction.status}.")
     postings = list(transaction.entry.postings.values_list("account_id", "amount"))
     with db_transaction.atomic(durable=True):
-        locked = accounts_lock(ids=[account_id for account_id, _amount in postings]).accounts
+        lock = accounts_lock(ids=[account_id for account_id, _amount in postings], share_user=actor)
+        check_actor_active(lock)  # a suspended admin moves no money either
+        locked = lock.accounts
         original = Transaction.objects.select_for_update().get(pk=transaction.pk)
         if original.status != Transaction.Status.COMMITTED:
             raise InvalidState(f"Only committed transactions can be reversed; this one is {original.status}.")

@@ -200,6 +200,28 @@ def test_suspend_and_reinstate(admin_api, admin_user):
     assert actions == [("user.suspended", admin_user.pk), ("user.reinstated", admin_user.pk)]
 
 
+def test_a_suspended_admin_can_change_nothing_not_even_their_own_suspension(admin_api, admin_user):
+    source, destination = funded_account(amount=5000), funded_account(amount=0)
+    original = _transfer(source, destination, 1500)
+    target = UserFactory()
+    assert admin_api.post(f"{BASE}/users/{admin_user.pk}/suspend", {"reason": "under review"}, format="json").status_code == 200
+    before = books()
+    for path in (
+        f"transactions/{original.pk}/reverse",
+        f"accounts/{source.pk}/freeze",
+        f"users/{target.pk}/suspend",
+        f"users/{admin_user.pk}/reinstate",
+    ):
+        response = admin_api.post(f"{BASE}/{path}", {"reason": "r"}, format="json")
+        assert (response.status_code, _error(response)["code"]) == (403, "user_suspended"), path
+    assert books() == before
+    assert Transaction.objects.get(pk=original.pk).status == "committed"
+    assert LedgerAccount.objects.get(pk=source.pk).status == "active"
+    assert User.objects.get(pk=admin_user.pk).status == "suspended"
+    assert User.objects.get(pk=target.pk).status == "active"
+    assert admin_api.get(f"{BASE}/audit").status_code == 200  # reading stays allowed
+
+
 # --- audit list --------------------------------------------------------------------------------
 
 
