@@ -19,7 +19,9 @@ database: reads answer from PostgreSQL, writes skip the cache.
 
 import hashlib
 import logging
+import os
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
@@ -30,7 +32,7 @@ from redis.exceptions import NoScriptError
 
 logger = logging.getLogger("ledgerx.ledger.cache")
 
-TTL_SECONDS = 300
+TTL_SECONDS = 60  # also bounds how long another process can serve an entry it could not drop
 _local_lock = threading.Lock()
 
 # Per key, ARGV holds the state (posted, pending, version, status, name) and the
@@ -147,24 +149,89 @@ def balance_cache_store(snapshots: dict, identities: dict | None = None) -> None
 
 
 def _forget(snapshots: dict) -> None:
-    """After a failed store, try to drop the entries so readers go to the database.
+    """After a failed store, drop the entries so readers go to the database.
 
-    (If the cache is down this fails too, and readers already use the database.)
+    If the drop fails too (the cache is unreachable from here, perhaps only for
+    a moment), the entries still hold the state before this change and must
+    not be served: this process stops reading them and keeps retrying the drop
+    in the background (``_stale``).
     """
-    keys = [_key(account_id) for account_id in snapshots]
     try:
-        if _uses_redis():
-            from django_redis import get_redis_connection
-
-            get_redis_connection("default").delete(*keys)  # raw keys, like the Lua store
-        else:
-            cache.delete_many(keys)
+        _drop(list(snapshots))
     except cache_errors() as exc:
-        logger.warning("balance cache invalidation failed too: %s", exc)
+        logger.warning("balance cache invalidation failed too (%s); retrying in the background", exc)
+        _stale.add(snapshots)
+
+
+def _drop(account_ids: list) -> None:
+    keys = [_key(account_id) for account_id in account_ids]
+    if _uses_redis():
+        from django_redis import get_redis_connection
+
+        get_redis_connection("default").delete(*keys)  # raw keys, like the Lua store
+    else:
+        cache.delete_many(keys)
+
+
+class _StaleEntries:
+    """Entries this process changed but could neither update nor drop in the cache.
+
+    Not served by this process, and dropped by a daemon thread that retries
+    every ``RETRY_SECONDS`` until the cache answers (or the entry has expired by
+    itself, ``TTL_SECONDS`` after it was last stored). Other processes may
+    serve such an entry until that drop: about ``RETRY_SECONDS`` after the
+    cache is reachable again, or up to ``TTL_SECONDS`` if this process dies
+    first (README, "Account cache").
+    """
+
+    RETRY_SECONDS = 0.5
+
+    def __init__(self):
+        self._until: dict = {}  # account id -> when the entry expires by itself (monotonic)
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    def __contains__(self, account_id) -> bool:
+        return account_id in self._until
+
+    def add(self, account_ids: Iterable) -> None:
+        expires = time.monotonic() + TTL_SECONDS
+        with self._guard:
+            for account_id in account_ids:
+                self._until[account_id] = expires
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="cache-invalidator", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.RETRY_SECONDS)
+            with self._guard:
+                now = time.monotonic()
+                for account_id in [key for key, until in self._until.items() if until <= now]:
+                    del self._until[account_id]
+                pending = dict(self._until)
+                if not pending:
+                    self._thread = None
+                    return
+            try:
+                _drop(list(pending))
+            except cache_errors():
+                continue
+            with self._guard:
+                for account_id, until in pending.items():
+                    if self._until.get(account_id) == until:  # not failed again meanwhile
+                        del self._until[account_id]
+
+
+_stale = _StaleEntries()
 
 
 def _fetch(account_ids: list) -> dict:
     """{account_id: (Snapshot, Identity or None)} for the ids whose state is cached; {} when the cache is down."""
+    account_ids = [account_id for account_id in account_ids if account_id not in _stale]
     if not account_ids:
         return {}
     try:

@@ -71,20 +71,23 @@ def test_cache_errors_fall_back_to_the_database():
         assert account_view_for_user(user=account.owner, account_id=account.pk)[0] == Snapshot(0, 0, 0, "active", "")
 
 
-def test_a_failed_store_drops_the_old_entry():
-    """If storing a newer balance fails but the cache still answers, readers must not keep the old one."""
+def _store_fails():
+    """The next stores time out (the Lua script on Redis, ``set`` on the in-process cache)."""
     from django.core.cache import caches
     from redis.exceptions import TimeoutError as RedisTimeout
 
-    account_id = uuid.uuid4()
-    balance_cache_store({account_id: Snapshot(500, 0, 1, "active", "")})
     if balance_cache._uses_redis():
         from django_redis import get_redis_connection
 
-        target = mock.patch.object(type(get_redis_connection("default")), "evalsha", side_effect=RedisTimeout("slow"))
-    else:
-        target = mock.patch.object(type(caches["default"]), "set", side_effect=RedisTimeout("slow"))
-    with target:
+        return mock.patch.object(type(get_redis_connection("default")), "evalsha", side_effect=RedisTimeout("slow"))
+    return mock.patch.object(type(caches["default"]), "set", side_effect=RedisTimeout("slow"))
+
+
+def test_a_failed_store_drops_the_old_entry():
+    """If storing a newer balance fails but the cache still answers, readers must not keep the old one."""
+    account_id = uuid.uuid4()
+    balance_cache_store({account_id: Snapshot(500, 0, 1, "active", "")})
+    with _store_fails():
         balance_cache_store({account_id: Snapshot(400, 0, 2, "active", "")})
     assert balance_cache_fetch([account_id]) == {}
 
@@ -100,3 +103,46 @@ def test_a_restarted_redis_without_the_script_still_gets_the_store(private_redis
     assert balance_cache_fetch([account_id]) == {account_id: Snapshot(7, 0, 1, "active", "")}
     balance_cache_store({account_id: Snapshot(8, 0, 2, "active", "")})  # and by digest from then on
     assert balance_cache_fetch([account_id]) == {account_id: Snapshot(8, 0, 2, "active", "")}
+
+
+def _peek_version(account_id):
+    """The version stored under the account's key, read around this process's own bookkeeping."""
+    if balance_cache._uses_redis():
+        from django_redis import get_redis_connection
+
+        version = get_redis_connection("default").hget(balance_cache._key(account_id), "v")
+        return None if version is None else int(version)
+    from django.core.cache import cache
+
+    entry = cache.get(balance_cache._key(account_id))
+    return None if entry is None else entry[0][2]
+
+
+def test_an_entry_that_could_not_be_dropped_is_not_served_and_is_dropped_once_the_cache_answers(monkeypatch):
+    """Store and drop both fail (the cache unreachable for a moment): the old state must not be read back."""
+    import time
+
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    account_id = uuid.uuid4()
+    balance_cache_store({account_id: Snapshot(100, 0, 1, "active", "")})
+    monkeypatch.setattr(balance_cache._StaleEntries, "RETRY_SECONDS", 0.02)
+    reachable = False
+    real_drop = balance_cache._drop
+
+    def drop(account_ids):
+        if not reachable:
+            raise RedisTimeout("unreachable")
+        real_drop(account_ids)
+
+    monkeypatch.setattr(balance_cache, "_drop", drop)
+    with _store_fails():
+        balance_cache_store({account_id: Snapshot(1000, 0, 2, "active", "")})
+    assert _peek_version(account_id) == 1  # the old state is still in the cache ...
+    assert balance_cache_fetch([account_id]) == {}  # ... and not served
+    reachable = True
+    deadline = time.monotonic() + 5
+    while account_id in balance_cache._stale and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _peek_version(account_id) is None  # dropped for every process
+    assert account_id not in balance_cache._stale
