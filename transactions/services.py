@@ -304,9 +304,12 @@ def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: Audit
             raise InvalidState(f"The transaction is {current.status}, not a pending hold.")
         after_lock(locked)
         now = timezone.now()
+        expired = commit and current.expires_at is not None and current.expires_at <= now
+        if expired:
+            # Past its expiry a hold can only be released: do it now (as expire_holds
+            # would), so the money is available at once, then refuse the commit.
+            commit, action = False, AuditAction.HOLD_EXPIRED
         if commit:
-            if current.expires_at is not None and current.expires_at <= now:
-                raise InvalidState("The hold has expired.")
             check_can_move(src, "source")
             check_can_move(dst, "destination")
             current.entry = entry_post(
@@ -323,7 +326,9 @@ def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: Audit
             holds_adjust(deltas={src: -current.amount})
             current.status = Transaction.Status.VOIDED
             current.save(update_fields=["status"])
-        _audit_write(actor=actor, action=action, txn=current)
+        _audit_write(actor=None if expired else actor, action=action, txn=current)
+    if expired:
+        raise InvalidState("The hold has expired; it has been voided and its amount released.")
     return current
 
 
@@ -331,7 +336,8 @@ def hold_commit(*, actor, transaction: Transaction) -> Transaction:
     """Turn a pending hold into a committed transfer (source owner only, no PIN).
 
     Raises Forbidden (not the source owner), UserSuspended, InvalidState (not
-    pending, or expired), AccountFrozen.
+    pending; or expired, in which case it is voided first, as ``hold_expire``
+    would), AccountFrozen.
     """
     return _hold_finish(actor=actor, transaction=transaction, commit=True, action=AuditAction.HOLD_COMMITTED)
 

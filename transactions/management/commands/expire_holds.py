@@ -1,6 +1,8 @@
-"""manage.py expire_holds: void every hold past its expiry (run it from cron)."""
+"""manage.py expire_holds: void every hold past its expiry (from cron, or ``--every`` as a scheduler)."""
 
-from django.core.management.base import BaseCommand
+import time
+
+from django.core.management.base import BaseCommand, CommandError
 
 from transactions.services import hold_expire
 
@@ -8,6 +10,21 @@ from transactions.services import hold_expire
 class Command(BaseCommand):
     help = "Void pending holds whose expiry (settings.HOLD_TTL after creation) has passed."
 
-    def handle(self, *args, **options):
-        count = hold_expire()
-        self.stdout.write(f"expired {count} hold(s)")
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--every",
+            type=float,
+            metavar="SECONDS",
+            help="Keep running and sweep every SECONDS (a scheduler process, e.g. docker-compose's).",
+        )
+
+    def handle(self, *args, every=None, **options):
+        if every is not None and every <= 0:
+            raise CommandError("--every must be a positive number of seconds.")
+        while True:
+            count = hold_expire()
+            self.stdout.write(f"expired {count} hold(s)")
+            if every is None:
+                return
+            self.stdout.flush()
+            time.sleep(every)

@@ -79,14 +79,21 @@ def test_commit_into_frozen_destination_is_refused(hold):
     assert _balances(hold) == ((10_000, 0), (0, 0))
 
 
-def test_expired_hold_cannot_be_committed_and_is_voided_by_expiry(hold):
-    later = timezone.now() + timedelta(days=30)
+def test_committing_an_expired_hold_is_refused_and_releases_it_at_once(hold):
     Transaction.objects.filter(pk=hold.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     hold.refresh_from_db()
-    before = books()
-    with pytest.raises(InvalidState):
+    with pytest.raises(InvalidState, match="expired"):
         hold_commit(actor=hold.source_account.owner, transaction=hold)
-    assert books() == before
+    hold.refresh_from_db()
+    assert hold.status == "voided"
+    assert _balances(hold) == ((10_000, 0), (0, 0))
+    assert AuditRecord.objects.filter(action=AuditAction.HOLD_EXPIRED, target_id=str(hold.pk), actor=None).count() == 1
+    assert not AuditRecord.objects.filter(action=AuditAction.HOLD_COMMITTED).exists()
+    assert hold_expire(now=timezone.now() + timedelta(days=30)) == 0  # nothing left for the sweep
+
+
+def test_expiry_sweep_voids_expired_holds(hold):
+    later = timezone.now() + timedelta(days=30)
     assert hold_expire(now=later) == 1
     hold.refresh_from_db()
     assert hold.status == "voided"
@@ -105,6 +112,27 @@ def test_expire_holds_command(hold, capsys):
     Transaction.objects.filter(pk=hold.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     call_command("expire_holds")
     assert "expired 1 hold(s)" in capsys.readouterr().out
+    hold.refresh_from_db()
+    assert hold.status == "voided"
+
+
+def test_expire_holds_command_keeps_sweeping_with_every(hold, capsys, monkeypatch):
+    from transactions.management.commands import expire_holds
+
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 1:  # the hold expires between two sweeps
+            Transaction.objects.filter(pk=hold.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+        else:
+            raise KeyboardInterrupt  # stop the loop
+
+    monkeypatch.setattr(expire_holds.time, "sleep", sleep)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("expire_holds", every=30)
+    assert capsys.readouterr().out.splitlines() == ["expired 0 hold(s)", "expired 1 hold(s)"]
+    assert sleeps == [30, 30]
     hold.refresh_from_db()
     assert hold.status == "voided"
 
