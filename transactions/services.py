@@ -33,6 +33,7 @@ from ledger.services import accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from ledgerx.fastsql import rows_insert
 from ledgerx.ids import uuid7
+from ledgerx.text import text_error
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.movements import Movement, after_lock, check_actor_active, check_can_move
 from transactions.models import IdempotencyRecord, Transaction
@@ -59,6 +60,9 @@ def metadata_errors(metadata) -> list[str]:
         if not isinstance(value, str) or len(value) > METADATA_VALUE_MAX:
             errors.append(f"Values are strings of at most {METADATA_VALUE_MAX} characters.")
             break
+        if problem := text_error(key) or text_error(value):
+            errors.append(f"Keys and values: {problem}")
+            break
     return errors
 
 
@@ -69,6 +73,8 @@ def _input_validate(*, amount, description, metadata) -> None:
         fields["amount"] = [f"Must be an integer number of minor units, 1 to {settings.MAX_AMOUNT}."]
     if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
         fields["description"] = [f"Must be a string of at most {DESCRIPTION_MAX} characters."]
+    elif problem := text_error(description):
+        fields["description"] = [problem]
     if metadata is not None and (errors := metadata_errors(metadata)):
         fields["metadata"] = errors
     if fields:

@@ -82,6 +82,36 @@ def test_missing_amount_and_malformed_json(client_for):
     assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
 
 
+@pytest.mark.parametrize("endpoint", ["deposits", "withdrawals", "transfers"])
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        # Raw JSON: the escapes reach the parser as written (a NUL, a lone surrogate).
+        (r'{"k": "a\u0000b"}', "Null characters are not allowed."),
+        (r'{"a\u0000": "b"}', "Null characters are not allowed."),
+        (r'{"k": "\ud800"}', "Surrogate characters are not allowed: U+D800."),
+    ],
+)
+def test_metadata_that_the_database_cannot_store_is_400(client_for, endpoint, metadata, message):
+    source = funded_account(amount=100)
+    destination = funded_account(amount=0)
+    fields = {
+        "deposits": f'"account": "{source.pk}"',
+        "withdrawals": f'"account": "{source.pk}", "pin": "{PIN}"',
+        "transfers": f'"source_account": "{source.pk}", "destination_account": "{destination.pk}", "pin": "{PIN}"',
+    }[endpoint]
+    before = books()
+    response = client_for(source.owner).post(
+        f"/api/v1/{endpoint}",
+        f'{{{fields}, "amount": 5, "metadata": {metadata}}}',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"metadata": [f"Keys and values: {message}"]}
+    assert books() == before
+
+
 def test_idempotency_key_required_and_validated(client_for):
     owner = UserFactory()
     account = customer_account(owner=owner)

@@ -126,3 +126,25 @@ def test_metadata_limits():
     ok = {f"k{i}": "v" * 512 for i in range(20)}
     outcome = deposit_create(actor=owner, account=account, amount=1, idempotency_key=new_key(), metadata=ok)
     assert outcome.transaction.metadata == ok
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("metadata", {"k": "a\x00b"}, "Keys and values: Null characters are not allowed."),
+        ("metadata", {"a\x00": "b"}, "Keys and values: Null characters are not allowed."),
+        ("metadata", {"k": "\ud800"}, "Keys and values: Surrogate characters are not allowed: U+D800."),
+        ("metadata", {"\udfff": "v"}, "Keys and values: Surrogate characters are not allowed: U+DFFF."),
+        ("description", "a\x00b", "Null characters are not allowed."),
+        ("description", "\ud800", "Surrogate characters are not allowed: U+D800."),
+    ],
+)
+def test_unstorable_text_is_refused_before_the_database(field, value, message):
+    # PostgreSQL's jsonb/text cannot hold NUL, and UTF-8 cannot encode a lone surrogate.
+    owner = UserFactory()
+    account = customer_account(owner=owner)
+    before = books()
+    with pytest.raises(ValidationFailed) as exc:
+        deposit_create(actor=owner, account=account, amount=1, idempotency_key=new_key(), **{field: value})
+    assert exc.value.fields == {field: [message]}
+    assert books() == before
