@@ -1,10 +1,7 @@
 """Accounts API: open, list, read, point-in-time balance, statement. Thin views over
 ``ledger.services`` (writes) and ``ledger.selectors`` (reads, scoped to the user)."""
 
-from datetime import timezone as dt_timezone
-
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -16,6 +13,7 @@ from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, VALIDATION, StrictCh
 from ledger.balance_cache import Identity, Snapshot
 from ledger.models import LedgerAccount
 from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.exceptions import ValidationFailed
 
 
@@ -150,17 +148,9 @@ class AccountBalanceApi(APIView):
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)
         raw = request.query_params.get("as_of")
-        if raw is None:
-            as_of = timezone.now()
-        else:
-            try:
-                as_of = parse_datetime(raw)
-            except ValueError:
-                as_of = None
-            if as_of is None:
-                raise ValidationFailed(fields={"as_of": ["Must be an ISO 8601 timestamp, e.g. 2026-01-31T23:59:59Z."]})
-            if timezone.is_naive(as_of):
-                as_of = as_of.replace(tzinfo=dt_timezone.utc)
+        as_of = timezone.now() if raw is None else timestamp_parse(raw)
+        if as_of is None:
+            raise ValidationFailed(fields={"as_of": ["Must be an ISO 8601 timestamp, e.g. 2026-01-31T23:59:59Z."]})
         posted = selectors.account_posted_as_of(account=account, as_of=as_of)
         return Response(PointInTimeBalanceOutput({"posted": posted, "currency": account.currency, "as_of": as_of}).data)
 

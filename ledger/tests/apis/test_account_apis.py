@@ -1,4 +1,5 @@
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.core.cache import cache
@@ -6,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.tests.factories import AdminFactory, UserFactory
 from ledger.models import LedgerAccount
@@ -149,6 +151,33 @@ def test_point_in_time_balance(client_for):
     assert naive["posted"] == 100 and naive["as_of"].endswith("Z")  # no offset means UTC
     bad = client.get(url, {"as_of": "yesterday"})
     assert bad.status_code == 400 and list(bad.json()["error"]["fields"]) == ["as_of"]
+
+
+@pytest.mark.parametrize("offset", [timedelta(hours=16), timedelta(hours=-18), timedelta(hours=23, minutes=59)])
+def test_point_in_time_balance_with_any_utc_offset(client_for, offset):
+    # PostgreSQL's timestamptz refuses offsets beyond 15:59 (a 500): the instant is queried in UTC.
+    owner = UserFactory()
+    account = customer_account(owner=owner)
+    deposit_create(actor=owner, account=account, amount=100, idempotency_key=new_key())
+    middle = timezone.now()
+    deposit_create(actor=owner, account=account, amount=50, idempotency_key=new_key())
+    local = middle.astimezone(dt_timezone(offset))
+    response = client_for(owner).get(f"/api/v1/accounts/{account.pk}/balance", {"as_of": local.isoformat()})
+    body = response.json()
+    assert (response.status_code, body["posted"], body["currency"]) == (200, 100, "USD")
+    assert body["as_of"].endswith("Z") and parse_datetime(body["as_of"]) == middle
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    ["yesterday", "2026-02-30T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01T00:00:00+24:00"],
+)
+def test_point_in_time_balance_refuses_unrepresentable_timestamps(client_for, as_of):
+    owner = UserFactory()
+    account = customer_account(owner=owner)
+    response = client_for(owner).get(f"/api/v1/accounts/{account.pk}/balance", {"as_of": as_of})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"as_of": ["Must be an ISO 8601 timestamp, e.g. 2026-01-31T23:59:59Z."]}
 
 
 def test_statement_lines_newest_first_with_running_balance(client_for):
