@@ -124,7 +124,9 @@ class AuditListApi(ListAPIView):
             OpenApiParameter("page_size", OpenApiTypes.INT, description="At most 200."),
         ],
         tags=["back office"],
-        responses=backoffice_responses({200: AuditRecordOutput(many=True)}, reason=False),
+        responses=backoffice_responses(
+            {200: AuditRecordOutput(many=True), 404: _error("not_found: the cursor is invalid.")}, reason=False
+        ),
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

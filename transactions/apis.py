@@ -9,7 +9,6 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -29,7 +28,9 @@ from ledger.api_fields import (
     page_of,
 )
 from ledger.selectors import account_get_customer, account_get_for_user
-from ledgerx.exceptions import NotFound
+from ledgerx.api.pagination import invalid_cursor
+from ledgerx.api.parsers import json_loads
+from ledgerx.api.timestamps import timestamp_parse
 from transactions import selectors, services
 from transactions.idempotency import MoneyOutcome, idempotency_key_validate
 from transactions.models import Transaction
@@ -266,14 +267,21 @@ class KeysetPage:
 
     @staticmethod
     def _decode(raw: str):
+        """(direction, position), each field checked for its type: any other cursor is 404."""
         try:
-            data = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
-            position = selectors.Position(datetime.fromisoformat(data["t"]), uuid.UUID(data["i"]))
-            if data["d"] not in ("next", "prev") or position.created_at.tzinfo is None:
-                raise ValueError(data["d"])
-            return data["d"], position
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            raise NotFound("Invalid cursor.") from None
+            data = json_loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+        except (ValueError, binascii.Error):
+            data = None
+        if not isinstance(data, dict) or data.get("d") not in ("next", "prev") or not isinstance(data.get("i"), str):
+            raise invalid_cursor()
+        created_at = timestamp_parse(data.get("t"))
+        try:
+            txn_id = uuid.UUID(data["i"])
+        except ValueError:
+            txn_id = None
+        if created_at is None or txn_id is None:
+            raise invalid_cursor()
+        return data["d"], selectors.Position(created_at, txn_id)
 
     def _link(self, direction: str, txn: Transaction) -> str:
         payload = json.dumps({"d": direction, "t": txn.created_at.isoformat(), "i": str(txn.pk)}, separators=(",", ":"))
