@@ -3,14 +3,15 @@ from django.urls import path
 from accounts.admin_apis import UserReinstateApi, UserSuspendApi
 from audit.apis import AuditListApi
 from ledger.admin_apis import AccountFreezeApi, AccountUnfreezeApi
+from ledgerx.api import converters  # noqa: F401  (registers <uuid_ci:...>)
 from transactions.admin_apis import TransactionReverseApi
 
 # The back-office API (role admin): routes to each app's admin_apis module.
 urlpatterns: list = [
-    path("accounts/<uuid:account_id>/freeze", AccountFreezeApi.as_view(), name="admin-account-freeze"),
-    path("accounts/<uuid:account_id>/unfreeze", AccountUnfreezeApi.as_view(), name="admin-account-unfreeze"),
-    path("transactions/<uuid:transaction_id>/reverse", TransactionReverseApi.as_view(), name="admin-transaction-reverse"),
-    path("users/<uuid:user_id>/suspend", UserSuspendApi.as_view(), name="admin-user-suspend"),
-    path("users/<uuid:user_id>/reinstate", UserReinstateApi.as_view(), name="admin-user-reinstate"),
+    path("accounts/<uuid_ci:account_id>/freeze", AccountFreezeApi.as_view(), name="admin-account-freeze"),
+    path("accounts/<uuid_ci:account_id>/unfreeze", AccountUnfreezeApi.as_view(), name="admin-account-unfreeze"),
+    path("transactions/<uuid_ci:transaction_id>/reverse", TransactionReverseApi.as_view(), name="admin-transaction-reverse"),
+    path("users/<uuid_ci:user_id>/suspend", UserSuspendApi.as_view(), name="admin-user-suspend"),
+    path("users/<uuid_ci:user_id>/reinstate", UserReinstateApi.as_view(), name="admin-user-reinstate"),
     path("audit", AuditListApi.as_view(), name="admin-audit-list"),
 ]

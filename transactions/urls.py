@@ -1,5 +1,6 @@
 from django.urls import path
 
+from ledgerx.api import converters  # noqa: F401  (registers <uuid_ci:...>)
 from transactions import apis
 
 urlpatterns = [
@@ -7,7 +8,7 @@ urlpatterns = [
     path("withdrawals", apis.WithdrawalCreateApi.as_view(), name="withdrawals"),
     path("transfers", apis.TransferCreateApi.as_view(), name="transfers"),
     path("transactions", apis.TransactionListApi.as_view(), name="transactions"),
-    path("transactions/<uuid:transaction_id>", apis.TransactionDetailApi.as_view(), name="transaction-detail"),
-    path("transactions/<uuid:transaction_id>/commit", apis.HoldCommitApi.as_view(), name="transaction-commit"),
-    path("transactions/<uuid:transaction_id>/void", apis.HoldVoidApi.as_view(), name="transaction-void"),
+    path("transactions/<uuid_ci:transaction_id>", apis.TransactionDetailApi.as_view(), name="transaction-detail"),
+    path("transactions/<uuid_ci:transaction_id>/commit", apis.HoldCommitApi.as_view(), name="transaction-commit"),
+    path("transactions/<uuid_ci:transaction_id>/void", apis.HoldVoidApi.as_view(), name="transaction-void"),
 ]
