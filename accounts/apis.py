@@ -120,7 +120,10 @@ class LoginApi(PublicApi):
 class RefreshApi(PublicApi):
     @extend_schema(
         operation_id="auth_refresh",
-        description="Rotate a refresh token: a new pair; the presented token is revoked at once. Limited per IP.",
+        description=(
+            "Rotate a refresh token: a new pair; the presented token is revoked at once. "
+            "Limited per IP and per account (the user the token was issued to)."
+        ),
         tags=["identity"],
         auth=[],
         request=RefreshInput,
@@ -140,6 +143,9 @@ class RefreshApi(PublicApi):
         auth_rate_limit_ip(request, scope="refresh")
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
+        owner = services.refresh_token_owner(refresh=data.validated_data["refresh"])
+        if owner is not None:
+            auth_rate_limit_key(request, scope="refresh", value=owner)
         pair = services.token_refresh(refresh=data.validated_data["refresh"])
         return Response(_pair_body(pair))
 

@@ -374,6 +374,21 @@ def _decode_refresh(raw) -> dict:
         raise TokenInvalid() from exc
 
 
+def refresh_token_owner(*, refresh) -> str | None:
+    """The user id in a refresh token we signed that has not expired, else None.
+
+    Only a rate-limit key (refresh is limited per IP and per account, like
+    login per email): revocation is not checked here; ``token_refresh`` does
+    that under its lock. The signature is checked, so a forged token naming
+    someone else's id cannot spend that user's budget; it counts per IP only.
+    """
+    try:
+        owner = _decode_refresh(refresh).get(jwt_settings.USER_ID_CLAIM)
+    except TokenInvalid:
+        return None
+    return str(owner) if owner else None
+
+
 def _pair_for(user: User) -> TokenPair:
     refresh = RefreshToken.for_user(user)  # records an OutstandingToken
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))

@@ -1,4 +1,4 @@
-"""Rate limits: AUTH_RATE per IP and per email on identity endpoints, API_RATE
+"""Rate limits: AUTH_RATE per IP and per email (per account on refresh) on identity endpoints, API_RATE
 per user everywhere; 503 on identity endpoints when the cache is down."""
 
 import socket
@@ -63,6 +63,35 @@ def test_register_and_refresh_are_limited_per_ip(api_client, db):
     for _ in range(2):
         assert api_client.post("/api/v1/auth/refresh", {"refresh": "x"}, format="json").status_code == 401
     _assert_limited(api_client.post("/api/v1/auth/refresh", {"refresh": "x"}, format="json"))
+
+
+def _refresh(api_client, token, ip):
+    return api_client.post("/api/v1/auth/refresh", {"refresh": str(token)}, format="json", REMOTE_ADDR=ip)
+
+
+@override_settings(AUTH_RATE="5/m")
+def test_refresh_is_limited_per_account_across_ips(api_client, user):
+    token = str(RefreshToken.for_user(user))
+    for n in range(5):
+        response = _refresh(api_client, token, f"198.51.100.{n}")
+        assert response.status_code == 200
+        token = response.json()["refresh"]
+    # A fresh IP does not buy the account a fresh bucket...
+    _assert_limited(_refresh(api_client, token, "198.51.100.99"))
+    # ...and the limited account does not hold up anyone else's.
+    assert _refresh(api_client, RefreshToken.for_user(UserFactory()), "198.51.100.99").status_code == 200
+
+
+@override_settings(AUTH_RATE="5/m")
+def test_forged_refresh_tokens_count_per_ip_only(api_client, user):
+    import jwt
+
+    forged = jwt.encode({"sub": str(user.pk), "token_type": "refresh", "jti": "x"}, "not-our-signing-key-" * 2, algorithm="HS256")
+    for n in range(5):
+        for token in (forged, "not-a-token"):
+            assert _refresh(api_client, token, f"203.0.113.{n}").status_code == 401
+    # Neither spent the named user's budget.
+    assert _refresh(api_client, RefreshToken.for_user(user), "203.0.113.99").status_code == 200
 
 
 @override_settings(API_RATE="3/m")
