@@ -1,12 +1,12 @@
 """Request context, access log and the last-resort error envelope."""
 
+import ipaddress
 import logging
 import re
 import time
 import uuid
 
 from django.conf import settings
-
 from django.core.exceptions import RequestDataTooBig
 
 from ledgerx.api.errors import error_response, render_exception
@@ -30,8 +30,28 @@ def client_ip(request) -> str:
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     if len(forwarded) >= trusted:
-        return forwarded[-trusted]
+        return _address(forwarded[-trusted]) or remote
     return remote
+
+
+def _address(entry: str) -> str | None:
+    """An X-Forwarded-For entry as a bare IP address, or None.
+
+    Some proxies append ``ip:port`` or ``[v6]:port``; a miscounted proxy chain
+    hands over whatever the client wrote. The address goes to the audit
+    record's inet column (PostgreSQL refuses anything else: a 500 on every
+    audited request) and keys the rate limits, so a non-address falls back to
+    REMOTE_ADDR.
+    """
+    if entry.startswith("[") and "]" in entry:
+        entry = entry[1 : entry.index("]")]
+    elif entry.count(":") == 1:
+        entry = entry.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(entry)
+    except ValueError:
+        return None
+    return None if getattr(address, "scope_id", None) else str(address)
 
 
 class RequestContextMiddleware:
