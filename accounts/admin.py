@@ -4,6 +4,15 @@ Suspension status changes only through ``user_suspend`` / ``user_reinstate``
 (audited with the reason); PIN and password hashes are neither shown nor
 editable. Field-level changes made here (role, staff flag, groups ...) are
 recorded by django-auditlog.
+
+Who may edit what (``get_readonly_fields``): staff with ``change_user`` edit
+only the full name. Role, staff and superuser flags and groups grant power, so
+only a superuser changes them, and never on their own user (a staff member
+could otherwise promote themselves, and a superuser demote the last
+superuser). ``is_active`` is never edited here: blocking a user is a
+suspension, with a reason. The email is the login identity: changing it
+without a reason or an audit of why would hand the account to whoever owns
+the new address, so it is read-only too.
 """
 
 from auditlog.registry import auditlog
@@ -30,9 +39,20 @@ class UserAdmin(AuditedChangeAdmin):
         "email", "full_name", "role", "status", "pin_set", "failed_pin_attempts",
         "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login",
     )
-    readonly_fields = ("status", "pin_set", "failed_pin_attempts", "created_at", "last_login")
+    readonly_fields = (
+        "email", "status", "pin_set", "failed_pin_attempts", "is_active", "created_at", "last_login",
+    )
+    # Editable only by a superuser, and not on their own user.
+    privilege_fields = ("role", "is_staff", "is_superuser", "groups")
     filter_horizontal = ("groups",)
     actions = ("suspend_users", "reinstate_users")
+
+    def get_readonly_fields(self, request, obj=None):
+        """Read-only fields are left out of the form: a posted value for them is ignored."""
+        readonly = tuple(self.readonly_fields)
+        if not request.user.is_superuser or obj is None or obj.pk == request.user.pk:
+            readonly += self.privilege_fields
+        return readonly
 
     def has_add_permission(self, request) -> bool:
         # Users register through the API; operators through createsuperuser.

@@ -1,10 +1,12 @@
 import pytest
 from auditlog.models import LogEntry
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from accounts.admin import UserAdmin
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from audit.compliance import GROUP_NAME
 from audit.models import AuditAction, AuditRecord
 from audit.tests.admin.conftest import action_post
 
@@ -125,3 +127,68 @@ def test_users_cannot_be_added_or_deleted_in_the_admin(superuser_client):
     assert superuser_client.get(reverse("admin:accounts_user_add")).status_code == 403
     assert superuser_client.post(reverse("admin:accounts_user_delete", args=[target.pk]), {"post": "yes"}).status_code == 403
     assert User.objects.filter(pk=target.pk).exists()
+
+
+# --- Who may edit what ------------------------------------------------------------------
+
+EVERYTHING = {
+    "email": "taken-over@example.net", "full_name": "New Name", "role": "admin", "is_staff": "on",
+    "is_superuser": "on", "groups": [],  # filled in by the tests
+}
+
+
+def _support_user():
+    """Staff with Django's change_user permission, as a support desk would be set up."""
+    user = UserFactory(email="support@example.com", full_name="Support", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_user"), Permission.objects.get(codename="change_user")
+    )
+    return user
+
+
+def _privileges(user: User) -> tuple:
+    user.refresh_from_db()
+    return (user.email, user.role, user.is_staff, user.is_superuser, user.is_active, sorted(user.groups.values_list("name", flat=True)))
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["own user", "another user"])
+def test_staff_with_change_user_edits_only_the_full_name(client, own):
+    support = _support_user()
+    target = support if own else UserFactory(email="customer@example.com")
+    before = _privileges(target)
+    client.force_login(support)
+    url = reverse("admin:accounts_user_change", args=[target.pk])
+    page = client.get(url).content.decode()
+    assert 'name="full_name"' in page
+    for name in ("email", "role", "is_staff", "is_superuser", "is_active", "groups"):
+        assert f'name="{name}"' not in page, name
+
+    everything = {**EVERYTHING, "groups": list(Group.objects.values_list("pk", flat=True))}  # is_active left out: "off"
+    response = client.post(url, everything)
+    assert response.status_code == 302
+    assert _privileges(target) == before
+    target.refresh_from_db()
+    assert target.full_name == "New Name"
+    record = AuditRecord.objects.get(action=AuditAction.ADMIN_CHANGE)
+    assert record.data["changed"] == ["full_name"]
+
+
+def test_superuser_grants_privileges_to_others_but_not_email_or_active(superuser_client):
+    target = UserFactory(email="analyst@example.com")
+    compliance = Group.objects.get(name=GROUP_NAME)
+    url = reverse("admin:accounts_user_change", args=[target.pk])
+    response = superuser_client.post(url, {**EVERYTHING, "is_superuser": "", "groups": [compliance.pk]})
+    assert response.status_code == 302
+    assert _privileges(target) == ("analyst@example.com", "admin", True, False, True, [GROUP_NAME])
+    record = AuditRecord.objects.get(action=AuditAction.ADMIN_CHANGE)
+    assert record.data["changed"] == ["full_name", "role", "is_staff", "groups"]
+
+
+def test_superuser_cannot_change_their_own_privileges(superuser_client, admin_user):
+    before = _privileges(admin_user)
+    url = reverse("admin:accounts_user_change", args=[admin_user.pk])
+    page = superuser_client.get(url).content.decode()
+    assert 'name="is_superuser"' not in page and 'name="role"' not in page and 'name="full_name"' in page
+    response = superuser_client.post(url, {"full_name": "Renamed", "role": "user"})  # staff/superuser/active "off"
+    assert response.status_code == 302
+    assert _privileges(admin_user) == before
