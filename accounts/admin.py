@@ -18,10 +18,20 @@ the new address, so it is read-only too.
 from auditlog.registry import auditlog
 from django.contrib import admin
 
+# Imported before unregistering so the order of INSTALLED_APPS cannot bring them back.
+from rest_framework_simplejwt.token_blacklist import admin as _token_blacklist_admin  # noqa: F401
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
 from accounts.models import User
 from accounts.services import user_reinstate, user_suspend
 from audit.admin_tools import AuditedChangeAdmin, CappedCountPaginator, reason_action
 from audit.compliance import PERM_SUSPEND
+
+# simplejwt's token admin: deleting a BlacklistedToken row un-revokes a refresh
+# token, its add page loads every OutstandingToken and its lists count the whole
+# table. Revocation is ``auth_logout`` / reuse detection; nothing here undoes it.
+admin.site.unregister(OutstandingToken)
+admin.site.unregister(BlacklistedToken)
 
 auditlog.register(User, exclude_fields=["password", "pin_hash", "last_login", "failed_pin_attempts"])
 

@@ -1,7 +1,10 @@
 import pytest
 from auditlog.models import LogEntry
+from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.admin import UserAdmin
 from accounts.models import User
@@ -192,3 +195,25 @@ def test_superuser_cannot_change_their_own_privileges(superuser_client, admin_us
     response = superuser_client.post(url, {"full_name": "Renamed", "role": "user"})  # staff/superuser/active "off"
     assert response.status_code == 302
     assert _privileges(admin_user) == before
+
+
+# --- Refresh tokens -----------------------------------------------------------------------
+
+
+def test_token_blacklist_is_not_in_the_admin_so_revocations_cannot_be_undone(superuser_client):
+    """Deleting a BlacklistedToken row would make a revoked refresh token work again."""
+    user = UserFactory()
+    RefreshToken.for_user(user).blacklist()
+    revoked = BlacklistedToken.objects.get()
+    assert not admin.site.is_registered(OutstandingToken)
+    assert not admin.site.is_registered(BlacklistedToken)
+    assert "token_blacklist" not in superuser_client.get(reverse("admin:index")).content.decode()
+    for path in (
+        "/admin/token_blacklist/blacklistedtoken/",
+        f"/admin/token_blacklist/blacklistedtoken/{revoked.pk}/delete/",
+        "/admin/token_blacklist/outstandingtoken/add/",
+    ):
+        assert superuser_client.get(path).status_code == 404, path
+    response = superuser_client.post(f"/admin/token_blacklist/blacklistedtoken/{revoked.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 404
+    assert BlacklistedToken.objects.filter(pk=revoked.pk).exists()
