@@ -17,6 +17,7 @@ the new address, so it is read-only too.
 
 from auditlog.registry import auditlog
 from django.contrib import admin
+from django.db.models import Q
 
 # Imported before unregistering so the order of INSTALLED_APPS cannot bring them back.
 from rest_framework_simplejwt.token_blacklist import admin as _token_blacklist_admin  # noqa: F401
@@ -24,7 +25,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.models import User
 from accounts.services import user_reinstate, user_suspend
-from audit.admin_tools import AuditedChangeAdmin, CappedCountPaginator, reason_action
+from audit.admin_tools import AuditedChangeAdmin, IndexedListAdmin, reason_action, term_email, term_uuid
 from audit.compliance import PERM_SUSPEND
 
 # simplejwt's token admin: deleting a BlacklistedToken row un-revokes a refresh
@@ -37,14 +38,12 @@ auditlog.register(User, exclude_fields=["password", "pin_hash", "last_login", "f
 
 
 @admin.register(User)
-class UserAdmin(AuditedChangeAdmin):
+class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("email", "full_name", "role", "status", "is_staff", "created_at")
     list_filter = ("status", "role", "is_staff")
-    search_fields = ("email", "full_name")
+    search_help_text = "Search by email or user id (exact)."
     ordering = ("-created_at",)
     date_hierarchy = "created_at"
-    show_full_result_count = False
-    paginator = CappedCountPaginator
     fields = (
         "email", "full_name", "role", "status", "pin_set", "failed_pin_attempts",
         "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login",
@@ -63,6 +62,13 @@ class UserAdmin(AuditedChangeAdmin):
         if not request.user.is_superuser or obj is None or obj.pk == request.user.pk:
             readonly += self.privilege_fields
         return readonly
+
+    def search_condition(self, term: str) -> Q | None:
+        email = term_email(term)  # stored lowercased, so the unique index on email serves it
+        if email is not None:
+            return Q(email=email)
+        user_pk = term_uuid(term)
+        return Q(pk=user_pk) if user_pk is not None else None
 
     def has_add_permission(self, request) -> bool:
         # Users register through the API; operators through createsuperuser.

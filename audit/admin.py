@@ -5,8 +5,9 @@ top layer may read every other app, while ``audit`` depends on none.)
 """
 
 from django.contrib import admin
+from django.db.models import Q
 
-from audit.admin_tools import ReadOnlyAdmin
+from audit.admin_tools import ReadOnlyAdmin, term_email, term_uuid, user_condition
 from audit.models import AuditRecord, AuditSeal, VerificationRun
 
 
@@ -14,13 +15,26 @@ from audit.models import AuditRecord, AuditSeal, VerificationRun
 class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = ("at", "action", "actor", "target_type", "target_id", "ip", "seq")
     list_filter = ("action",)
-    search_fields = ("=target_id", "=request_id", "=actor__email")
+    search_help_text = (
+        "Search by the id of what a record is about (user, account, transaction), a record id, "
+        "or an email: records by that actor or about that address (failed logins) (exact)."
+    )
     list_select_related = ("actor", "seal")
     raw_id_fields = ("actor",)
     date_hierarchy = "at"
     ordering = ("-at", "-id")
     fields = ("id", "at", "actor", "action", "target_type", "target_id", "ip", "request_id", "data", "seq", "prev_hash", "hash")
     readonly_fields = fields
+
+    def search_condition(self, term: str) -> Q | None:
+        # target_id is text: a UUID as str() writes it, an email lowercased (auth.login_failed).
+        record_pk = term_uuid(term)
+        if record_pk is not None:
+            return Q(target_id=str(record_pk)) | Q(pk=record_pk)
+        email = term_email(term)
+        if email is None:
+            return None
+        return Q(target_id=email[:64]) | user_condition(email, "actor_id")
 
     def _seal(self, obj):
         try:

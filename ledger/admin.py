@@ -7,12 +7,27 @@ joined up front, counts capped (``CappedCountPaginator``), exact-match search
 on indexed columns.
 """
 
+import re
+
 from auditlog.registry import auditlog
 from django.contrib import admin
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from audit.admin_tools import AuditedChangeAdmin, CappedCountPaginator, CurrencyFilter, FixedChoicesFilter, ReadOnlyAdmin, reason_action
+from audit.admin_tools import (
+    NO_ROWS,
+    AuditedChangeAdmin,
+    CurrencyFilter,
+    FixedChoicesFilter,
+    IndexedListAdmin,
+    ReadOnlyAdmin,
+    any_column_is,
+    reason_action,
+    term_int,
+    term_uuid,
+    user_condition,
+)
 from audit.compliance import PERM_FREEZE
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import money_format
@@ -28,16 +43,38 @@ def _money(amount: int, currency: str) -> str:
         return f"{amount} {currency} (minor units)"
 
 
+# What ledger.services numbers accounts with: 12 digits (customers), SYS-USD-FUN-03 (system shards).
+ACCOUNT_NUMBER = re.compile(r"[0-9]{12}|SYS-[A-Z]{3}-[A-Z]{3}-[0-9]{2}", re.IGNORECASE)
+
+
+def account_condition(term: str, *columns: str) -> Q | None:
+    """Rows whose account ``columns`` (foreign keys) name the account ``term`` gives by number or id.
+
+    The account is resolved first (one lookup by a unique index), so the list
+    filters on the foreign key column's own index instead of joining the
+    account table. None when ``term`` is neither an account number nor the id
+    of an account (the caller may give a UUID another meaning).
+    """
+    if ACCOUNT_NUMBER.fullmatch(term):
+        account_pk = LedgerAccount.objects.filter(number=term.upper()).values_list("pk", flat=True).first()
+        if account_pk is None:
+            return NO_ROWS
+    else:
+        candidate = term_uuid(term)
+        if candidate is None or not LedgerAccount.objects.filter(pk=candidate).exists():
+            return None
+        account_pk = candidate
+    return any_column_is(account_pk, columns)
+
+
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(AuditedChangeAdmin):
+class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("number", "owner", "currency", "kind", "status", "posted_display", "pending_display", "available_display", "created_at")
     list_filter = (CurrencyFilter, "status", "kind")
-    search_fields = ("=number", "=owner__email")
+    search_help_text = "Search by account number, account id or the owner's email (exact)."
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
     ordering = ("-created_at",)
-    show_full_result_count = False
-    paginator = CappedCountPaginator
     fields = (
         "number", "name", "owner", "kind", "system_role", "shard", "currency", "status",
         "posted_display", "pending_display", "available_display", "created_at",
@@ -48,6 +85,14 @@ class LedgerAccountAdmin(AuditedChangeAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # accounts are opened through the API (ledger.services.account_open)
+
+    def search_condition(self, term: str) -> Q | None:
+        if ACCOUNT_NUMBER.fullmatch(term):
+            return Q(number=term.upper())
+        account_pk = term_uuid(term)
+        if account_pk is not None:
+            return Q(pk=account_pk)
+        return user_condition(term, "owner_id")
 
     def save_model(self, request, obj, form, change):
         """The name is the only editable field: renamed under the row lock, so the cached account follows."""
@@ -124,21 +169,44 @@ class RefTypeFilter(FixedChoicesFilter):
 class JournalEntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "ref_type", "ref_id", "created_at")
     list_filter = (RefTypeFilter,)
-    search_fields = ("=id", "=ref_id")
+    search_help_text = "Search by entry number, or the id of the transaction it records (exact)."
     date_hierarchy = "created_at"
     ordering = ("-id",)
     inlines = (PostingInline,)
+
+    def search_condition(self, term: str) -> Q | None:
+        entry_pk = term_int(term)
+        if entry_pk is not None:
+            return Q(pk=entry_pk)
+        ref_id = term_uuid(term)
+        return Q(ref_id=ref_id) if ref_id is not None else None
 
 
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyAdmin):
     list_display = ("id", "entry_link", "account", "currency", "amount", "balance_after", "created_at")
     list_filter = (CurrencyFilter,)
-    search_fields = ("=entry__id", "=account__number")
+    search_help_text = (
+        "Search by account number or id (its postings), entry number, or the id of the transaction an entry "
+        "records (exact)."
+    )
     list_select_related = ("account", "entry")
     raw_id_fields = ("entry", "account")
     date_hierarchy = "created_at"
     ordering = ("-id",)
+
+    def search_condition(self, term: str) -> Q | None:
+        # Before term_int: a 12-digit number is an account number (entry ids will not reach 12 digits).
+        condition = account_condition(term, "account_id")
+        if condition is not None:
+            return condition
+        entry_pk = term_int(term)
+        if entry_pk is not None:
+            return Q(entry_id=entry_pk)
+        ref_id = term_uuid(term)
+        if ref_id is None:
+            return None
+        return Q(entry_id__in=list(JournalEntry.objects.filter(ref_id=ref_id).values_list("pk", flat=True)))
 
     @admin.display(description="Entry", ordering="entry")
     def entry_link(self, obj: Posting) -> str:

@@ -17,12 +17,14 @@ pytestmark = pytest.mark.django_db
 URL = reverse("admin:accounts_user_changelist")
 
 
-def test_changelist_searches_by_email_and_filters_by_status(superuser_client):
+def test_changelist_searches_by_exact_email_and_filters_by_status(superuser_client):
     UserFactory(email="alice@example.com", full_name="Alice Adams")
     UserFactory(email="bob@example.com", full_name="Bob Brown", status=User.Status.SUSPENDED)
-    response = superuser_client.get(URL, {"q": "alice"})
+    response = superuser_client.get(URL, {"q": "Alice@example.com"})
     assert response.status_code == 200
     assert [user.email for user in response.context["cl"].result_list] == ["alice@example.com"]
+    # A fragment would be a scan of the table (LIKE '%alice%'): it finds nothing, and says so.
+    assert list(superuser_client.get(URL, {"q": "alice"}).context["cl"].result_list) == []
     response = superuser_client.get(URL, {"status__exact": "suspended"})
     assert [user.email for user in response.context["cl"].result_list] == ["bob@example.com"]
 
