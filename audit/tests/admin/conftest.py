@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from accounts.tests.factories import UserFactory
 from audit.compliance import GROUP_NAME
@@ -28,3 +29,17 @@ def action_post(client, url: str, action: str, pks, **extra):
     """POST the changelist's action form (first step), or the confirmation page (with confirm='yes')."""
     data = {"action": action, "_selected_action": [str(pk) for pk in pks], "index": "0", **extra}
     return client.post(url, data)
+
+
+def changelist_plan(response) -> str:
+    """EXPLAIN (PostgreSQL) of the query behind a changelist response's page, sequential scans priced out.
+
+    A test table is small enough that the planner would scan it anyway; with
+    ``enable_seqscan`` off it still falls back to a Seq Scan when no index can
+    serve the query, which is what the callers catch. SET LOCAL ends with the
+    test's transaction.
+    """
+    cl = response.context["cl"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    return cl.queryset[: cl.list_per_page].explain()

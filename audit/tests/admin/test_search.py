@@ -17,7 +17,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from audit.models import AuditAction, AuditRecord
-from ledger.models import JournalEntry, LedgerAccount, Posting
+from audit.tests.admin.conftest import changelist_plan
+from ledger.models import LedgerAccount, Posting
 from transactions.models import Transaction
 from transactions.services import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key, user_with_pin
@@ -119,25 +120,11 @@ def test_a_term_of_no_known_shape_finds_nothing_and_says_what_works(superuser_cl
 # --- PostgreSQL: the plans ------------------------------------------------------------------
 
 
-def _plan(response) -> str:
-    """EXPLAIN of the changelist's page query with sequential scans priced out.
-
-    A test table is small enough that the planner would scan it anyway; with
-    ``enable_seqscan`` off it still falls back to a Seq Scan when no index can
-    serve the query, which is what these tests catch. SET LOCAL ends with the
-    test's transaction.
-    """
-    cl = response.context["cl"]
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-    return cl.queryset[: cl.list_per_page].explain()
-
-
 @pytest.mark.postgres
 def test_every_search_is_planned_on_an_index(superuser_client, world):
     for model, term, _expected in _cases(world):
         response = superuser_client.get(reverse(f"admin:{model}_changelist"), {"q": term})
-        plan = _plan(response)
+        plan = changelist_plan(response)
         assert "Seq Scan" not in plan, f"{model} q={term}:\n{plan}"
 
 
@@ -155,7 +142,7 @@ def test_searches_by_account_or_actor_filter_on_the_foreign_key_index(superuser_
     """The account or user is resolved first: the list filters on the FK column's index, not through a join."""
     term = {"source.number": world.source.number, "source.pk": str(world.source.pk)}.get(term, term)
     response = superuser_client.get(reverse(f"admin:{model}_changelist"), {"q": term})
-    plan = _plan(response)
+    plan = changelist_plan(response)
     for column in columns:  # "Index Cond: (account_id = ...)", "Index Cond: ((target_id)::text = ...)"
         assert re.search(rf"Index Cond: \(\(?{column}\)?(::\w+)? = ", plan), plan
     where = str(response.context["cl"].queryset.query).split(" WHERE ")[1]
