@@ -43,7 +43,6 @@ class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
     list_filter = ("status", "role", "is_staff")
     search_help_text = "Search by email or user id (exact)."
     ordering = ("-created_at",)
-    date_hierarchy = "created_at"
     fields = (
         "email", "full_name", "role", "status", "pin_set", "failed_pin_attempts",
         "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login",

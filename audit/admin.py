@@ -13,21 +13,25 @@ from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 
-from audit.admin_tools import IndexedListAdmin, ReadOnlyAdmin, term_email, term_int, term_uuid, user_condition
+from audit.admin_tools import IndexedListAdmin, ReadOnlyAdmin, RecentFilter, term_email, term_int, term_uuid, user_condition
 from audit.models import AuditRecord, AuditSeal, VerificationRun
+
+
+class AtFilter(RecentFilter):
+    title = "at"
+    field_name = "at"  # indexed
 
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = ("at", "action", "actor", "target_type", "target_id", "ip", "seq")
-    list_filter = ("action",)
+    list_filter = (AtFilter, "action")
     search_help_text = (
         "Search by the id of what a record is about (user, account, transaction), a record id, "
         "or an email: records by that actor or about that address (failed logins) (exact)."
     )
     list_select_related = ("actor", "seal")
     raw_id_fields = ("actor",)
-    date_hierarchy = "at"
     ordering = ("-at", "-id")
     fields = ("id", "at", "actor", "action", "target_type", "target_id", "ip", "request_id", "data", "seq", "prev_hash", "hash")
     readonly_fields = fields
@@ -90,6 +94,11 @@ class AuditedModelFilter(admin.SimpleListFilter):
         return queryset.filter(content_type_id=value) if value else queryset
 
 
+class TimestampFilter(RecentFilter):
+    title = "timestamp"
+    field_name = "timestamp"  # indexed
+
+
 # auditlog registers its LogEntry admin itself (imported above, so it is registered by now):
 # its search names ``actor__first_name``, which our User does not have (a 500 on every
 # search), ORs icontains over the JSON changes, and its lists count the whole table.
@@ -101,7 +110,8 @@ class LogEntryAdmin(IndexedListAdmin, AuditlogLogEntryAdmin):
     """auditlog's display (changes rendered, links to the object and the actor) on an indexed list."""
 
     date_hierarchy = None
-    list_filter = ("action", AuditedModelFilter, CIDFilter)  # choices, the registry, a typed correlation id
+    # Choices, the registry, a typed correlation id, fixed ranges of an indexed column.
+    list_filter = ("action", AuditedModelFilter, CIDFilter, TimestampFilter)
     search_help_text = "Search by the id of the changed object, or the actor's email (exact)."
 
     def search_condition(self, term: str) -> Q | None:

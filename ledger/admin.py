@@ -170,7 +170,6 @@ class JournalEntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "ref_type", "ref_id", "created_at")
     list_filter = (RefTypeFilter,)
     search_help_text = "Search by entry number, or the id of the transaction it records (exact)."
-    date_hierarchy = "created_at"
     ordering = ("-id",)
     inlines = (PostingInline,)
 
@@ -192,7 +191,6 @@ class PostingAdmin(ReadOnlyAdmin):
     )
     list_select_related = ("account", "entry")
     raw_id_fields = ("entry", "account")
-    date_hierarchy = "created_at"
     ordering = ("-id",)
 
     def search_condition(self, term: str) -> Q | None:

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from audit.admin_tools import CurrencyFilter, ReadOnlyAdmin, reason_action, term_uuid
+from audit.admin_tools import CurrencyFilter, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
 from audit.compliance import PERM_REVERSE
 from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
 from ledger.admin import _money, account_condition
@@ -27,14 +27,18 @@ from transactions.models import Transaction
 from transactions.services import transaction_reverse
 
 
+class CreatedFilter(RecentFilter):
+    title = "created"
+    field_name = "created_at"  # txn_created_idx
+
+
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
     list_display = ("id", "type", "status", "amount_display", "source_account", "destination_account", "created_at")
-    list_filter = ("type", "status", CurrencyFilter)
+    list_filter = (CreatedFilter, "type", "status", CurrencyFilter)
     search_help_text = "Search by transaction id, or by account number or id: the transactions in and out of it (exact)."
     list_select_related = ("source_account", "destination_account")
     raw_id_fields = ("source_account", "destination_account", "reverses", "initiated_by", "entry")
-    date_hierarchy = "created_at"
     ordering = ("-created_at",)
     fields = (
         "id", "type", "status", "amount_display", "currency", "source_account", "destination_account",
