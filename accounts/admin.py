@@ -42,7 +42,9 @@ class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("email", "full_name", "role", "status", "is_staff", "created_at")
     list_filter = ("status", "role", "is_staff")
     search_help_text = "Search by email or user id (exact)."
-    ordering = ("-created_at",)
+    # created_at is indexed only behind status (accounts_user_status_idx); email is unique, so indexed.
+    ordering = ("email",)
+    sortable_by = ("email",)
     fields = (
         "email", "full_name", "role", "status", "pin_set", "failed_pin_attempts",
         "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login",

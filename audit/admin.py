@@ -33,6 +33,7 @@ class AuditRecordAdmin(ReadOnlyAdmin):
     list_select_related = ("actor", "seal")
     raw_id_fields = ("actor",)
     ordering = ("-at", "-id")
+    sortable_by = ("at",)
     fields = ("id", "at", "actor", "action", "target_type", "target_id", "ip", "request_id", "data", "seq", "prev_hash", "hash")
     readonly_fields = fields
 
@@ -110,6 +111,7 @@ class LogEntryAdmin(IndexedListAdmin, AuditlogLogEntryAdmin):
     """auditlog's display (changes rendered, links to the object and the actor) on an indexed list."""
 
     date_hierarchy = None
+    ordering = ("-timestamp",)  # indexed; a hand-written ?o= of an unsortable column falls back to it
     # Choices, the registry, a typed correlation id, fixed ranges of an indexed column.
     list_filter = ("action", AuditedModelFilter, CIDFilter, TimestampFilter)
     search_help_text = "Search by the id of the changed object, or the actor's email (exact)."

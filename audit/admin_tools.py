@@ -1,7 +1,8 @@
 """Shared pieces of the back office (Django admin): read-only admins, lists built
 for tables of millions of rows (a paginator that never counts a whole table,
-search by exact lookups on indexed columns), and back-office actions that ask
-for a reason on a confirmation page and then call the owning service.
+search by exact lookups and sorting by indexed columns only), and back-office
+actions that ask for a reason on a confirmation page and then call the owning
+service.
 
 The admin is a client of the services: an action here never writes a model
 itself; it calls ``account_freeze``, ``user_suspend``, ``transaction_reverse``
@@ -17,6 +18,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -93,6 +95,46 @@ def any_column_is(value, columns) -> Q:
     return condition
 
 
+class _IndexOrderedChangeList(ChangeList):
+    """Sorts only by the admin's ``sortable_by`` columns, and breaks ties in their direction."""
+
+    def get_ordering_field(self, field_name):
+        # ``sortable_by`` alone only hides the header links: a hand-written
+        # ``?o=2`` still sorted the whole table by any column. A column that is
+        # not sortable has no ordering field, so Django skips it (and the
+        # list's default order applies).
+        if self.sortable_by is not None and field_name not in self.sortable_by:
+            return None
+        return super().get_ordering_field(field_name)
+
+    def get_ordering(self, request, queryset):
+        return self._index_order(super().get_ordering(request, queryset))
+
+    def _index_order(self, ordering: list) -> list:
+        """Each column once, and the primary-key tie-break in the direction of the first column.
+
+        Django puts the clicked column before the admin's whole default order
+        (``created_at``, ``-created_at``, ``-id``): the database then orders by
+        (created_at ASC, id DESC), which no (created_at, id) index serves in
+        either direction, so it sorts the whole table.
+        """
+        pk_name = self.lookup_opts.pk.name
+        result, seen = [], set()
+        for part in ordering:
+            if not isinstance(part, str):
+                result.append(part)
+                continue
+            name = part.lstrip("-")
+            name = pk_name if name == "pk" else name
+            if name not in seen:
+                seen.add(name)
+                result.append(part)
+        first, last = result[0] if result else None, result[-1] if result else None
+        if len(result) > 1 and isinstance(first, str) and isinstance(last, str) and last.lstrip("-") in ("pk", pk_name):
+            result[-1] = ("-" if first.startswith("-") else "") + last.lstrip("-")
+        return result
+
+
 class IndexedListAdmin(admin.ModelAdmin):
     """A changelist for a table of millions of rows: every query it runs is served by an index.
 
@@ -102,6 +144,10 @@ class IndexedListAdmin(admin.ModelAdmin):
       ``UPPER(col::text) = UPPER(...)`` or ``LIKE`` per search field, ORed
       across joins: a sequential scan of every table involved on every search.
       A term of no known shape finds no rows and says which shapes work.
+    * Only the columns named in ``sortable_by`` (subclasses name indexed
+      ones) sort the list, from the header or the URL; Django's default makes
+      every column, joins included, a click away from sorting the whole table.
+      The default ``ordering`` must be an index's order too.
     * No ``date_hierarchy``: it runs MIN/MAX and ``SELECT DISTINCT`` date
       truncations over the table on every page view (``RecentFilter`` instead),
       and no list filter that computes its choices from the table
@@ -111,6 +157,7 @@ class IndexedListAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 50
+    sortable_by = ()
     # Subclasses that search say here which shapes of term they take (shown under the search box).
     search_help_text = None
 
@@ -133,6 +180,9 @@ class IndexedListAdmin(admin.ModelAdmin):
             self.message_user(request, f'"{term}" was not searched. {help_text}', level=messages.WARNING)
             return queryset.none(), False
         return queryset.filter(condition), False
+
+    def get_changelist(self, request, **kwargs):
+        return _IndexOrderedChangeList
 
 
 class ReadOnlyAdmin(IndexedListAdmin):

@@ -74,7 +74,9 @@ class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
     search_help_text = "Search by account number, account id or the owner's email (exact)."
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
-    ordering = ("-created_at",)
+    # created_at has no index of its own (only behind owner_id): number is unique, so indexed.
+    ordering = ("number",)
+    sortable_by = ("number",)
     fields = (
         "number", "name", "owner", "kind", "system_role", "shard", "currency", "status",
         "posted_display", "pending_display", "available_display", "created_at",
@@ -105,11 +107,11 @@ class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
     def has_freeze_permission(self, request) -> bool:
         return request.user.has_perm(PERM_FREEZE)
 
-    @admin.display(description="Posted", ordering="posted")
+    @admin.display(description="Posted")
     def posted_display(self, obj: LedgerAccount) -> str:
         return _money(obj.posted, obj.currency)
 
-    @admin.display(description="Pending (holds)", ordering="pending")
+    @admin.display(description="Pending (holds)")
     def pending_display(self, obj: LedgerAccount) -> str:
         return _money(obj.pending, obj.currency)
 
@@ -171,6 +173,7 @@ class JournalEntryAdmin(ReadOnlyAdmin):
     list_filter = (RefTypeFilter,)
     search_help_text = "Search by entry number, or the id of the transaction it records (exact)."
     ordering = ("-id",)
+    sortable_by = ("id",)
     inlines = (PostingInline,)
 
     def search_condition(self, term: str) -> Q | None:
@@ -192,6 +195,7 @@ class PostingAdmin(ReadOnlyAdmin):
     list_select_related = ("account", "entry")
     raw_id_fields = ("entry", "account")
     ordering = ("-id",)
+    sortable_by = ("id",)
 
     def search_condition(self, term: str) -> Q | None:
         # Before term_int: a 12-digit number is an account number (entry ids will not reach 12 digits).
@@ -206,7 +210,7 @@ class PostingAdmin(ReadOnlyAdmin):
             return None
         return Q(entry_id__in=list(JournalEntry.objects.filter(ref_id=ref_id).values_list("pk", flat=True)))
 
-    @admin.display(description="Entry", ordering="entry")
+    @admin.display(description="Entry")
     def entry_link(self, obj: Posting) -> str:
         url = reverse("admin:ledger_journalentry_change", args=[obj.entry_id])
         return format_html('<a href="{}">{}</a>', url, obj.entry_id)

@@ -39,7 +39,8 @@ class TransactionAdmin(ReadOnlyAdmin):
     search_help_text = "Search by transaction id, or by account number or id: the transactions in and out of it (exact)."
     list_select_related = ("source_account", "destination_account")
     raw_id_fields = ("source_account", "destination_account", "reverses", "initiated_by", "entry")
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-id")  # txn_created_idx
+    sortable_by = ("created_at",)
     fields = (
         "id", "type", "status", "amount_display", "currency", "source_account", "destination_account",
         "description", "metadata", "initiated_by", "created_at", "committed_at", "expires_at",
@@ -62,7 +63,7 @@ class TransactionAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("source_account", "destination_account", "initiated_by")
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description="Amount")
     def amount_display(self, obj: Transaction) -> str:
         return _money(obj.amount, obj.currency)
 

@@ -31,15 +31,18 @@ def action_post(client, url: str, action: str, pks, **extra):
     return client.post(url, data)
 
 
-def changelist_plan(response) -> str:
+def changelist_plan(response, *, sort: bool = True) -> str:
     """EXPLAIN (PostgreSQL) of the query behind a changelist response's page, sequential scans priced out.
 
     A test table is small enough that the planner would scan it anyway; with
     ``enable_seqscan`` off it still falls back to a Seq Scan when no index can
-    serve the query, which is what the callers catch. SET LOCAL ends with the
-    test's transaction.
+    serve the query, which is what the callers catch. With ``sort=False`` full
+    sorts are priced out too: a "Sort" left in the plan means no index gives
+    the list's order. SET LOCAL ends with the test's transaction.
     """
     cl = response.context["cl"]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
+        if not sort:
+            cursor.execute("SET LOCAL enable_sort = off")
     return cl.queryset[: cl.list_per_page].explain()
