@@ -1,14 +1,17 @@
-"""One renderer for every error: the contract's envelope.
+"""One renderer for every API error: the contract's envelope.
 
 ``{"error": {"code", "message", "fields"?, ...extra}}`` from DRF views (via
-``exception_handler``), from Django itself (404/500 handlers, oversized or
-malformed bodies) and from the request middleware's last-resort catch.
+``exception_handler``), from Django itself (400/403/404/500 handlers, oversized
+or malformed bodies) and from the request middleware's last-resort catch.
+Outside the API (``is_api_path``: the admin) the handlers serve Django's HTML
+error pages: a back-office user gets a page, not a JSON document.
 """
 
 import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
@@ -112,27 +115,40 @@ def exception_handler(exc, context):
     return render_exception(exc)
 
 
+def is_api_path(path: str) -> bool:
+    """Paths whose errors are the JSON envelope: the API and the health probes."""
+    return path.startswith("/api/") or path in ("/healthz", "/readyz")
+
+
 def handler404(request, exception=None):
+    if not is_api_path(request.path):
+        return defaults.page_not_found(request, exception)
     return error_response(404, "not_found", "Not found.")
 
 
 def handler500(request):
+    if not is_api_path(request.path):
+        return defaults.server_error(request)
     return error_response(500, "internal_error", "An unexpected error occurred.")
 
 
 def handler400(request, exception=None):
+    if not is_api_path(request.path):
+        return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
         return error_response(413, "payload_too_large", "The request body is too large.")
     return error_response(400, "validation_error", "The request is malformed.", {"non_field_errors": ["The request is malformed."]})
 
 
 def handler403(request, exception=None):
+    if not is_api_path(request.path):
+        return defaults.permission_denied(request, exception)
     return error_response(403, "forbidden", "You do not have permission to perform this action.")
 
 
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: the envelope on API paths, Django's page elsewhere (admin)."""
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return error_response(403, "forbidden", "CSRF verification failed.")
     from django.views.csrf import csrf_failure as django_csrf_failure
 

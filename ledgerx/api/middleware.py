@@ -9,7 +9,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from ledgerx.api.errors import error_response, render_exception
+from ledgerx.api.errors import error_response, is_api_path, render_exception
 from ledgerx.context import client_ip_var, request_id_var, user_id_var
 
 access_logger = logging.getLogger("ledgerx.access")
@@ -107,7 +107,7 @@ class RequestContextMiddleware:
 
     def process_exception(self, request, exception):
         """Exceptions that escape views outside DRF still get the envelope on API paths."""
-        if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+        if is_api_path(request.path):
             return render_exception(exception)
         if not settings.DEBUG:
             logging.getLogger("ledgerx.errors").exception("unhandled exception", exc_info=exception)
