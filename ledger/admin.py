@@ -30,17 +30,10 @@ from audit.admin_tools import (
 )
 from audit.compliance import PERM_FREEZE
 from ledger.models import JournalEntry, LedgerAccount, Posting
-from ledger.money import money_format
+from ledger.money import money_display
 from ledger.services import account_freeze, account_rename, account_unfreeze
 
 auditlog.register(LedgerAccount, include_fields=["name", "status"])
-
-
-def _money(amount: int, currency: str) -> str:
-    try:
-        return money_format(amount, currency)
-    except KeyError:  # a currency since removed from settings: show raw minor units
-        return f"{amount} {currency} (minor units)"
 
 
 # What ledger.services numbers accounts with: 12 digits (customers), SYS-USD-FUN-03 (system shards).
@@ -109,15 +102,15 @@ class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
 
     @admin.display(description="Posted")
     def posted_display(self, obj: LedgerAccount) -> str:
-        return _money(obj.posted, obj.currency)
+        return money_display(obj.posted, obj.currency)
 
     @admin.display(description="Pending (holds)")
     def pending_display(self, obj: LedgerAccount) -> str:
-        return _money(obj.pending, obj.currency)
+        return money_display(obj.pending, obj.currency)
 
     @admin.display(description="Available")
     def available_display(self, obj: LedgerAccount) -> str:
-        return _money(obj.available, obj.currency)
+        return money_display(obj.available, obj.currency)
 
     @admin.action(description="Freeze selected accounts (no sending or receiving)", permissions=["freeze"])
     def freeze_accounts(self, request, queryset):
@@ -140,9 +133,21 @@ class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
         )
 
 
-class PostingInline(admin.TabularInline):
+class PostingAmounts:
+    """Posting amounts as money (the columns hold signed minor units: -1250 is -12.50 USD)."""
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj: Posting) -> str:
+        return money_display(obj.amount, obj.currency)
+
+    @admin.display(description="Balance after")
+    def balance_after_display(self, obj: Posting) -> str:
+        return money_display(obj.balance_after, obj.currency)
+
+
+class PostingInline(PostingAmounts, admin.TabularInline):
     model = Posting
-    fields = ("account", "currency", "amount", "balance_after", "created_at")
+    fields = ("account", "amount_display", "balance_after_display", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -185,8 +190,8 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Posting)
-class PostingAdmin(ReadOnlyAdmin):
-    list_display = ("id", "entry_link", "account", "currency", "amount", "balance_after", "created_at")
+class PostingAdmin(PostingAmounts, ReadOnlyAdmin):
+    list_display = ("id", "entry_link", "account", "currency", "amount_display", "balance_after_display", "created_at")
     list_filter = (CurrencyFilter,)
     search_help_text = (
         "Search by account number or id (its postings), entry number, or the id of the transaction an entry "
@@ -196,6 +201,8 @@ class PostingAdmin(ReadOnlyAdmin):
     raw_id_fields = ("entry", "account")
     ordering = ("-id",)
     sortable_by = ("id",)
+    fields = ("id", "entry", "account", "currency", "amount_display", "balance_after_display", "created_at")
+    readonly_fields = fields
 
     def search_condition(self, term: str) -> Q | None:
         # Before term_int: a 12-digit number is an account number (entry ids will not reach 12 digits).

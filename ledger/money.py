@@ -30,6 +30,18 @@ def money_format(amount: int, currency: str) -> str:
     return f"{sign}{text} {currency}"
 
 
+def money_display(amount: int, currency: str) -> str:
+    """``money_format`` for screens (admin lists, confirmation pages, ``__str__``).
+
+    A currency since removed from settings still shows, as raw minor units,
+    instead of failing the whole page.
+    """
+    try:
+        return money_format(amount, currency)
+    except KeyError:
+        return f"{amount} {currency} (minor units)"
+
+
 def money_split(amount: int, parts: int) -> list[int]:
     """Split ``amount`` into ``parts`` integers that sum to it exactly (remainder goes first)."""
     if parts <= 0:

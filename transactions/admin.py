@@ -21,8 +21,9 @@ from django.utils.html import format_html, format_html_join
 from audit.admin_tools import CurrencyFilter, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
 from audit.compliance import PERM_REVERSE
 from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
-from ledger.admin import _money, account_condition
+from ledger.admin import account_condition
 from ledger.models import LedgerAccount, Posting
+from ledger.money import money_display
 from transactions.models import Transaction
 from transactions.services import transaction_reverse
 
@@ -65,7 +66,7 @@ class TransactionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Amount")
     def amount_display(self, obj: Transaction) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
     @admin.display(description="Reversed by")
     def reversed_by_link(self, obj: Transaction) -> str:
@@ -84,7 +85,7 @@ class TransactionAdmin(ReadOnlyAdmin):
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((posting.account, _money(posting.amount, posting.currency), _money(posting.balance_after, posting.currency))
+            ((posting.account, money_display(posting.amount, posting.currency), money_display(posting.balance_after, posting.currency))
              for posting in postings),
         )
         return format_html(
@@ -124,7 +125,7 @@ def _volume_chart(days: list, per_day: dict, currency: str) -> str:
     for index, day in enumerate(days):
         amount = per_day.get(day, 0)
         bar = round(height * amount / peak, 1)
-        label = f"{day.isoformat()}: {_money(amount, currency)}"
+        label = f"{day.isoformat()}: {money_display(amount, currency)}"
         bars.append(
             format_html(
                 '<rect x="{}" y="{}" width="{}" height="{}" class="bar"><title>{}</title></rect>',
@@ -138,7 +139,7 @@ def _volume_chart(days: list, per_day: dict, currency: str) -> str:
         format_html_join("", "{}", ((bar,) for bar in bars)),
     ) + format_html(
         '<div class="ledgerx-chart-axis"><span>{}</span><span>peak {}</span><span>{}</span></div>',
-        days[0].isoformat(), _money(peak if peak > 1 else 0, currency), days[-1].isoformat(),
+        days[0].isoformat(), money_display(peak if peak > 1 else 0, currency), days[-1].isoformat(),
     )
 
 
@@ -197,10 +198,10 @@ def dashboard_data() -> dict:
         "totals": [
             {
                 "currency": code,
-                "customer": _money(values["customer"], code),
-                "funding": _money(values["funding"], code),
-                "payouts": _money(values["payouts"], code),
-                "holds": _money(values["holds"], code),
+                "customer": money_display(values["customer"], code),
+                "funding": money_display(values["funding"], code),
+                "payouts": money_display(values["payouts"], code),
+                "holds": money_display(values["holds"], code),
                 "holds_count": values["holds_count"],
             }
             for code, values in sorted(totals.items())
@@ -208,7 +209,7 @@ def dashboard_data() -> dict:
         ],
         "charts": [
             {"currency": code, "svg": _volume_chart(days, volume.get(code, {}), code),
-             "total": _money(sum(volume.get(code, {}).values()), code)}
+             "total": money_display(sum(volume.get(code, {}).values()), code)}
             for code in sorted(settings.CURRENCIES)
         ],
         "transactions_30d": sum(counts.values()),

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ledger.models import JournalEntry, LedgerAccount
+from ledger.money import money_display
 from ledgerx.ids import uuid7
 
 
@@ -98,7 +99,8 @@ class Transaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} {self.amount} {self.currency} ({self.status})"
+        # Shown where staff pick or confirm (the reverse page, messages): which one, and how much as money.
+        return f"{self.type} {self.pk}: {money_display(self.amount, self.currency)} ({self.status})"
 
 
 class IdempotencyRecord(models.Model):

@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from ledger.money import amount_valid, currency_supported, money_format, money_split
+from ledger.money import amount_valid, currency_supported, money_display, money_format, money_split
 
 
 @pytest.mark.parametrize(
@@ -33,3 +33,8 @@ def test_money_split_keeps_remainder():
     assert sum(money_split(10**15, 7)) == 10**15
     with pytest.raises(ValueError):
         money_split(1, 0)
+
+
+def test_money_display_shows_a_removed_currency_as_minor_units():
+    assert money_display(-123456, "USD") == "-1,234.56 USD"
+    assert money_display(1250, "XXX") == "1250 XXX (minor units)"

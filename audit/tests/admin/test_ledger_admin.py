@@ -9,7 +9,8 @@ from ledger.admin import LedgerAccountAdmin
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import account_freeze
 from ledger.tests.factories import customer_account
-from transactions.tests.helpers import funded_account
+from transactions.services import transfer_create
+from transactions.tests.helpers import PIN, funded_account, new_key
 
 pytestmark = pytest.mark.django_db
 URL = reverse("admin:ledger_ledgeraccount_changelist")
@@ -144,3 +145,20 @@ def test_changelist_counts_are_capped(superuser_client):
         admin_tools.COUNT_CAP = original
     assert Posting.objects.count() == 6
     assert response.context["cl"].result_count == 2  # cap + 1: "more than the cap"
+
+
+def test_postings_show_amounts_as_money_in_the_list_the_entry_and_the_posting(superuser_client):
+    source, destination = funded_account(amount=5000), funded_account(amount=0)
+    entry = transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=1250, pin=PIN, idempotency_key=new_key()
+    ).transaction.entry
+    debit = Posting.objects.get(entry=entry, account=source)
+    pages = {
+        "list": reverse("admin:ledger_posting_changelist"),
+        "entry": reverse("admin:ledger_journalentry_change", args=[entry.pk]),
+        "posting": reverse("admin:ledger_posting_change", args=[debit.pk]),
+    }
+    for name, url in pages.items():
+        page = superuser_client.get(url).content.decode()
+        assert "-12.50 USD" in page and "37.50 USD" in page, name  # the debit and the balance after it
+        assert ">-1250<" not in page and ">3750<" not in page, name

@@ -53,6 +53,16 @@ def test_reverse_asks_for_a_reason_then_calls_the_service(superuser_client, admi
     assert (record.actor_id, record.data["reason"]) == (admin_user.pk, "chargeback 99")
 
 
+def test_reverse_confirmation_names_each_transaction_by_id_and_amount_as_money(superuser_client):
+    source, destination = funded_account(amount=500_000), funded_account(amount=0)
+    first, second = _transfer(source, destination, 2000), _transfer(source, destination, 123_456)
+    page = action_post(superuser_client, URL, "reverse_transactions", [first.pk, second.pk]).content.decode()
+    items = page.split('<ul class="ledgerx-action-objects">')[1].split("</ul>")[0]
+    assert f"<li>transfer {first.pk}: 20.00 USD (committed)</li>" in items
+    assert f"<li>transfer {second.pk}: 1,234.56 USD (committed)</li>" in items
+    assert "2000" not in items and "123456" not in items
+
+
 def test_reversing_twice_is_refused_and_changes_nothing(superuser_client):
     source, destination = funded_account(amount=5000), funded_account(amount=0)
     txn = _transfer(source, destination, 2000)
@@ -62,8 +72,9 @@ def test_reversing_twice_is_refused_and_changes_nothing(superuser_client):
     assert again.status_code == 302
     messages = [str(m) for m in again.wsgi_request._messages]
     assert messages == [
-        "Reverse: transfer 2000 USD (reversed).",  # the first run's message, not yet displayed
-        "Not reverse: transfer 2000 USD (reversed): Only committed transactions can be reversed; this one is reversed."
+        f"Reverse: transfer {txn.pk}: 20.00 USD (reversed).",  # the first run's message, not yet displayed
+        f"Not reverse: transfer {txn.pk}: 20.00 USD (reversed): Only committed transactions can be reversed; "
+        "this one is reversed.",
     ]
     assert books() == before
 
