@@ -44,7 +44,20 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()
+        counted = self.object_list[: COUNT_CAP + 1].count()
+        return CappedCount(counted) if counted > COUNT_CAP else counted
+
+
+class CappedCount(int):
+    """A count that reached the cap: computes as COUNT_CAP + 1 (pages, "select all"), reads "10,000+".
+
+    The admin's templates print ``cl.result_count`` in several places (the
+    paginator line, "N results", "Select all N"); "10001 postings" there
+    claimed an exact count nobody took.
+    """
+
+    def __str__(self) -> str:
+        return f"{COUNT_CAP:,}+"
 
 
 # --- Search by the shape of the term ------------------------------------------------------

@@ -162,3 +162,18 @@ def test_postings_show_amounts_as_money_in_the_list_the_entry_and_the_posting(su
         page = superuser_client.get(url).content.decode()
         assert "-12.50 USD" in page and "37.50 USD" in page, name  # the debit and the balance after it
         assert ">-1250<" not in page and ">3750<" not in page, name
+
+
+def test_a_capped_count_reads_as_at_least_the_cap(superuser_client, monkeypatch):
+    from audit import admin_tools
+
+    for _ in range(3):
+        funded_account(amount=100)
+    monkeypatch.setattr(admin_tools, "COUNT_CAP", 2)
+    url = reverse("admin:ledger_posting_changelist")
+    page = superuser_client.get(url).content.decode()
+    assert "2+ postings" in page and "3 postings" not in page
+    filtered = superuser_client.get(url, {"currency": "USD"}).content.decode()
+    assert "2+ results" in filtered and "3 results" not in filtered
+    monkeypatch.setattr(admin_tools, "COUNT_CAP", 10_000)
+    assert "6 postings" in superuser_client.get(url).content.decode()  # under the cap: the exact count
