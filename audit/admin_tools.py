@@ -254,11 +254,11 @@ def reason_action(
                     service(actor=request.user, obj=obj, reason=form.cleaned_data["reason"])
                     done.append(str(obj))
                 except LedgerXError as exc:
-                    refused.append(f"{obj}: {exc.message}")
+                    refused.append(f"Could not {verb.lower()} {obj}: {exc.message}")
             if done:
                 modeladmin.message_user(request, f"{verb}: {', '.join(done)}.", level=messages.SUCCESS)
             for line in refused:
-                modeladmin.message_user(request, f"Not {verb.lower()}: {line}", level=messages.ERROR)
+                modeladmin.message_user(request, line, level=messages.ERROR)
             return None
     else:
         form = ReasonForm()

@@ -97,7 +97,7 @@ def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str,
     with transaction.atomic(durable=True):
         locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
         if locked.kind != LedgerAccount.Kind.CUSTOMER:
-            raise InvalidState("System accounts cannot be frozen.")
+            raise InvalidState(f"System accounts cannot be {'frozen' if new == LedgerAccount.Status.FROZEN else 'unfrozen'}.")
         if locked.status == new:
             raise InvalidState(f"The account is already {new}.")
         old = locked.status

@@ -54,9 +54,22 @@ def test_unfreeze_of_an_active_account_is_refused_with_a_message(superuser_clien
     response = action_post(superuser_client, URL, "unfreeze_accounts", [account.pk], confirm="yes", reason="oops")
     assert response.status_code == 302
     assert [str(m) for m in response.wsgi_request._messages] == [
-        f"Not unfreeze: {account}: The account is already active."
+        f"Could not unfreeze {account}: The account is already active."
     ]
     assert not AuditRecord.objects.filter(action=AuditAction.ACCOUNT_UNFROZEN).exists()
+
+
+@pytest.mark.parametrize("action, verb", [("freeze_accounts", "freeze"), ("unfreeze_accounts", "unfreeze")])
+def test_system_accounts_are_refused_in_words_that_match_the_action(superuser_client, action, verb):
+    funded_account(amount=100)
+    system = LedgerAccount.objects.filter(kind=LedgerAccount.Kind.SYSTEM).order_by("number").first()
+    response = action_post(superuser_client, URL, action, [system.pk], confirm="yes", reason="try")
+    assert response.status_code == 302
+    assert [str(m) for m in response.wsgi_request._messages] == [
+        f"Could not {verb} {system}: System accounts cannot be {verb.replace('freeze', 'frozen')}."
+    ]
+    assert LedgerAccount.objects.get(pk=system.pk).status == "active"
+    assert not AuditRecord.objects.filter(action__in=[AuditAction.ACCOUNT_FROZEN, AuditAction.ACCOUNT_UNFROZEN]).exists()
 
 
 def test_unfreeze_works(superuser_client, admin_user):

@@ -75,7 +75,7 @@ def test_reinstate_clears_failed_pin_attempts_and_reports_refusals(superuser_cli
     messages = [str(message) for message in response.wsgi_request._messages]
     assert messages == [
         f"Reinstate: {suspended.email}.",
-        f"Not reinstate: {active.email}: The user is already active.",
+        f"Could not reinstate {active.email}: The user is already active.",
     ]
     assert AuditRecord.objects.filter(action=AuditAction.USER_REINSTATED).count() == 1
 
