@@ -17,6 +17,8 @@ the new address, so it is read-only too.
 
 from auditlog.registry import auditlog
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.models import Group
 from django.db.models import Q
 
 # Imported before unregistering so the order of INSTALLED_APPS cannot bring them back.
@@ -35,6 +37,27 @@ admin.site.unregister(OutstandingToken)
 admin.site.unregister(BlacklistedToken)
 
 auditlog.register(User, exclude_fields=["password", "pin_hash", "last_login", "failed_pin_attempts"])
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Groups grant permissions, so only a superuser adds, changes or deletes one.
+
+    Django lets any staff user with ``auth.change_group`` edit groups: one could
+    give their own group every permission. Others with ``view_group`` may look.
+    """
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
 
 
 @admin.register(User)

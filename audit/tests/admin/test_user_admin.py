@@ -2,6 +2,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
+from django.test import Client
 from django.urls import reverse
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -200,6 +201,26 @@ def test_superuser_cannot_change_their_own_privileges(superuser_client, admin_us
 
 
 # --- Refresh tokens -----------------------------------------------------------------------
+
+
+def test_only_a_superuser_edits_permission_groups(superuser_client):
+    """Staff allowed to change groups could otherwise give their own group any permission."""
+    group = Group.objects.create(name="Support desk")
+    support = _support_user()
+    support.groups.add(group)
+    for codename in ("view_group", "change_group", "add_group", "delete_group"):
+        support.user_permissions.add(Permission.objects.get(codename=codename))
+    client = Client()
+    client.force_login(support)
+    url = reverse("admin:auth_group_change", args=[group.pk])
+    assert client.get(url).status_code == 200  # may look
+    every_permission = list(Permission.objects.values_list("pk", flat=True))
+    assert client.post(url, {"name": "Support desk", "permissions": every_permission}).status_code == 403
+    assert client.post(reverse("admin:auth_group_add"), {"name": "Mine"}).status_code == 403
+    assert group.permissions.count() == 0 and not Group.objects.filter(name="Mine").exists()
+    change_user = Permission.objects.get(codename="change_user")
+    assert superuser_client.post(url, {"name": "Support desk", "permissions": [change_user.pk]}).status_code == 302
+    assert list(group.permissions.all()) == [change_user]
 
 
 def test_token_blacklist_is_not_in_the_admin_so_revocations_cannot_be_undone(superuser_client):
