@@ -56,3 +56,25 @@ def test_seed_demo_bulk_path_keeps_the_books_and_chain_valid_and_resumes():
     before = _state()
     call_command("seed_demo", *args, stdout=io.StringIO())
     assert _state() == before
+
+
+def test_seed_demo_bulk_rerun_leaves_frozen_accounts_and_suspended_users_alone():
+    from accounts.services import user_suspend
+    from accounts.tests.factories import AdminFactory
+    from ledger.services import account_freeze
+
+    args = ["--users", "30", "--bulk-threshold", "10", "--batch", "150"]
+    call_command("seed_demo", *args, "--transactions", "400", stdout=io.StringIO())
+    admin = AdminFactory()
+    bulk = list(LedgerAccount.objects.filter(owner__email__startswith="bulk").order_by("number"))
+    frozen, suspended = bulk[:3], bulk[3:5]
+    for account in frozen:
+        account_freeze(actor=admin, account=account, reason="test")
+    for account in suspended:
+        user_suspend(actor=admin, user=account.owner, reason="test")
+    untouched = [account.pk for account in frozen + suspended]
+    before = Posting.objects.filter(account_id__in=untouched).count()
+    call_command("seed_demo", *args, "--transactions", "1200", stdout=io.StringIO())
+    assert Transaction.objects.filter(metadata__seed="bulk").count() == 1200
+    assert Posting.objects.filter(account_id__in=untouched).count() == before
+    assert [result for result in books_verify() if not result.ok] == []

@@ -42,6 +42,7 @@ from accounts.services import pin_set, user_register
 from audit.compliance import GROUP_NAME
 from audit.models import AuditAction, AuditPending, AuditRecord
 from audit.services import audit_seal_pending
+from ledger.balance_cache import Snapshot, balance_cache_store
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import account_open, system_accounts_ensure
 from ledgerx.exceptions import LedgerXError
@@ -299,8 +300,10 @@ class Command(BaseCommand):
             progress.advance(len(new_users))
         progress.close()
         result: dict[str, list] = {}
+        # Only accounts that may move money: a rerun must not move a frozen account or a suspended user's.
         for pk, currency in LedgerAccount.objects.filter(
-            kind=LedgerAccount.Kind.CUSTOMER, owner__email__startswith="bulk"
+            kind=LedgerAccount.Kind.CUSTOMER, owner__email__startswith="bulk",
+            status=LedgerAccount.Status.ACTIVE, owner__status=User.Status.ACTIVE,
         ).values_list("pk", "currency").iterator(chunk_size=10_000):
             result.setdefault(currency, []).append(pk)
         return result
@@ -326,7 +329,7 @@ class Command(BaseCommand):
                 source = locked[self.rng.choice(chosen)]
                 amount = self.rng.randint(100, 50_000)
                 roll = self.rng.random()
-                if roll < 0.4 or source.posted < amount:
+                if roll < 0.4 or source.available < amount:  # open holds stay covered
                     kind, lines, src, dst = "deposit", [(funding, -amount), (source, amount)], None, source
                 elif roll < 0.6:
                     kind, lines, src, dst = "withdrawal", [(source, -amount), (payouts, amount)], source, None
@@ -369,6 +372,8 @@ class Command(BaseCommand):
             AuditRecord.objects.bulk_create(records)
             AuditPending.objects.bulk_create([AuditPending(record=record) for record in records])
             _balances_write(list(locked.values()))
+            cached = {account.pk: Snapshot.of(account) for account in locked.values() if account.is_customer}
+            transaction.on_commit(lambda: balance_cache_store(cached))
 
     # --- output --------------------------------------------------------------------------------
 
