@@ -104,7 +104,7 @@ def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str,
         locked.status = new
         locked.version += 1
         locked.save(update_fields=["status", "version"])
-        _cache_after_commit([locked])
+        account_cache_after_commit([locked])
         audit_record(
             actor=actor,
             action=action,
@@ -130,7 +130,7 @@ def account_rename(*, account: LedgerAccount, name: str) -> LedgerAccount:
         locked.name = name
         locked.version += 1
         locked.save(update_fields=["name", "version"])
-        _cache_after_commit([locked])
+        account_cache_after_commit([locked])
     account.name, account.version = locked.name, locked.version
     return locked
 
@@ -321,8 +321,13 @@ def _balances_save(accounts: Sequence[LedgerAccount]) -> None:
     LedgerAccount.objects.bulk_update(accounts, ["posted", "pending", "version"])
 
 
-def _cache_after_commit(accounts: Sequence[LedgerAccount]) -> None:
-    # Only customer balances are read through the cache; system shards are summed on read.
+def account_cache_after_commit(accounts: Sequence[LedgerAccount]) -> None:
+    """Store the customer accounts' new state in the account cache once the current transaction commits.
+
+    Every writer of posted, pending, status or name (each bumps ``version``)
+    calls it, ``seed_demo``'s bulk path included. System shards are not
+    cached: their balances are summed on read.
+    """
     snapshots = {account.pk: Snapshot.of(account) for account in accounts if account.is_customer}
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
@@ -389,7 +394,7 @@ def entry_post(
             posting.entry = entry
         Posting.objects.bulk_create(postings)
         _balances_save(accounts)
-    _cache_after_commit(accounts)
+    account_cache_after_commit(accounts)
     return entry
 
 
@@ -441,4 +446,4 @@ def holds_adjust(*, deltas: dict) -> None:
         account.version += 1
         accounts.append(account)
     _balances_save(accounts)
-    _cache_after_commit(accounts)
+    account_cache_after_commit(accounts)

@@ -42,9 +42,8 @@ from accounts.services import pin_set, user_register
 from audit.compliance import GROUP_NAME
 from audit.models import AuditAction, AuditPending, AuditRecord
 from audit.services import audit_seal_pending
-from ledger.balance_cache import Snapshot, balance_cache_store
 from ledger.models import JournalEntry, LedgerAccount, Posting
-from ledger.services import account_open, system_accounts_ensure
+from ledger.services import account_cache_after_commit, account_open, system_accounts_ensure
 from ledgerx.exceptions import LedgerXError
 from ledgerx.ids import uuid7
 from transactions.models import Transaction
@@ -372,8 +371,7 @@ class Command(BaseCommand):
             AuditRecord.objects.bulk_create(records)
             AuditPending.objects.bulk_create([AuditPending(record=record) for record in records])
             _balances_write(list(locked.values()))
-            cached = {account.pk: Snapshot.of(account) for account in locked.values() if account.is_customer}
-            transaction.on_commit(lambda: balance_cache_store(cached))
+            account_cache_after_commit(list(locked.values()))
 
     # --- output --------------------------------------------------------------------------------
 
