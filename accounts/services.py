@@ -228,7 +228,7 @@ def _require_reason(reason) -> str:
     return reason.strip()
 
 
-def actor_check_active(actor) -> None:
+def backoffice_actor_check(actor) -> None:
     """Refuse (UserSuspended) a back-office change made by a suspended user.
 
     A suspension stops everything its holder could change, not only their own
@@ -241,7 +241,7 @@ def actor_check_active(actor) -> None:
 
 def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
     reason = _require_reason(reason)
-    actor_check_active(actor)
+    backoffice_actor_check(actor)
     with transaction.atomic():
         locked = _user_locked(user.pk)
         old = locked.status

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from accounts.services import actor_check_active
+from accounts.services import backoffice_actor_check
 from audit.models import AuditAction
 from audit.services import audit_record
 from ledger.balance_cache import Snapshot, balance_cache_store
@@ -93,7 +93,7 @@ def account_open(*, actor, owner, currency: str, name: str = "") -> LedgerAccoun
 def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str, action: AuditAction) -> LedgerAccount:
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
-    actor_check_active(actor)
+    backoffice_actor_check(actor)
     with transaction.atomic(durable=True):
         locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
         if locked.kind != LedgerAccount.Kind.CUSTOMER:
