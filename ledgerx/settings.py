@@ -107,6 +107,16 @@ TEMPLATES = [
 # BEGIN IMMEDIATE so a transaction takes the write lock before it reads the
 # balances it will check (SQLite's equivalent of SELECT ... FOR UPDATE).
 SQLITE_PATH = os.environ.get("LEDGERX_SQLITE_PATH", str(BASE_DIR / "db.sqlite3"))
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": (
+        "PRAGMA journal_mode=WAL;"
+        "PRAGMA synchronous=NORMAL;"
+        "PRAGMA busy_timeout=30000;"
+        "PRAGMA foreign_keys=ON;"
+    ),
+}
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {
@@ -131,21 +141,16 @@ if DATABASE_URL:
         # first use. LEDGERX_DB_PREPARE=0 turns them off, e.g. behind a
         # transaction-pooling PgBouncer, which cannot keep them.
         _options.setdefault("prepare_threshold", 0 if env_bool("LEDGERX_DB_PREPARE", True) else None)
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # A SQLite file named by URL serializes its writes like the default file.
+        DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": SQLITE_PATH,
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA busy_timeout=30000;"
-                    "PRAGMA foreign_keys=ON;"
-                ),
-            },
+            "OPTIONS": SQLITE_OPTIONS,
             "TEST": {"NAME": os.environ.get("LEDGERX_SQLITE_TEST_PATH") or None},
         }
     }

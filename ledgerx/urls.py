@@ -6,6 +6,7 @@ from ledgerx.api import health
 from ledgerx.api.errors import api_not_found
 
 api_v1 = [
+    path("", health.api_index, name="api-index"),
     path("", include("accounts.urls")),
     path("", include("ledger.urls")),
     path("", include("transactions.urls")),

@@ -9,17 +9,18 @@ IDEM = IdempotencyRecord._meta.db_table
 TRANSACTION_CHECKS: list[tuple[str, str]] = [
     (
         "every stored pending balance equals the sum of its open holds",
-        f"SELECT a.id, a.pending, COALESCE(h.total, 0) AS total FROM {ACCOUNT} a "
+        f"SELECT a.number AS account, a.id AS account_id, a.pending AS pending, "
+        f"COALESCE(h.total, 0) AS open_holds_total FROM {ACCOUNT} a "
         f"LEFT JOIN (SELECT source_account_id, SUM(amount) AS total FROM {TXN} WHERE status = 'pending' "
         f"GROUP BY source_account_id) h ON h.source_account_id = a.id WHERE a.pending <> COALESCE(h.total, 0)",
     ),
     (
         "committed and reversed transactions have an entry; pending and voided ones none",
-        f"SELECT id, status FROM {TXN} WHERE (status IN ('committed', 'reversed')) <> (entry_id IS NOT NULL)",
+        f"SELECT id AS transaction_id, status FROM {TXN} WHERE (status IN ('committed', 'reversed')) <> (entry_id IS NOT NULL)",
     ),
     (
         "every reversed transaction has exactly one reversal",
-        f"SELECT t.id FROM {TXN} t LEFT JOIN {TXN} r ON r.reverses_id = t.id "
+        f"SELECT t.id AS transaction_id FROM {TXN} t LEFT JOIN {TXN} r ON r.reverses_id = t.id "
         f"WHERE (t.status = 'reversed') <> (r.id IS NOT NULL)",
     ),
     (

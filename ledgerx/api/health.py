@@ -1,4 +1,4 @@
-"""Liveness and readiness probes (no auth, no rate limit)."""
+"""Liveness and readiness probes and the API index (no auth, no rate limit)."""
 
 import logging
 
@@ -6,12 +6,34 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+from django.urls import reverse
+
+from ledgerx.api.errors import error_response
 
 logger = logging.getLogger("ledgerx.health")
 
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
+
+
+def api_index(request):
+    """``GET /api/v1/``: where a newcomer (or a client) finds the docs, the schema and the probes."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(405, "method_not_allowed", f'Method "{request.method}" not allowed.', headers={"Allow": "GET, HEAD"})
+    links = {
+        "docs": reverse("docs"),
+        "schema": reverse("schema"),
+        "health": reverse("healthz"),
+        "ready": reverse("readyz"),
+    }
+    return JsonResponse(
+        {
+            "name": settings.SPECTACULAR_SETTINGS["TITLE"],
+            "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+            "links": {name: request.build_absolute_uri(url) for name, url in links.items()},
+        }
+    )
 
 
 def _database_ok() -> bool:

@@ -76,3 +76,26 @@ def test_docs_are_served_without_any_cdn(client):
     # and the assets it names are really served by us
     bundle = next(source for source in sources if source.endswith("swagger-ui-bundle.js"))
     assert client.get(bundle).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_api_root_is_an_index_of_docs_schema_and_probes(client):
+    response = client.get("/api/v1/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["name"] == "LedgerX API"
+    assert body["links"] == {
+        "docs": "http://testserver/api/docs/",
+        "schema": "http://testserver/api/schema/",
+        "health": "http://testserver/healthz",
+        "ready": "http://testserver/readyz",
+    }
+    for url in body["links"].values():
+        assert client.get(url.removeprefix("http://testserver")).status_code == 200
+
+
+def test_the_api_root_refuses_other_methods_in_the_envelope(client):
+    response = client.post("/api/v1/", data={}, content_type="application/json")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["error"]["code"] == "method_not_allowed"

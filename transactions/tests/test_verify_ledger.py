@@ -49,10 +49,13 @@ def test_breaches_are_reported_and_exit_non_zero(corruption, check, capsys):
     breached = [result for result in books_verify() if not result.ok]
     assert [result.name for result in breached] == [check]
     assert breached[0].breaches == 1
+    # The example names the account as everything else does: its number and its id with dashes.
+    assert breached[0].examples[0].startswith(f"account {source.number}, account_id {source.pk}, ")
     with pytest.raises(CommandError) as exc:
         call_command("verify_ledger")
     assert exc.value.returncode == 1
-    assert f"BREACH  {check}: 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"BREACH  {check}: 1\n          e.g. account {source.number}, account_id {source.pk}, " in out
     run = VerificationRun.objects.get()
     assert (run.kind, run.ok, run.summary) == ("ledger", False, "11 checks, 10 ok, 1 breached")
 

@@ -3,6 +3,7 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from transactions.services import hold_expire
 
@@ -23,7 +24,8 @@ class Command(BaseCommand):
             raise CommandError("--every must be a positive number of seconds.")
         while True:
             count = hold_expire()
-            self.stdout.write(f"expired {count} hold(s)")
+            stamp = timezone.now().isoformat(timespec="seconds")
+            self.stdout.write(f"{stamp} expired {count} hold(s)")
             if every is None:
                 return
             self.stdout.flush()

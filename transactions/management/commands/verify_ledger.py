@@ -25,7 +25,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"ok      {result.name}")
             else:
                 failed += 1
-                self.stdout.write(self.style.ERROR(f"BREACH  {result.name}: {result.breaches} (e.g. {result.examples})"))
+                self.stdout.write(self.style.ERROR(f"BREACH  {result.name}: {result.breaches}"))
+                for example in result.examples:
+                    self.stdout.write(f"          e.g. {example}")
         summary = f"{len(results)} checks, {len(results) - failed} ok, {failed} breached"
         self.stdout.write(summary)
         # The admin dashboard shows the last run.

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -131,7 +132,12 @@ def test_expire_holds_command_keeps_sweeping_with_every(hold, capsys, monkeypatc
     monkeypatch.setattr(expire_holds.time, "sleep", sleep)
     with pytest.raises(KeyboardInterrupt):
         call_command("expire_holds", every=30)
-    assert capsys.readouterr().out.splitlines() == ["expired 0 hold(s)", "expired 1 hold(s)"]
+    lines = capsys.readouterr().out.splitlines()
+    # Each sweep says when it ran (UTC, to the second), so a scheduler's log reads as a timeline.
+    assert [re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 (expired \d hold\(s\))", line)[1] for line in lines] == [
+        "expired 0 hold(s)",
+        "expired 1 hold(s)",
+    ]
     assert sleeps == [30, 30]
     hold.refresh_from_db()
     assert hold.status == "voided"
