@@ -10,12 +10,18 @@ Design notes
   most ``PIN_MAX_ATTEMPTS`` are ever counted before the user is suspended. A
   failed attempt is committed even though the caller's request fails, which is
   why it must not run inside the caller's transaction.
+- A PIN bcrypt accepted leaves a short-lived proof in the cache
+  (``accounts.pin_cache``): the same PIN is then accepted without bcrypt until
+  the proof expires, the PIN or password changes, or the user's proofs are
+  dropped (suspension either way, refresh-token reuse). Any other PIN still
+  goes through bcrypt and the counter above.
 - Refresh tokens rotate: a refresh revokes the presented token under a row lock
   on its OutstandingToken, so two parallel refreshes with the same token cannot
   both win. Presenting an already revoked token is treated as theft (reuse
   detection) and revokes every refresh token of the user.
 """
 
+import functools
 import hashlib
 import hmac
 import re
@@ -45,6 +51,14 @@ from accounts.exceptions import (
     WeakPin,
 )
 from accounts.models import User
+from accounts.pin_cache import (
+    pin_proof,
+    pin_proof_epoch,
+    pin_proof_lookup,
+    pin_proof_matches,
+    pin_proof_store,
+    pin_proofs_drop,
+)
 from audit.models import AuditAction
 from audit.services import audit_record
 from ledgerx.exceptions import InvalidState, ValidationFailed
@@ -113,6 +127,8 @@ def pin_set(*, user: User, pin: str, password: str) -> None:
         locked.failed_pin_attempts = 0
         locked.save(update_fields=["pin_hash", "failed_pin_attempts"])
         audit_record(actor=user, action=AuditAction.PIN_SET, target_type="user", target_id=user.pk, data={})
+        # Proofs of the old PIN are dead by construction (they bind its hash); drop them anyway.
+        transaction.on_commit(functools.partial(pin_proofs_drop, user.pk))
     user.pin_hash = new_hash
     user.failed_pin_attempts = 0
 
@@ -135,9 +151,16 @@ def pin_verify(*, user: User, pin: str) -> None:
     value can never be right and is not counted), or InvalidPin with
     ``attempts_remaining``; the failed attempt (and a suspension on the
     PIN_MAX_ATTEMPTS-th) is committed before InvalidPin is raised.
+
+    A PIN that bcrypt accepted within PIN_CACHE_SECONDS is accepted again from
+    its cached proof (``accounts.pin_cache``) without bcrypt; every other PIN,
+    and every PIN when the cache is off or unreachable, is judged by bcrypt
+    and counted exactly as without the cache.
     """
     _assert_not_in_atomic()
-    current = User.objects.filter(pk=user.pk).values("pin_hash", "status").first()
+    current = (
+        User.objects.filter(pk=user.pk).values("pin_hash", "status", "password", "failed_pin_attempts").first()
+    )
     if current is None:
         raise InvalidCredentials("The user no longer exists.")
     if current["status"] == User.Status.SUSPENDED:
@@ -148,11 +171,24 @@ def pin_verify(*, user: User, pin: str) -> None:
     if error:
         raise ValidationFailed(fields={"pin": [error]})
     checked_hash = current["pin_hash"]
-    matches = _pin_matches(pin, checked_hash)  # the expensive part, no lock held
-    # A right PIN stored at another cost than configured (e.g. demo data seeded
-    # at a low cost) is re-hashed at the configured cost, like Django upgrades
-    # password hashes on login. Hashing happens here, before the lock.
-    upgraded_hash = _pin_hash(pin) if matches and _pin_cost(checked_hash) != settings.PIN_BCRYPT_ROUNDS else None
+    cached = pin_proof_lookup(user.pk)
+    if pin_proof_matches(cached, user_id=user.pk, pin=pin, pin_hash=checked_hash, password_hash=current["password"]):
+        # Proven right by bcrypt within PIN_CACHE_SECONDS, for this very hash.
+        # With no failed attempt to reset there is nothing to write, so no
+        # lock: the user's status is checked again under the movement's lock.
+        if not current["failed_pin_attempts"]:
+            user.failed_pin_attempts = 0
+            return
+        matches, upgraded_hash, epoch = True, None, None
+    else:
+        matches = _pin_matches(pin, checked_hash)  # the expensive part, no lock held
+        # A right PIN stored at another cost than configured (e.g. demo data seeded
+        # at a low cost) is re-hashed at the configured cost, like Django upgrades
+        # password hashes on login. Hashing happens here, before the lock.
+        upgraded_hash = _pin_hash(pin) if matches and _pin_cost(checked_hash) != settings.PIN_BCRYPT_ROUNDS else None
+        # Fixed before the locked status check, so a suspension committed after
+        # that check drops whatever epoch the proof below is bound to.
+        epoch = pin_proof_epoch(user.pk, cached) if matches else None
 
     max_attempts = settings.PIN_MAX_ATTEMPTS
     with transaction.atomic(durable=True):
@@ -162,6 +198,7 @@ def pin_verify(*, user: User, pin: str) -> None:
         if locked.pin_hash != checked_hash:
             # The PIN changed while we were hashing: judge against the new one.
             matches = bool(locked.pin_hash) and _pin_matches(pin, locked.pin_hash)
+            epoch = None  # and store no proof for a hash this check did not read
         if matches:
             changed = []
             if locked.failed_pin_attempts:
@@ -172,36 +209,45 @@ def pin_verify(*, user: User, pin: str) -> None:
                 changed.append("pin_hash")
             if changed:
                 locked.save(update_fields=changed)
-            user.failed_pin_attempts = 0
-            return
-        count = locked.failed_pin_attempts + 1
-        update = {"failed_pin_attempts": F("failed_pin_attempts") + 1}
-        suspend = count >= max_attempts
-        if suspend:
-            update["status"] = User.Status.SUSPENDED
-        User.objects.filter(pk=locked.pk).update(**update)
-        audit_record(
-            actor=user,
-            action=AuditAction.PIN_FAILED,
-            target_type="user",
-            target_id=user.pk,
-            data={"failed_attempts": count},
-        )
-        if suspend:
+        else:
+            count = locked.failed_pin_attempts + 1
+            update = {"failed_pin_attempts": F("failed_pin_attempts") + 1}
+            suspend = count >= max_attempts
+            if suspend:
+                update["status"] = User.Status.SUSPENDED
+            User.objects.filter(pk=locked.pk).update(**update)
             audit_record(
-                actor=None,
-                action=AuditAction.USER_SUSPENDED,
+                actor=user,
+                action=AuditAction.PIN_FAILED,
                 target_type="user",
                 target_id=user.pk,
-                data={
-                    "reason": f"{max_attempts} consecutive wrong transaction PINs",
-                    "old_status": User.Status.ACTIVE,
-                    "new_status": User.Status.SUSPENDED,
-                },
+                data={"failed_attempts": count},
             )
-    # Committed: the attempt counts even though this request fails.
+            if suspend:
+                audit_record(
+                    actor=None,
+                    action=AuditAction.USER_SUSPENDED,
+                    target_type="user",
+                    target_id=user.pk,
+                    data={
+                        "reason": f"{max_attempts} consecutive wrong transaction PINs",
+                        "old_status": User.Status.ACTIVE,
+                        "new_status": User.Status.SUSPENDED,
+                    },
+                )
+    # Committed (the transaction is durable): a success may be remembered, and
+    # a failed attempt counts even though this request fails.
+    if matches:
+        if epoch is not None:
+            proof = pin_proof(
+                user_id=user.pk, epoch=epoch, pin=pin, pin_hash=locked.pin_hash, password_hash=locked.password
+            )
+            pin_proof_store(user_id=user.pk, epoch=epoch, proof=proof)
+        user.failed_pin_attempts = 0
+        return
     user.failed_pin_attempts = count
     if suspend:
+        pin_proofs_drop(user.pk)
         user.status = User.Status.SUSPENDED
     raise InvalidPin(attempts_remaining=max(0, max_attempts - count))
 
@@ -260,6 +306,9 @@ def _user_status_change(*, actor, user: User, reason: str, to: str, action: Audi
             target_id=locked.pk,
             data={"reason": reason, "old_status": old, "new_status": to},
         )
+        # Both ways: a reinstated user proves the PIN to bcrypt again, even if
+        # the drop at the suspension could not reach the cache.
+        transaction.on_commit(functools.partial(pin_proofs_drop, locked.pk))
     return locked
 
 
@@ -345,6 +394,8 @@ def password_change(*, user: User, current_password: str, new_password: str) -> 
             target_id=user.pk,
             data={"refresh_tokens_revoked": revoked},
         )
+        # Proofs bind the password hash, so they are dead already; drop them anyway.
+        transaction.on_commit(functools.partial(pin_proofs_drop, locked.pk))
     user.password = locked.password
 
 
@@ -480,6 +531,7 @@ def token_refresh(*, refresh: str) -> TokenPair:
             BlacklistedToken.objects.create(token=outstanding)
             return _pair_for(user)
     assert reused_by is not None
+    pin_proofs_drop(reused_by)  # committed: a stolen session must prove the PIN to bcrypt again
     raise TokenInvalid("This refresh token was already used; every session of this user has been ended.")
 
 

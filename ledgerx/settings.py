@@ -213,6 +213,11 @@ if not PIN_PEPPER:
         raise ImproperlyConfigured("LEDGERX_PIN_PEPPER is not set.")
 PIN_BCRYPT_ROUNDS = env_int("LEDGERX_PIN_BCRYPT_ROUNDS", 12)
 PIN_MAX_ATTEMPTS = 3
+# How long a PIN that bcrypt accepted is accepted again from its cached proof
+# without bcrypt (accounts.pin_cache); 0 turns the verified-PIN cache off.
+PIN_CACHE_SECONDS = env_int("LEDGERX_PIN_CACHE_SECONDS", 300)
+if PIN_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("LEDGERX_PIN_CACHE_SECONDS must be 0 (off) or a number of seconds.")
 
 JWT_SIGNING_KEY = os.environ.get("LEDGERX_JWT_SIGNING_KEY", "")
 if not JWT_SIGNING_KEY:
