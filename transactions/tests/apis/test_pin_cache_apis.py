@@ -1,0 +1,99 @@
+"""The verified-PIN cache seen from the API: what a transfer costs, and Redis going away.
+
+Counts calls instead of timing: ``bcrypt.checkpw``/``bcrypt.hashpw`` (PIN hashes,
+and password hashes in production) and ``User.check_password`` (every password
+check whatever the hasher; the suite uses a fast one).
+"""
+
+import contextlib
+from unittest import mock
+
+import bcrypt
+import pytest
+
+from accounts.models import User
+from accounts.tests.factories import DEFAULT_PASSWORD
+from transactions.tests.helpers import PIN, funded_account
+
+pytestmark = pytest.mark.django_db
+
+
+@contextlib.contextmanager
+def counting_hashes():
+    calls: list[str] = []
+    originals = {"checkpw": bcrypt.checkpw, "hashpw": bcrypt.hashpw, "check_password": User.check_password}
+
+    def spy(name):
+        def call(*args, **kwargs):
+            calls.append(name)
+            return originals[name](*args, **kwargs)
+
+        return call
+
+    with (
+        mock.patch.object(bcrypt, "checkpw", side_effect=spy("checkpw")),
+        mock.patch.object(bcrypt, "hashpw", side_effect=spy("hashpw")),
+        mock.patch.object(User, "check_password", autospec=True, side_effect=spy("check_password")),
+    ):
+        yield calls
+
+
+def _transfer(client, source, destination, *, pin=PIN, key):
+    return client.post(
+        "/api/v1/transfers",
+        {"source_account": str(source.pk), "destination_account": str(destination.pk), "amount": 25, "pin": pin},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+def _login(api_client, user) -> dict:
+    response = api_client.post("/api/v1/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_after_one_pin_check_the_hot_path_runs_no_hash_at_all(api_client):
+    source, destination = funded_account(), funded_account()
+    tokens = _login(api_client, source.owner)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    with counting_hashes() as calls:
+        assert _transfer(api_client, source, destination, key="cold").status_code == 201
+    assert calls == ["checkpw"]  # the first transfer proves the PIN to bcrypt
+
+    with counting_hashes() as calls:
+        for n in range(3):
+            assert _transfer(api_client, source, destination, key=f"warm-{n}").status_code == 201
+        assert api_client.get("/api/v1/me").status_code == 200
+        refreshed = api_client.post("/api/v1/auth/refresh", {"refresh": tokens["refresh"]}, format="json")
+        assert refreshed.status_code == 200
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {refreshed.json()['access']}")
+        assert _transfer(api_client, source, destination, key="after-refresh").status_code == 201
+    assert calls == []
+    source.refresh_from_db()
+    assert source.posted == 10_000 - 5 * 25
+
+
+@pytest.mark.redis
+def test_redis_dying_turns_warm_transfers_back_into_bcrypt_checks(client_for, private_redis):
+    source, destination = funded_account(), funded_account()
+    client = client_for(source.owner)
+    assert _transfer(client, source, destination, key="cold").status_code == 201
+    with counting_hashes() as calls:
+        assert _transfer(client, source, destination, key="warm").status_code == 201
+    assert calls == []
+
+    private_redis.terminate()
+    private_redis.wait(timeout=10)
+
+    with counting_hashes() as calls:
+        assert _transfer(client, source, destination, key="redis-down").status_code == 201
+        wrong = _transfer(client, source, destination, pin="9173", key="redis-down-wrong")
+    assert calls == ["checkpw", "checkpw"]
+    assert wrong.status_code == 403
+    assert wrong.json() == {
+        "error": {"code": "invalid_pin", "message": wrong.json()["error"]["message"], "attempts_remaining": 2}
+    }
+    source.refresh_from_db()
+    assert source.posted == 10_000 - 3 * 25
+    assert User.objects.get(pk=source.owner_id).failed_pin_attempts == 1
