@@ -38,6 +38,12 @@ RESULTS = ROOT / "bench" / "results"
 
 # What each HTTP scenario requests, and the status that counts as success.
 BALANCE_PATH = "/api/v1/accounts/{account}"
+# http_transfer_warm: users per client, each proven once before the window. Enough
+# that no user nears the per-user API limit (600/min), few enough to warm in seconds.
+WARM_USERS_PER_CLIENT = 16
+# The server's LEDGERX_PIN_CACHE_SECONDS per scenario: http_transfer measures a
+# bcrypt check on every request (cache off), the others the app's default.
+PIN_CACHE_FOR = {"http_transfer": 0, "http_transfer_warm": None, "http_me": None, "http_balance": None}
 
 
 class HttpFailure(Exception):
@@ -57,12 +63,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+_servers_started = 0
+
+
+def server_port() -> int:
+    """BENCH_HTTP_PORT, +1 for each further server of this process; else any free port."""
+    global _servers_started
+    base = os.environ.get("BENCH_HTTP_PORT")
+    _servers_started += 1
+    return int(base) + _servers_started - 1 if base else free_port()
+
+
 class Server:
     """gunicorn on 127.0.0.1:<free port>, production settings, the bench database."""
 
-    def __init__(self, db_name: str = env.BENCH_DB):
+    def __init__(self, db_name: str = env.BENCH_DB, *, pin_cache_seconds: int | None = None):
+        """``pin_cache_seconds``: LEDGERX_PIN_CACHE_SECONDS of the server (None: the app's default);
+        0 makes every PIN check a bcrypt check, as ``http_transfer`` measures."""
         self.db_name = db_name
-        self.port = free_port()
+        self.pin_cache_seconds = pin_cache_seconds
+        self.port = server_port()
         self.proc: subprocess.Popen | None = None
         self.log_path = RESULTS / "gunicorn.log"
 
@@ -77,6 +97,8 @@ class Server:
             DJANGO_DEBUG="0",
             LEDGERX_BIND=f"127.0.0.1:{self.port}",
         )
+        if self.pin_cache_seconds is not None:
+            server_env["LEDGERX_PIN_CACHE_SECONDS"] = str(self.pin_cache_seconds)
         RESULTS.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -149,6 +171,23 @@ def make_http_op(name: str, port: int):
         rng = random.Random(7_000_003 * (index + 1))
         accounts = books.accounts
 
+        def transfer(source, destination):
+            status, body = request(
+                "POST",
+                port,
+                "/api/v1/transfers",
+                token=tokens[source.owner_id],
+                body={
+                    "source_account": str(source.pk),
+                    "destination_account": str(destination.pk),
+                    "amount": rng.randint(1, 100),
+                    "pin": BENCH_PIN,
+                },
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+            if status != 201:
+                raise HttpFailure(status, body)
+
         if name == "http_me":
 
             def op():
@@ -170,21 +209,21 @@ def make_http_op(name: str, port: int):
 
             def op():
                 source, destination = rng.sample(accounts, 2)
-                status, body = request(
-                    "POST",
-                    port,
-                    "/api/v1/transfers",
-                    token=tokens[source.owner_id],
-                    body={
-                        "source_account": str(source.pk),
-                        "destination_account": str(destination.pk),
-                        "amount": rng.randint(1, 100),
-                        "pin": BENCH_PIN,
-                    },
-                    headers={"Idempotency-Key": uuid.uuid4().hex},
-                )
-                if status != 201:
-                    raise HttpFailure(status, body)
+                transfer(source, destination)
+
+        elif name == "http_transfer_warm":
+            # This client's own users (disjoint from the other clients'), each of
+            # which proves its PIN once here, before the warm-up and the window.
+            mine = accounts[index::concurrency][:WARM_USERS_PER_CLIENT]
+            for source in mine:
+                transfer(source, rng.choice([a for a in accounts if a.pk != source.pk]))
+
+            def op():
+                source = rng.choice(mine)
+                destination = rng.choice(accounts)
+                while destination.pk == source.pk:
+                    destination = rng.choice(accounts)
+                transfer(source, destination)
 
         else:
             raise ValueError(name)

@@ -63,6 +63,8 @@ def targets(run: dict) -> list[dict]:
     ceiling = run.get("bcrypt", {}).get("ceiling_per_s")
     for c in (4, 16):
         add(5, f"`http_transfer` >= 0.85 x bcrypt ceiling (c={c})", ratio(L("http_transfer", c), ceiling), 0.85)
+    add(5, "`http_transfer_warm` c=4 >= 0.5 x `http_me` c=4", R(("ledgerx", "http_transfer_warm", 4), ("ledgerx", "http_me", 4)), 0.5)
+    add(5, "`http_transfer_warm` c=16 >= 0.8 x c=4", R(("ledgerx", "http_transfer_warm", 16), ("ledgerx", "http_transfer_warm", 4)), 0.8)
     for c in CONCURRENCIES:
         add(5, f"`http_balance` >= 0.6 x `http_me` (c={c})", R(("ledgerx", "http_balance", c), ("ledgerx", "http_me", c)), 0.6)
     scale = run.get("scale") or {}
@@ -111,6 +113,7 @@ def chart(run: dict, path: Path) -> None:
         ("ledgerx", "hold_commit", "LedgerX hold+commit", "tab:purple", "-"),
         ("ledgerx", "random_noaudit", "LedgerX random, no audit", "tab:blue", ":"),
         ("ledgerx", "http_transfer", "LedgerX HTTP transfer (PIN)", "tab:orange", "--"),
+        ("ledgerx", "http_transfer_warm", "LedgerX HTTP transfer (PIN proven before)", "tab:orange", "-"),
     ]
     fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
     for system, scenario, label, color, style in series:
@@ -347,6 +350,7 @@ def results_markdown(run: dict) -> str:
         ("random / random_noaudit", paired(lx("random"), lx("random_noaudit"))),
         ("http_transfer / bcrypt ceiling", lambda c: ratio(L("http_transfer", c), (b or {}).get("ceiling_per_s"))),
         ("http_balance / http_me", paired(lx("http_balance"), lx("http_me"))),
+        ("http_transfer_warm / http_me", paired(lx("http_transfer_warm"), lx("http_me"))),
         ("http_me / random (HTTP floor vs service)", paired(lx("http_me"), lx("random"))),
     ]
     for name, fn in rows:
