@@ -195,7 +195,11 @@ def pin_verify(*, user: User, pin: str) -> None:
         raise ValidationFailed(fields={"pin": [error]})
     checked_hash = current["pin_hash"]
     cached = pin_proof_lookup(user.pk)
-    if pin_proof_matches(cached, user_id=user.pk, pin=pin, pin_hash=checked_hash, password_hash=current["password"]):
+    # A hash due for its re-hash at the configured cost (below) takes the bcrypt path once.
+    at_configured_cost = _pin_cost(checked_hash) == settings.PIN_BCRYPT_ROUNDS
+    if at_configured_cost and pin_proof_matches(
+        cached, user_id=user.pk, pin=pin, pin_hash=checked_hash, password_hash=current["password"]
+    ):
         # Proven right by bcrypt within PIN_CACHE_SECONDS, for this very hash.
         # With no failed attempt to reset there is nothing to write, so no
         # lock: the user's status is checked again under the movement's lock.
@@ -208,7 +212,7 @@ def pin_verify(*, user: User, pin: str) -> None:
         # A right PIN stored at another cost than configured (e.g. demo data seeded
         # at a low cost) is re-hashed at the configured cost, like Django upgrades
         # password hashes on login. Hashing happens here, before the lock.
-        upgraded_hash = _pin_hash(pin) if matches and _pin_cost(checked_hash) != settings.PIN_BCRYPT_ROUNDS else None
+        upgraded_hash = _pin_hash(pin) if matches and not at_configured_cost else None
         # Fixed before the locked status check, so a suspension committed after
         # that check drops whatever epoch the proof below is bound to.
         epoch = pin_proof_epoch(user.pk, cached) if matches else None

@@ -325,3 +325,24 @@ def test_fifty_parallel_wrong_guesses_after_a_warm_right_pin_get_three_tries_and
     assert _keys(user) == {}
     with pytest.raises(UserSuspended):
         services.pin_verify(user=user, pin=PIN)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_proof_made_at_a_lower_cost_does_not_skip_the_rehash(bcrypt_calls, settings):
+    """Demo data is seeded at cost 4 (its PIN checks leave proofs); the first check at the
+    configured cost still re-hashes, and its proof then binds the new hash."""
+    user = UserFactory()
+    settings.PIN_BCRYPT_ROUNDS = 4
+    services.pin_set(user=user, pin=PIN, password=DEFAULT_PASSWORD)
+    services.pin_verify(user=user, pin=PIN)  # the seeder's check: a proof of the cost-4 hash
+    assert _keys(user) != {}
+
+    settings.PIN_BCRYPT_ROUNDS = 5
+    bcrypt_calls.clear()
+    services.pin_verify(user=user, pin=PIN)
+    assert len(bcrypt_calls) == 1
+    upgraded = User.objects.get(pk=user.pk).pin_hash
+    assert upgraded.startswith("$2b$05$")
+    services.pin_verify(user=user, pin=PIN)  # from the proof of the upgraded hash
+    assert len(bcrypt_calls) == 1
+    assert User.objects.get(pk=user.pk).pin_hash == upgraded
