@@ -48,6 +48,7 @@ from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_record
 from ledgerx.exceptions import InvalidState, ValidationFailed
+from ledgerx.observability import metrics
 
 _PIN_RE = re.compile(r"[0-9]{4,6}")  # [0-9], not \d: \d also matches full-width and other digits
 
@@ -200,6 +201,7 @@ def pin_verify(*, user: User, pin: str) -> None:
                 },
             )
     # Committed: the attempt counts even though this request fails.
+    metrics.pin_failure_counted(suspended=suspend)
     user.failed_pin_attempts = count
     if suspend:
         user.status = User.Status.SUSPENDED
@@ -260,6 +262,8 @@ def _user_status_change(*, actor, user: User, reason: str, to: str, action: Audi
             target_id=locked.pk,
             data={"reason": reason, "old_status": old, "new_status": to},
         )
+        if to == User.Status.SUSPENDED:
+            transaction.on_commit(lambda: metrics.suspension_counted("admin"))
     return locked
 
 
