@@ -8,100 +8,22 @@ firing alert are read back through Prometheus's HTTP API.
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
+
+from ledgerx.tests.observability.conftest import PIN, ROOT, TOKEN, free_port, stop, user_over_http, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[3]
-TOKEN = "live-metrics-token"
-PASSWORD = "a long enough passphrase 42"
-PIN = "4826"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, *, seconds: float = 30, **kwargs) -> requests.Response:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return requests.get(url, timeout=2, **kwargs)
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture
-def gunicorn(transactional_db, tmp_path):
-    """A production-like server with two workers on the test database; its base URL."""
-    db = settings.DATABASES["default"]
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "LEDGERX_", "DATABASE_", "REDIS_"))},
-        "DJANGO_SETTINGS_MODULE": "ledgerx.settings",
-        "DJANGO_SECRET_KEY": "live-test-secret-9c1e7a5b2d8f4e6a0c9b7d5e3f1a2c4b6d8e0f",
-        "LEDGERX_JWT_SIGNING_KEY": "live-test-jwt-3f9c1e7a5b2d8f4e6a0c9b7d5e3f",
-        "LEDGERX_PIN_PEPPER": "live-test-pepper-7d1e5f3a9c2b8e4f",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "LEDGERX_SSL_REDIRECT": "0",
-        "LEDGERX_HSTS_SECONDS": "0",
-        "LEDGERX_AUTH_RATE": "1000/m",
-        "LEDGERX_PIN_BCRYPT_ROUNDS": "4",
-        "LEDGERX_METRICS_TOKEN": TOKEN,
-        "LEDGERX_ACCESS_LOG": "0",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-    }
-    if settings.REDIS_URL:
-        env["REDIS_URL"] = settings.REDIS_URL
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "ledgerx.wsgi:application", "-c", "gunicorn.conf.py",
-         "--workers", "2", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "gunicorn.log", "w"),
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(f"{base}/healthz")
-        yield base, tmp_path / "metrics"
-    finally:
-        _stop(process)
-
-
-def _user(base: str, email: str) -> dict:
-    """Register, log in and set a PIN over HTTP; the Authorization header to use."""
-    assert requests.post(f"{base}/api/v1/auth/register", json={"email": email, "password": PASSWORD, "full_name": email}).status_code == 201
-    tokens = requests.post(f"{base}/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
-    auth = {"Authorization": f"Bearer {tokens['access']}"}
-    assert requests.put(f"{base}/api/v1/me/pin", json={"pin": PIN, "password": PASSWORD}, headers=auth).status_code == 204
-    return auth
 
 
 def _workload(base: str) -> None:
     """2 deposits (one replayed), 1 transfer, 1 refused for funds, 1 wrong PIN."""
-    payer, payee = _user(base, "payer@example.com"), _user(base, "payee@example.com")
+    payer, payee = user_over_http(base, "payer@example.com"), user_over_http(base, "payee@example.com")
     source = requests.post(f"{base}/api/v1/accounts", json={"currency": "USD"}, headers=payer).json()["id"]
     destination = requests.post(f"{base}/api/v1/accounts", json={"currency": "USD"}, headers=payee).json()["id"]
 
@@ -127,6 +49,12 @@ def _scrape(base: str) -> dict:
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
     }
+
+
+@pytest.fixture
+def gunicorn(gunicorn_start):
+    base, metrics_dir, _log = gunicorn_start(LEDGERX_METRICS_TOKEN=TOKEN)
+    return base, metrics_dir
 
 
 def test_two_workers_add_up_to_the_exact_workload(gunicorn):
@@ -181,7 +109,7 @@ def test_prometheus_scrapes_a_metric_and_fires_an_alert(gunicorn, tmp_path):
         f"    authorization: {{type: Bearer, credentials_file: '{tmp_path / 'token'}'}}\n"
         f"    static_configs: [{{targets: ['{base.removeprefix('http://')}']}}]\n"
     )
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{port}"],
@@ -189,7 +117,7 @@ def test_prometheus_scrapes_a_metric_and_fires_an_alert(gunicorn, tmp_path):
     )
     api = f"http://127.0.0.1:{port}/api/v1"
     try:
-        _wait_for(f"{api}/status/buildinfo")
+        wait_for(f"{api}/status/buildinfo")
         query = 'sum(ledgerx_http_requests_total{route="api/v1/deposits",status="2xx"})'
         deadline = time.monotonic() + 60
         value = alerts = None
@@ -203,4 +131,4 @@ def test_prometheus_scrapes_a_metric_and_fires_an_alert(gunicorn, tmp_path):
         assert value == "2"
         assert alerts == {"LedgerXRefusedForFunds": "firing"}  # and none of the shipped rules
     finally:
-        _stop(process)
+        stop(process)
