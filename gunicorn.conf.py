@@ -9,6 +9,18 @@ cores only adds context switches. Each worker keeps its database connection
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
+
+# Metrics of every worker in one exposition (prometheus-client's multiprocess
+# mode): each process writes its counters to files in this directory, and
+# GET /metrics sums them. It must be set before the application (and so
+# prometheus_client) is imported, i.e. here. A directory of our own per server
+# start, unless the deployment names one (it is emptied at start either way).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ledgerx-metrics-"))
+# Counters of a previous run must not be added to this one's.
+shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 bind = os.environ.get("LEDGERX_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("LEDGERX_WORKERS", multiprocessing.cpu_count() + 1))
@@ -39,6 +51,13 @@ access_log_format = json.dumps(
 )
 errorlog = "-"
 loglevel = os.environ.get("LEDGERX_LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):
+    # A dead worker's counters stay in the sums; its live gauges do not.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_fork(server, worker):

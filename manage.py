@@ -12,6 +12,10 @@ def main():
     local_env_load(Path(__file__).resolve().parent / ".env")
     from django.core.management import execute_from_command_line
 
+    from ledgerx.observability.tracing import tracing_configure
+
+    tracing_configure()  # opt-in: the standard OTEL_* variables turn it on
+
     execute_from_command_line(sys.argv)
 
 

@@ -63,6 +63,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from ledgerx.exceptions import InvalidState, ValidationFailed
 from ledgerx.fastsql import prepared_cursor
+from ledgerx.observability import metrics
 
 _PIN_RE = re.compile(r"[0-9]{4,6}")  # [0-9], not \d: \d also matches full-width and other digits
 
@@ -272,6 +273,7 @@ def pin_verify(*, user: User, pin: str) -> None:
             pin_proof_store(user_id=user.pk, epoch=epoch, proof=proof)
         user.failed_pin_attempts = 0
         return
+    metrics.pin_failure_counted(suspended=suspend)
     user.failed_pin_attempts = count
     if suspend:
         pin_proofs_drop(user.pk)
@@ -336,6 +338,8 @@ def _user_status_change(*, actor, user: User, reason: str, to: str, action: Audi
         # Both ways: a reinstated user proves the PIN to bcrypt again, even if
         # the drop at the suspension could not reach the cache.
         transaction.on_commit(functools.partial(pin_proofs_drop, locked.pk))
+        if to == User.Status.SUSPENDED:
+            transaction.on_commit(lambda: metrics.suspension_counted("admin"))
     return locked
 
 

@@ -30,6 +30,8 @@ from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import NoScriptError
 
+from ledgerx.observability import metrics
+
 logger = logging.getLogger("ledgerx.ledger.cache")
 
 TTL_SECONDS = 60  # also bounds how long another process can serve an entry it could not drop
@@ -266,12 +268,18 @@ def _fetch(account_ids: list) -> dict:
         return {}
 
 
+def _fetch_counted(account_ids: list) -> dict:
+    found = _fetch(account_ids)
+    metrics.account_cache_counted(hits=len(found), misses=len(account_ids) - len(found))
+    return found
+
+
 def balance_cache_fetch(account_ids: Iterable) -> dict:
     """{account_id: Snapshot} for the ids found in the cache; {} when the cache is down."""
-    return {account_id: state for account_id, (state, _identity) in _fetch(list(account_ids)).items()}
+    return {account_id: state for account_id, (state, _identity) in _fetch_counted(list(account_ids)).items()}
 
 
 def account_cache_fetch(account_id) -> tuple[Snapshot, Identity] | None:
     """The account's cached state and identity, or None (not cached, only the state cached, or the cache down)."""
-    state, identity = _fetch([account_id]).get(account_id, (None, None))
+    state, identity = _fetch_counted([account_id]).get(account_id, (None, None))
     return (state, identity) if identity is not None else None

@@ -5,6 +5,7 @@ import logging
 from datetime import datetime, timezone
 
 from ledgerx.context import client_ip_var, request_id_var, user_id_var
+from ledgerx.observability.tracing import current_trace_id
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -17,6 +18,8 @@ class RequestContextFilter(logging.Filter):
             record.client_ip = client_ip_var.get()
         if getattr(record, "user_id", None) is None:
             record.user_id = user_id_var.get()
+        if not hasattr(record, "trace_id"):
+            record.trace_id = current_trace_id()
         return True
 
 

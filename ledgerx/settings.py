@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ledgerx.observability.middleware.RequestMetricsMiddleware",
     "ledgerx.api.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from gunicorn (no separate web server needed).
@@ -248,6 +249,10 @@ API_RATE = os.environ.get("LEDGERX_API_RATE", "600/m")
 # Number of reverse proxies in front of LedgerX whose X-Forwarded-For entries
 # are trusted. 0: the client IP is REMOTE_ADDR and X-Forwarded-For is ignored.
 TRUSTED_PROXY_COUNT = env_int("LEDGERX_TRUSTED_PROXIES", 0)
+
+# --- Observability ------------------------------------------------------------------------
+# GET /metrics (Prometheus) answers only with this bearer token; unset, it is a 404.
+METRICS_TOKEN = os.environ.get("LEDGERX_METRICS_TOKEN", "")
 
 # --- Money ------------------------------------------------------------------------
 # ISO 4217 code -> minor-unit exponent. Adding JPY (0) or KWD (3) is a settings change.

@@ -17,6 +17,7 @@ from rest_framework import exceptions as drf
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from ledgerx.exceptions import LedgerXError, RateLimited
+from ledgerx.observability import metrics
 
 logger = logging.getLogger("ledgerx.errors")
 
@@ -30,6 +31,7 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra) -> 
 
 
 def error_response(status: int, code: str, message: str, fields: dict | None = None, headers=None, **extra):
+    metrics.api_error_counted(code=code, status=status)
     response = JsonResponse(error_body(code, message, fields, **extra), status=status)
     for name, value in (headers or {}).items():
         response[name] = value
@@ -117,7 +119,7 @@ def exception_handler(exc, context):
 
 def is_api_path(path: str) -> bool:
     """Paths whose errors are the JSON envelope: the API and the health probes."""
-    return path.startswith("/api/") or path in ("/healthz", "/readyz")
+    return path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics")
 
 
 def handler404(request, exception=None):

@@ -19,6 +19,7 @@ from rest_framework.throttling import BaseThrottle
 
 from ledgerx.api.middleware import client_ip
 from ledgerx.exceptions import RateLimited, ServiceUnavailable
+from ledgerx.observability import metrics
 
 logger = logging.getLogger("ledgerx.ratelimit")
 
@@ -47,8 +48,9 @@ def _hit(request, *, group: str, value: str, rate: str) -> dict | None:
     return usage
 
 
-def _raise_if_over(usage: dict | None) -> None:
+def _raise_if_over(usage: dict | None, group: str) -> None:
     if usage is not None and usage["should_limit"]:
+        metrics.rate_limit_counted(group)
         raise RateLimited(retry_after=max(1, usage["time_left"]))
 
 
@@ -62,7 +64,7 @@ def rate_limit_strict(request, *, group: str, value: str, rate: str | None = Non
     except _CacheUnavailable as exc:
         logger.error("rate limiter unavailable, refusing %s: %s", group, exc)
         raise ServiceUnavailable("The rate limiter is unavailable; try again shortly.") from exc
-    _raise_if_over(usage)
+    _raise_if_over(usage, group)
 
 
 def auth_rate_limit_ip(request, *, scope: str) -> None:
@@ -92,5 +94,5 @@ class APIRateThrottle(BaseThrottle):
         except _CacheUnavailable as exc:
             logger.warning("rate limiter unavailable, serving without the per-user limit: %s", exc)
             return True
-        _raise_if_over(usage)
+        _raise_if_over(usage, "api.user")
         return True

@@ -1,0 +1,146 @@
+"""The metrics LedgerX exports, and the functions that count into them.
+
+Label values come from small closed sets (movement types, ISO currency codes
+from the configuration, error codes of the contract, route templates), so the
+number of time series stays bounded whatever the traffic. Callers use the
+functions below rather than the metric objects, so each metric has one home
+for its names and labels.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# --- Money -----------------------------------------------------------------------------
+
+MOVEMENTS = Counter(
+    "ledgerx_movements",
+    "Money movements committed, by transaction type and currency.",
+    ["type", "currency"],
+)
+MOVED = Counter(
+    "ledgerx_moved_minor_units",
+    "Amounts committed, in minor units of the currency.",
+    ["type", "currency"],
+)
+HOLDS = Counter(
+    "ledgerx_holds",
+    "Holds by outcome: opened, committed, voided, expired.",
+    ["outcome"],
+)
+BATCH_SIZE = Histogram(
+    "ledgerx_batch_items",
+    "Items per batch request.",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+BATCH_ITEMS = Counter(
+    "ledgerx_batch_item_outcomes",
+    "Batch items by outcome: ok or failed.",
+    ["outcome"],
+)
+
+# --- Refusals, security ----------------------------------------------------------------
+
+API_ERRORS = Counter(
+    "ledgerx_api_errors",
+    "Error responses of the API, by the contract's error code and HTTP status.",
+    ["code", "status"],
+)
+PIN_FAILURES = Counter("ledgerx_pin_failures", "Wrong transaction PINs.")
+SUSPENSIONS = Counter(
+    "ledgerx_user_suspensions",
+    "Users suspended, by cause: pin (three wrong PINs) or admin.",
+    ["cause"],
+)
+RATE_LIMITED = Counter(
+    "ledgerx_rate_limited",
+    "Requests refused by a rate limit, by scope (auth.login.ip, api.user, ...).",
+    ["scope"],
+)
+IDEMPOTENCY = Counter(
+    "ledgerx_idempotency",
+    "Idempotency outcomes other than a first run: replayed, in_progress, key_reused.",
+    ["outcome"],
+)
+
+# --- Caches ------------------------------------------------------------------------------
+
+ACCOUNT_CACHE = Counter(
+    "ledgerx_account_cache_lookups",
+    "Account-state cache lookups, by result: hit or miss.",
+    ["result"],
+)
+
+# --- Requests ------------------------------------------------------------------------------
+
+REQUESTS = Counter(
+    "ledgerx_http_requests",
+    "HTTP requests, by route template, method and status class (2xx, 4xx, ...).",
+    ["route", "method", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "ledgerx_http_request_duration_seconds",
+    "Time to answer a request, by route template and method.",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+IN_FLIGHT = Gauge(
+    "ledgerx_http_requests_in_flight",
+    "Requests being answered right now (summed over the live workers).",
+    multiprocess_mode="livesum",
+)
+DB_QUERIES = Histogram(
+    "ledgerx_http_db_queries",
+    "Database queries per request, by route template.",
+    ["route"],
+    buckets=(0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89),
+)
+
+
+def movement_committed(*, type: str, currency: str, amount: int) -> None:
+    MOVEMENTS.labels(type, currency).inc()
+    MOVED.labels(type, currency).inc(amount)
+
+
+def hold_counted(outcome: str) -> None:
+    HOLDS.labels(outcome).inc()
+
+
+def batch_counted(*, size: int, succeeded: int, failed: int) -> None:
+    BATCH_SIZE.observe(size)
+    if succeeded:
+        BATCH_ITEMS.labels("ok").inc(succeeded)
+    if failed:
+        BATCH_ITEMS.labels("failed").inc(failed)
+
+
+_IDEMPOTENCY_CODES = {"idempotency_in_progress": "in_progress", "idempotency_key_reused": "key_reused"}
+
+
+def api_error_counted(*, code: str, status: int) -> None:
+    API_ERRORS.labels(code, str(status)).inc()
+    if code in _IDEMPOTENCY_CODES:
+        IDEMPOTENCY.labels(_IDEMPOTENCY_CODES[code]).inc()
+
+
+def replay_counted() -> None:
+    IDEMPOTENCY.labels("replayed").inc()
+
+
+def pin_failure_counted(*, suspended: bool) -> None:
+    PIN_FAILURES.inc()
+    if suspended:
+        SUSPENSIONS.labels("pin").inc()
+
+
+def suspension_counted(cause: str) -> None:
+    SUSPENSIONS.labels(cause).inc()
+
+
+def rate_limit_counted(scope: str) -> None:
+    RATE_LIMITED.labels(scope).inc()
+
+
+def account_cache_counted(*, hits: int, misses: int) -> None:
+    if hits:
+        ACCOUNT_CACHE.labels("hit").inc(hits)
+    if misses:
+        ACCOUNT_CACHE.labels("miss").inc(misses)

@@ -1,0 +1,112 @@
+"""GET /metrics: who may scrape it, and exact counts for a known workload."""
+
+import pytest
+from django.test import override_settings
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from ledger.tests.factories import customer_account
+from ledger.tests.fixtures import client_for  # noqa: F401
+from transactions.tests.helpers import PIN, user_with_pin
+
+pytestmark = pytest.mark.django_db
+TOKEN = "metrics-token-for-tests"
+
+
+def value(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def scrape(client, token=TOKEN):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    with override_settings(METRICS_TOKEN=TOKEN):
+        return client.get("/metrics", **headers)
+
+
+def samples(text: str) -> dict:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_are_off_without_a_token(api_client):
+    response = api_client.get("/metrics")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token", TOKEN + "x"])
+def test_metrics_refuse_a_scrape_without_the_token(api_client, token):
+    response = scrape(api_client, token=token)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert b"ledgerx_" not in response.content
+
+
+def test_a_known_workload_is_counted_exactly(client_for):
+    payer, payee = user_with_pin(), user_with_pin()
+    source = customer_account(owner=payer)
+    destination = customer_account(owner=payee)
+    client = client_for(payer)
+    deposits = {"route": "api/v1/deposits", "method": "POST"}
+    transfers = {"route": "api/v1/transfers", "method": "POST"}
+    before = {
+        "deposit_2xx": value("ledgerx_http_requests_total", **deposits, status="2xx"),
+        "transfer_2xx": value("ledgerx_http_requests_total", **transfers, status="2xx"),
+        "transfer_4xx": value("ledgerx_http_requests_total", **transfers, status="4xx"),
+        "deposit_seconds": value("ledgerx_http_request_duration_seconds_count", **deposits),
+        "insufficient": value("ledgerx_api_errors_total", code="insufficient_funds", status="409"),
+        "invalid_pin": value("ledgerx_api_errors_total", code="invalid_pin", status="403"),
+        "pin_failures": value("ledgerx_pin_failures_total"),
+        "replayed": value("ledgerx_idempotency_total", outcome="replayed"),
+        "reused": value("ledgerx_idempotency_total", outcome="key_reused"),
+    }
+
+    deposit = {"account": str(source.pk), "amount": 5_000}
+    assert client.post("/api/v1/deposits", deposit, format="json", HTTP_IDEMPOTENCY_KEY="d-1").status_code == 201
+    replay = client.post("/api/v1/deposits", deposit, format="json", HTTP_IDEMPOTENCY_KEY="d-1")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+    other = {**deposit, "amount": 6_000}
+    assert client.post("/api/v1/deposits", other, format="json", HTTP_IDEMPOTENCY_KEY="d-1").status_code == 422
+    transfer = {"source_account": str(source.pk), "destination_account": str(destination.pk), "pin": PIN}
+    ok = client.post("/api/v1/transfers", {**transfer, "amount": 1_000}, format="json", HTTP_IDEMPOTENCY_KEY="t-1")
+    assert ok.status_code == 201
+    broke = client.post("/api/v1/transfers", {**transfer, "amount": 9_000}, format="json", HTTP_IDEMPOTENCY_KEY="t-2")
+    assert broke.json()["error"]["code"] == "insufficient_funds"
+    wrong = client.post(
+        "/api/v1/transfers", {**transfer, "amount": 1, "pin": "9513"}, format="json", HTTP_IDEMPOTENCY_KEY="t-3"
+    )
+    assert wrong.json()["error"]["code"] == "invalid_pin"
+
+    assert value("ledgerx_http_requests_total", **deposits, status="2xx") - before["deposit_2xx"] == 2
+    assert value("ledgerx_http_request_duration_seconds_count", **deposits) - before["deposit_seconds"] == 3
+    assert value("ledgerx_http_requests_total", **transfers, status="2xx") - before["transfer_2xx"] == 1
+    assert value("ledgerx_http_requests_total", **transfers, status="4xx") - before["transfer_4xx"] == 2
+    assert value("ledgerx_api_errors_total", code="insufficient_funds", status="409") - before["insufficient"] == 1
+    assert value("ledgerx_api_errors_total", code="invalid_pin", status="403") - before["invalid_pin"] == 1
+    assert value("ledgerx_pin_failures_total") - before["pin_failures"] == 1
+    assert value("ledgerx_idempotency_total", outcome="replayed") - before["replayed"] == 1
+    assert value("ledgerx_idempotency_total", outcome="key_reused") - before["reused"] == 1
+
+    response = scrape(client)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    scraped = samples(response.content.decode())
+    key = ("ledgerx_http_requests_total", tuple(sorted({**transfers, "status": "4xx"}.items())))
+    assert scraped[key] == value("ledgerx_http_requests_total", **transfers, status="4xx")
+    assert scraped[("ledgerx_holds_open", ())] == 0
+
+
+def test_route_labels_never_carry_ids(client_for):
+    user = user_with_pin()
+    account = customer_account(owner=user)
+    client = client_for(user)
+    assert client.get(f"/api/v1/accounts/{account.pk}").status_code == 200
+    assert client.get("/api/v1/no-such-thing/123").status_code == 404
+    text = scrape(client).content.decode()
+    assert str(account.pk) not in text
+    assert 'route="api/v1/accounts/<uuid_ci:account_id>"' in text
+    assert "no-such-thing" not in text
