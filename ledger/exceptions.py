@@ -15,6 +15,15 @@ class AccountFrozen(LedgerXError):
     default_message = "The account is frozen and can neither send nor receive money."
 
 
+BALANCE_LIMIT = 2**53 - 1  # the largest integer every JSON client reads exactly
+
+
+class BalanceLimit(LedgerXError):
+    code = "balance_limit"
+    status = 409
+    default_message = f"This movement would take the account's balance past {BALANCE_LIMIT} minor units."
+
+
 class CurrencyMismatch(LedgerXError):
     code = "currency_mismatch"
     status = 400

@@ -86,6 +86,12 @@ class LedgerAccount(models.Model):
                 condition=~Q(kind="customer") | (Q(pending__gte=0) & Q(posted__gte=F("pending"))),
                 name="ledger_account_customer_not_negative",
             ),
+            # No customer balance past 2^53 - 1 (ledger.exceptions.BALANCE_LIMIT): the
+            # largest integer every JSON client reads exactly. Refused as balance_limit.
+            models.CheckConstraint(
+                condition=~Q(kind="customer") | Q(posted__lte=9007199254740991),
+                name="ledger_account_customer_balance_limit",
+            ),
             models.CheckConstraint(
                 condition=(Q(kind="customer") & Q(owner__isnull=False) & Q(system_role=""))
                 | (Q(kind="system") & Q(owner__isnull=True) & ~Q(system_role="")),

@@ -26,7 +26,7 @@ from accounts.services import backoffice_actor_check
 from audit.models import AuditAction
 from audit.services import audit_record
 from ledger.balance_cache import Snapshot, balance_cache_store
-from ledger.exceptions import InsufficientFunds, UnbalancedEntry
+from ledger.exceptions import BALANCE_LIMIT, BalanceLimit, InsufficientFunds, UnbalancedEntry
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import currency_supported
 from ledgerx.exceptions import InvalidState, ValidationFailed
@@ -304,8 +304,8 @@ def _accounts_lock_postgres(wanted: set, share_user) -> list[LedgerAccount]:
 # --- The write path --------------------------------------------------------------------
 
 
-def _balances_save(accounts: Sequence[LedgerAccount]) -> None:
-    """One UPDATE for all changed balances (the rows are locked by the caller)."""
+def balances_save(accounts: Sequence[LedgerAccount]) -> None:
+    """One UPDATE for all changed balances and versions (the rows are locked by the caller)."""
     if connection.vendor == "postgresql":
         values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint)"] * len(accounts))
         params: list = []
@@ -333,8 +333,11 @@ def account_cache_after_commit(accounts: Sequence[LedgerAccount]) -> None:
 
 
 def _customer_check(account: LedgerAccount) -> None:
+    """Funds first, then the ceiling: the refusal order every movement follows."""
     if account.is_customer and (account.pending < 0 or account.posted < account.pending):
         raise InsufficientFunds()
+    if account.is_customer and account.posted > BALANCE_LIMIT:
+        raise BalanceLimit()
 
 
 def entry_post(
@@ -393,7 +396,7 @@ def entry_post(
         for posting in postings:
             posting.entry = entry
         Posting.objects.bulk_create(postings)
-        _balances_save(accounts)
+        balances_save(accounts)
     account_cache_after_commit(accounts)
     return entry
 
@@ -445,5 +448,5 @@ def holds_adjust(*, deltas: dict) -> None:
         _customer_check(account)
         account.version += 1
         accounts.append(account)
-    _balances_save(accounts)
+    balances_save(accounts)
     account_cache_after_commit(accounts)

@@ -301,13 +301,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two "type" choice sets: every transaction type, and the ones a batch item may be.
+    "ENUM_NAME_OVERRIDES": {
+        "TransactionTypeEnum": ["deposit", "withdrawal", "transfer", "reversal"],
+        "BatchItemTypeEnum": ["deposit", "withdrawal", "transfer"],
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
 
 # --- Requests, logging ----------------------------------------------------------------
 CSRF_FAILURE_VIEW = "ledgerx.api.errors.csrf_failure"
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LEDGERX_MAX_BODY_BYTES", 64 * 1024)
+MAX_BODY_BYTES = env_int("LEDGERX_MAX_BODY_BYTES", 64 * 1024)
+# POST batches carries up to 1000 items: its own, larger ceiling.
+MAX_BATCH_BODY_BYTES = env_int("LEDGERX_MAX_BATCH_BODY_BYTES", 2 * 1024 * 1024)
+# Django's own limit is the larger one; the request middleware applies each path's.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_BODY_BYTES, MAX_BATCH_BODY_BYTES)
 
 LOG_LEVEL = os.environ.get("LEDGERX_LOG_LEVEL", "INFO")
 LOGGING = {

@@ -5,6 +5,7 @@ same service as ``POST admin/transactions/{id}/reverse`` -- so the same checks
 (committed only, not twice, no customer below zero) and audit record apply.
 """
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,7 +25,7 @@ from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
 from ledger.admin import account_condition
 from ledger.models import LedgerAccount, Posting
 from ledger.money import money_display
-from transactions.models import Transaction
+from transactions.models import Batch, Transaction
 from transactions.services import transaction_reverse
 
 
@@ -33,19 +34,56 @@ class CreatedFilter(RecentFilter):
     field_name = "created_at"  # txn_created_idx
 
 
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyAdmin):
+    """Batches as their owner sent them: counts and status, and each item's outcome with its transaction."""
+
+    list_display = ("id", "owner", "status", "atomic", "count", "succeeded", "failed", "created_at")
+    list_filter = ("status", "atomic")
+    search_help_text = "Search by batch id or the owner's id (exact)."
+    list_select_related = ("owner",)
+    ordering = ("-created_at", "-id")
+    sortable_by = ("created_at",)
+    fields = ("id", "owner", "status", "atomic", "count", "succeeded", "failed", "created_at", "items_table")
+    readonly_fields = fields
+
+    def search_condition(self, term: str) -> Q | None:
+        pk = term_uuid(term)
+        return Q(pk=pk) | Q(owner_id=pk) if pk is not None else None
+
+    @admin.display(description="Items")
+    def items_table(self, obj: Batch) -> str:
+        transactions = {txn.pk: txn for txn in obj.transactions.select_related("source_account", "destination_account")}
+        rows = []
+        for result in obj.results:
+            txn = transactions.get(uuid.UUID(result["transaction"])) if result["transaction"] else None
+            if txn is not None:
+                url = reverse("admin:transactions_transaction_change", args=[txn.pk])
+                what = format_html(
+                    '<a href="{}">{} {} {}</a>', url, txn.type, money_display(txn.amount, txn.currency), txn.status
+                )
+            else:
+                what = format_html("{}: {}", result["error"]["code"], result["error"]["message"])
+            rows.append((result["index"], result["status"], what))
+        return format_html(
+            "<table><tr><th>#</th><th>Outcome</th><th>Transaction or refusal</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+
 @admin.register(Transaction)
 class TransactionAdmin(ReadOnlyAdmin):
     list_display = ("id", "type", "status", "amount_display", "source_account", "destination_account", "created_at")
     list_filter = (CreatedFilter, "type", "status", CurrencyFilter)
     search_help_text = "Search by transaction id, or by account number or id: the transactions in and out of it (exact)."
     list_select_related = ("source_account", "destination_account")
-    raw_id_fields = ("source_account", "destination_account", "reverses", "initiated_by", "entry")
+    raw_id_fields = ("source_account", "destination_account", "reverses", "initiated_by", "entry", "batch")
     ordering = ("-created_at", "-id")  # txn_created_idx
     sortable_by = ("created_at",)
     fields = (
         "id", "type", "status", "amount_display", "currency", "source_account", "destination_account",
         "description", "metadata", "initiated_by", "created_at", "committed_at", "expires_at",
-        "reverses", "reversed_by_link", "entry", "postings_table",
+        "reverses", "reversed_by_link", "batch", "entry", "postings_table",
     )
     readonly_fields = fields
     actions = ("reverse_transactions",)
@@ -213,6 +251,7 @@ def dashboard_data() -> dict:
             for code in sorted(settings.CURRENCIES)
         ],
         "transactions_30d": sum(counts.values()),
+        "batches_30d": Batch.objects.filter(created_at__gte=since).count(),
         "recent": recent,
         "verifications": [
             {"kind": VerificationRun.Kind(kind).label, "run": run} for kind, run in verifications.items()

@@ -31,10 +31,11 @@ from ledger.selectors import account_get_customer, account_get_for_user
 from ledgerx.api.pagination import invalid_cursor
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.timestamps import timestamp_parse
-from transactions import selectors, services
+from ledgerx.exceptions import ValidationFailed
+from transactions import batches, selectors, services
 from transactions.idempotency import MoneyOutcome, idempotency_key_validate
-from transactions.models import Transaction
-from transactions.representations import transaction_representation
+from transactions.models import Batch, Transaction
+from transactions.representations import batch_representation, transaction_representation
 
 
 @extend_schema_field(
@@ -94,6 +95,7 @@ class TransactionOutputSerializer(serializers.Serializer):
     committed_at = serializers.DateTimeField(allow_null=True)
     reverses = serializers.UUIDField(allow_null=True)
     reversed_by = serializers.UUIDField(allow_null=True)
+    batch = serializers.UUIDField(allow_null=True, help_text="The batch that made it, or null.")
 
     def to_representation(self, instance):
         return transaction_representation(instance)
@@ -205,6 +207,7 @@ class TransactionListApi(APIView):
             OpenApiParameter("account", OpenApiTypes.UUID, OpenApiParameter.QUERY, description="One of your accounts."),
             OpenApiParameter("status", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=Transaction.Status.values),
             OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=Transaction.Type.values),
+            OpenApiParameter("batch", OpenApiTypes.UUID, OpenApiParameter.QUERY, description="Only this batch's."),
             OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."),
             OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1-200, default 50."),
         ],
@@ -228,6 +231,7 @@ class _TransactionFilters(serializers.Serializer):
     account = serializers.UUIDField(required=False, source="account_id")
     status = serializers.ChoiceField(choices=Transaction.Status.values, required=False)
     type = serializers.ChoiceField(choices=Transaction.Type.values, required=False)
+    batch = serializers.UUIDField(required=False, source="batch_id")
 
 
 def _validated_query(request) -> dict:
@@ -260,10 +264,12 @@ class KeysetPage:
                 self.after = position
 
     def _size(self, raw) -> int:
-        try:
-            return min(max(int(raw), 1), self.max_size)
-        except (TypeError, ValueError):
+        """``page_size``: absent -> the default; anything but an integer 1..200 -> 400."""
+        if raw is None:
             return self.default_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_size):
+            raise ValidationFailed(fields={"page_size": [f"An integer from 1 to {self.max_size}."]})
+        return int(raw)
 
     @staticmethod
     def _decode(raw: str):
@@ -351,3 +357,122 @@ class HoldVoidApi(APIView):
     def post(self, request, transaction_id):
         txn = selectors.transaction_get_for_user(user=request.user, transaction_id=transaction_id)
         return Response(transaction_representation(services.hold_void(actor=request.user, transaction=txn)))
+
+
+# --- Batches --------------------------------------------------------------------------------
+
+_ITEM_TYPES = [Transaction.Type.DEPOSIT, Transaction.Type.WITHDRAWAL, Transaction.Type.TRANSFER]
+
+
+class BatchItemInput(_MoneyInput):
+    """One item: shaped like the body of its single endpoint (without the PIN)."""
+
+    type = serializers.ChoiceField(choices=_ITEM_TYPES)
+    account = serializers.UUIDField(required=False, help_text="deposit, withdrawal")
+    source_account = serializers.UUIDField(required=False, help_text="transfer")
+    destination_account = serializers.UUIDField(required=False, help_text="transfer")
+    hold = StrictBooleanField(required=False, default=False, help_text="transfer only: reserve, commit or void later.")
+
+    _FIELDS = {
+        Transaction.Type.DEPOSIT: ("account",),
+        Transaction.Type.WITHDRAWAL: ("account",),
+        Transaction.Type.TRANSFER: ("source_account", "destination_account"),
+    }
+
+    def validate(self, data):
+        wanted = self._FIELDS[data["type"]]
+        errors = {name: ["This field is required."] for name in wanted if name not in data}
+        for name in ("account", "source_account", "destination_account"):
+            if name in data and name not in wanted:
+                errors[name] = [f"Not a field of a {data['type']}."]
+        if data.get("hold") and data["type"] != Transaction.Type.TRANSFER:
+            errors["hold"] = ["Only a transfer can be a hold."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+
+class BatchInput(serializers.Serializer):
+    items = serializers.ListField(child=BatchItemInput(), min_length=1, max_length=batches.MAX_ITEMS)
+    atomic = StrictBooleanField(required=False, default=True, help_text="All items or none (default).")
+    pin = StrictCharField(required=False, help_text="Required when any item is a withdrawal or a transfer.")
+
+
+class BatchResultOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["ok", "failed"])
+    transaction = TransactionOutputSerializer(allow_null=True)
+    error = serializers.DictField(allow_null=True, help_text="{code, message} of a failed item.")
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    """Documents ``transactions.representations.batch_representation``."""
+
+    id = serializers.UUIDField()
+    atomic = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=Batch.Status.values)
+    created_at = serializers.DateTimeField()
+    count = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BatchResultOutput(many=True)
+
+
+BatchPage = page_of(BatchOutputSerializer, "BatchPage")
+BATCH_ID = OpenApiParameter("batch_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+class BatchesApi(APIView):
+    @extend_schema(
+        operation_id="batches_create",
+        tags=["money"],
+        request=BatchInput,
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        responses={201: BatchOutputSerializer, **MONEY_ERRORS},
+        description=(
+            "Apply 1-1000 movements in order, in one commit. Atomic (default): all or none; a refused "
+            "item answers its own error with `index`. `atomic: false`: 201 with each item's outcome."
+        ),
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        idempotency_key_validate(key)
+        data = _validated(BatchInput, request)
+        items = [batches.BatchItem(**item) for item in data["items"]]
+        outcome = batches.batch_create(
+            actor=request.user, items=items, atomic=data["atomic"], pin=data.get("pin"), idempotency_key=key
+        )
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+        return Response(outcome.body, status=outcome.status, headers=headers)
+
+    @extend_schema(
+        operation_id="batches_list",
+        tags=["money"],
+        parameters=[
+            OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."),
+            OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1-200, default 50."),
+        ],
+        responses={
+            200: BatchPage,
+            400: error("validation_error: `page_size` is not an integer from 1 to 200."),
+            401: NOT_AUTHENTICATED,
+            404: error("not_found: the cursor is invalid."),
+        },
+    )
+    def get(self, request):
+        page = KeysetPage(request)
+        rows = selectors.batch_page_for_user(user=request.user, limit=page.size + 1, before=page.before, after=page.after)
+        bodies = [batch_representation(batch, selectors.batch_transactions(batch)) for batch in rows[: page.size + 1]]
+        return Response(page.render(rows, bodies))
+
+
+class BatchDetailApi(APIView):
+    @extend_schema(
+        operation_id="batches_retrieve",
+        tags=["money"],
+        parameters=[BATCH_ID],
+        responses={200: BatchOutputSerializer, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request, batch_id):
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        return Response(batch_representation(batch, selectors.batch_transactions(batch)))

@@ -21,6 +21,40 @@ from ledger.money import money_display
 from ledgerx.ids import uuid7
 
 
+class Batch(models.Model):
+    """Many movements of one user in one request (``transactions.batches``).
+
+    ``results`` keeps each item's outcome in request order: ``{"index",
+    "status", "transaction" (id or null), "error" ({code, message} or null)}``;
+    the transactions themselves are ordinary rows pointing back here.
+    """
+
+    class Status(models.TextChoices):
+        COMMITTED = "committed"
+        PARTIAL = "partial"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False, editable=False
+    )
+    atomic = models.BooleanField(editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, editable=False)
+    count = models.PositiveIntegerField(editable=False)
+    succeeded = models.PositiveIntegerField(editable=False)
+    failed = models.PositiveIntegerField(editable=False)
+    results = models.JSONField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "batches"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at", "-id"], name="batch_owner_keyset_idx")]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.succeeded}/{self.count} {self.status})"
+
+
 class Transaction(models.Model):
     class Type(models.TextChoices):
         DEPOSIT = "deposit", "Deposit"
@@ -68,6 +102,10 @@ class Transaction(models.Model):
     initiated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
     )
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions", editable=False,
+        db_index=False,  # covered by txn_batch_idx (partial: most transactions are not batched)
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     committed_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Holds only.")
@@ -91,6 +129,7 @@ class Transaction(models.Model):
             # Keyset pages per side: (account, created_at, id) newest first.
             # The back office lists every transaction newest first (admin, dashboard).
             models.Index(fields=["-created_at", "-id"], name="txn_created_idx"),
+            models.Index(fields=["batch", "-created_at", "-id"], name="txn_batch_idx", condition=Q(batch__isnull=False)),
             models.Index(fields=["source_account", "-created_at", "-id"], name="txn_source_keyset_idx"),
             models.Index(fields=["destination_account", "-created_at", "-id"], name="txn_destination_keyset_idx"),
             models.Index(
@@ -113,8 +152,9 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
     # db_index=False: idempotency_transaction_unique (transaction_id) is the index.
+    # Null for a batch: its stored response is the batch, whose transactions point to it.
     transaction = models.ForeignKey(
-        Transaction, on_delete=models.PROTECT, related_name="idempotency_records", db_index=False
+        Transaction, null=True, on_delete=models.PROTECT, related_name="idempotency_records", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 

@@ -33,7 +33,7 @@ from accounts.exceptions import UserSuspended
 from audit.models import AuditRecord
 from audit.services import audit_rows_queued, audit_seal_after_commit
 from ledger.balance_cache import Snapshot, balance_cache_store
-from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds
+from ledger.exceptions import AccountFrozen, BalanceLimit, CurrencyMismatch, InsufficientFunds
 from ledger.models import LedgerAccount
 from ledger.services import (
     LockResult,
@@ -54,6 +54,11 @@ from transactions.models import IdempotencyRecord, Transaction
 # fault-injection tests pause or kill the connection here. Always None in
 # production code paths.
 after_lock_hook: Callable[[dict], None] | None = None
+
+
+# The check constraint (ledger/0004) that refuses a customer balance past ledger.exceptions.BALANCE_LIMIT;
+# the PostgreSQL function meets it when it updates the balance.
+BALANCE_LIMIT_CONSTRAINT = "ledger_account_customer_balance_limit"
 
 
 class KeyBound(Exception):
@@ -221,6 +226,8 @@ def _write_postgres(
 def _raise_refusal(exc: DatabaseError, movement: Movement) -> None:
     """Turn the function's refusals (SQLSTATE LX000, the code as message) into domain exceptions."""
     cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) == "23514" and cause.diag.constraint_name == BALANCE_LIMIT_CONSTRAINT:
+        raise BalanceLimit() from None
     if getattr(cause, "sqlstate", None) != "LX000":
         return
     code = cause.diag.message_primary

@@ -6,9 +6,10 @@ serializers). ``transactions.apis.TransactionOutputSerializer`` documents the
 same shape for the OpenAPI schema and delegates here.
 """
 
+import uuid
 from datetime import datetime
 
-from transactions.models import Transaction
+from transactions.models import Batch, Transaction
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -45,4 +46,33 @@ def transaction_representation(txn: Transaction) -> dict:
         "committed_at": timestamp(txn.committed_at),
         "reverses": str(txn.reverses_id) if txn.reverses_id else None,
         "reversed_by": _reversed_by_id(txn),
+        "batch": str(txn.batch_id) if txn.batch_id else None,
     }
+
+
+def batch_representation(batch: Batch, transactions: dict) -> dict:
+    """The batch as the API shows it; ``transactions`` maps the ids its results name to their rows."""
+    return {
+        "id": str(batch.pk),
+        "atomic": batch.atomic,
+        "status": batch.status,
+        "created_at": timestamp(batch.created_at),
+        "count": batch.count,
+        "succeeded": batch.succeeded,
+        "failed": batch.failed,
+        "results": [
+            {
+                "index": result["index"],
+                "status": result["status"],
+                "transaction": transaction_representation(transactions[_uuid(result["transaction"])])
+                if result["transaction"]
+                else None,
+                "error": result["error"],
+            }
+            for result in batch.results
+        ],
+    }
+
+
+def _uuid(value):
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)

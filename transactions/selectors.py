@@ -17,7 +17,7 @@ from django.db.models import Q, QuerySet
 
 from ledger.models import LedgerAccount
 from ledgerx.exceptions import NotFound
-from transactions.models import Transaction
+from transactions.models import Batch, Transaction
 
 
 def _own_account_ids(user) -> list:
@@ -45,6 +45,7 @@ def transaction_page_for_user(
     account_id=None,
     status: str | None = None,
     type: str | None = None,
+    batch_id=None,
 ) -> list[Transaction]:
     """Up to ``limit`` of the user's transactions, newest first.
 
@@ -64,6 +65,8 @@ def transaction_page_for_user(
         base = base.filter(status=status)
     if type:
         base = base.filter(type=type)
+    if batch_id is not None:
+        base = base.filter(batch_id=batch_id)
     if before is not None:
         base = base.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.id))
     if after is not None:
@@ -94,3 +97,27 @@ def transaction_list_for_user(*, user) -> QuerySet:
     """All of the user's transactions (unpaginated; for exports and tests)."""
     own = _own_account_ids(user)
     return Transaction.objects.filter(Q(source_account_id__in=own) | Q(destination_account_id__in=own))
+
+
+def batch_get_for_user(*, user, batch_id) -> Batch:
+    """One of the user's batches. Raises NotFound otherwise."""
+    try:
+        return Batch.objects.get(pk=batch_id, owner=user)
+    except Batch.DoesNotExist:
+        raise NotFound() from None
+
+
+def batch_transactions(batch: Batch) -> dict:
+    """{id: transaction} of the transactions a batch made (one query, on the batch index)."""
+    return {txn.pk: txn for txn in Transaction.objects.filter(batch=batch).select_related("reversed_by")}
+
+
+def batch_page_for_user(*, user, limit: int, before: Position | None = None, after: Position | None = None) -> list[Batch]:
+    """Up to ``limit`` of the user's batches, newest first (keyset over created_at, id)."""
+    base = Batch.objects.filter(owner=user)
+    if before is not None:
+        base = base.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.id))
+    if after is not None:
+        base = base.filter(Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, pk__gt=after.id))
+        return list(base.order_by("created_at", "id")[:limit])[::-1]
+    return list(base.order_by("-created_at", "-id")[:limit])

@@ -1,10 +1,11 @@
 """Checks that tie the books to transactions: holds and idempotency."""
 
 from ledger.verification import ACCOUNT, CheckResult, checks_run, ledger_checks
-from transactions.models import IdempotencyRecord, Transaction
+from transactions.models import Batch, IdempotencyRecord, Transaction
 
 TXN = Transaction._meta.db_table
 IDEM = IdempotencyRecord._meta.db_table
+BATCH = Batch._meta.db_table
 
 TRANSACTION_CHECKS: list[tuple[str, str]] = [
     (
@@ -30,7 +31,12 @@ TRANSACTION_CHECKS: list[tuple[str, str]] = [
     ),
     (
         "each transaction is bound to at most one idempotency key",
-        f"SELECT transaction_id FROM {IDEM} GROUP BY transaction_id HAVING COUNT(*) > 1",
+        f"SELECT transaction_id FROM {IDEM} WHERE transaction_id IS NOT NULL GROUP BY transaction_id HAVING COUNT(*) > 1",
+    ),
+    (
+        "each batch's transactions are the ones its results name",
+        f"SELECT b.id AS batch_id, b.succeeded, COUNT(t.id) AS transactions FROM {BATCH} b "
+        f"LEFT JOIN {TXN} t ON t.batch_id = b.id GROUP BY b.id, b.succeeded HAVING COUNT(t.id) <> b.succeeded",
     ),
 ]
 

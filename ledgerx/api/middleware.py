@@ -93,15 +93,18 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _body_too_large(request):
-        """Enforce DATA_UPLOAD_MAX_MEMORY_SIZE on API bodies.
+        """Enforce the body limits on API bodies (``MAX_BODY_BYTES``; ``MAX_BATCH_BODY_BYTES`` for batches).
 
         DRF's JSON parser reads the raw stream and never applies Django's limit;
         reading ``request.body`` here applies it (DRF then parses the buffered body).
         """
         if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/api/"):
+            limit = settings.MAX_BATCH_BODY_BYTES if request.path == "/api/v1/batches" else settings.MAX_BODY_BYTES
             try:
-                request.body
+                too_large = len(request.body) > limit
             except RequestDataTooBig:
+                too_large = True
+            if too_large:
                 return error_response(413, "payload_too_large", "The request body is too large.")
         return None
 

@@ -47,7 +47,7 @@ def test_non_json_content_type_is_validation_error(client):
 
 
 @pytest.mark.django_db
-@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1024)
+@override_settings(MAX_BODY_BYTES=1024)
 def test_oversized_body_is_enveloped_413(client):
     body = json.dumps({"email": "a@example.com", "password": "x" * 5000, "full_name": "A"})
     response = client.post(REGISTER, data=body, content_type="application/json")

@@ -22,6 +22,7 @@ TRANSACTION_KEYS = {
     "committed_at",
     "reverses",
     "reversed_by",
+    "batch",
 }
 
 
@@ -52,6 +53,7 @@ def test_deposit(client_for):
         "committed_at": body["committed_at"],
         "reverses": None,
         "reversed_by": None,
+        "batch": None,
     }
     assert "Idempotent-Replayed" not in response
     account.refresh_from_db()
