@@ -24,18 +24,23 @@ import random
 
 from bench.books import books_load, new_key
 
-SERVICE_SCENARIOS = ("random", "hot", "deposit", "hold_commit", "random_noaudit")
+SERVICE_SCENARIOS = ("random", "hot", "deposit", "hold_commit", "random_noaudit", "batch_random", "batch_hot")
+# Transfers per op of the batch scenarios: their rates are reported in transfers per second.
+BATCH_SIZE = 100
+TRANSFERS_PER_OP = {"batch_random": BATCH_SIZE, "batch_hot": BATCH_SIZE}
 
 
 def _pin_check_off() -> None:
     """Replace the PIN check wherever the money services look it up."""
     import accounts.services
+    import transactions.batches
     import transactions.services
 
     def pin_verify_skipped(*, user, pin) -> None:
         return None
 
     accounts.services.pin_verify = pin_verify_skipped
+    transactions.batches.pin_verify = pin_verify_skipped
     if hasattr(transactions.services, "pin_verify"):
         transactions.services.pin_verify = pin_verify_skipped
 
@@ -163,7 +168,43 @@ def make_hold_commit(index: int, concurrency: int):
     return op
 
 
+def _make_batch(index: int, *, hot: bool):
+    from transactions.batches import BatchItem, batch_create
+
+    _pin_check_off()
+    _audit_set()
+    books = books_load()
+    rng = _rng(index)
+
+    def op():
+        # Items debit only the caller's accounts: one payer per batch, as in a payroll or a payout run.
+        source = rng.choice(books.accounts)
+        if hot:
+            destinations = [books.hot] * BATCH_SIZE
+        else:
+            destinations = [a for a in rng.sample(books.accounts, BATCH_SIZE + 1) if a.pk != source.pk][:BATCH_SIZE]
+        items = [
+            BatchItem(type="transfer", source_account=source.pk, destination_account=d.pk, amount=rng.randint(1, 100))
+            for d in destinations
+        ]
+        batch_create(actor=books.owner(source), items=items, pin="", idempotency_key=new_key())
+
+    return op
+
+
+def make_batch_random(index: int, concurrency: int):
+    """One op = a batch of 100 transfers from one random payer to 100 random payees."""
+    return _make_batch(index, hot=False)
+
+
+def make_batch_hot(index: int, concurrency: int):
+    """One op = a batch of 100 transfers from one random payer, every one to the hot account."""
+    return _make_batch(index, hot=True)
+
+
 SCENARIO_FACTORIES = {
+    "batch_random": make_batch_random,
+    "batch_hot": make_batch_hot,
     "random": make_random,
     "hot": make_hot,
     "deposit": make_deposit,
