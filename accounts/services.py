@@ -47,6 +47,8 @@ from accounts.exceptions import (
 from accounts.models import User
 from audit.models import AuditAction
 from audit.services import audit_record
+from events.models import EventType
+from events.services import user_event_record
 from ledgerx.exceptions import InvalidState, ValidationFailed
 
 _PIN_RE = re.compile(r"[0-9]{4,6}")  # [0-9], not \d: \d also matches full-width and other digits
@@ -199,6 +201,7 @@ def pin_verify(*, user: User, pin: str) -> None:
                     "new_status": User.Status.SUSPENDED,
                 },
             )
+            user_event_record(type=EventType.USER_SUSPENDED, user=_user_locked(user.pk))
     # Committed: the attempt counts even though this request fails.
     user.failed_pin_attempts = count
     if suspend:
@@ -239,6 +242,9 @@ def backoffice_actor_check(actor) -> None:
         raise UserSuspended()
 
 
+_STATUS_EVENTS = {User.Status.SUSPENDED: EventType.USER_SUSPENDED, User.Status.ACTIVE: EventType.USER_REINSTATED}
+
+
 def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
     reason = _require_reason(reason)
     backoffice_actor_check(actor)
@@ -260,6 +266,7 @@ def _user_status_change(*, actor, user: User, reason: str, to: str, action: Audi
             target_id=locked.pk,
             data={"reason": reason, "old_status": old, "new_status": to},
         )
+        user_event_record(type=_STATUS_EVENTS[to], user=locked)
     return locked
 
 

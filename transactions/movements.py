@@ -67,6 +67,7 @@ class Movement:
     body: dict  # its representation: the 201 response, stored for replays
     system_role: str  # LedgerAccount.SystemRole for deposits/withdrawals, "" for transfers
     audit: AuditRecord | None  # unsaved; None only in the benchmark's audit-off measurement
+    on_written: Callable[[], None] | None = None  # run in the movement's transaction once written (its events)
 
 
 # --- The rules under the lock (Python home; the SQL function mirrors them) ------------
@@ -115,9 +116,11 @@ def movement_write(
     if movement.system_role:
         system = system_shard_pick(currency=movement.txn.currency, role=movement.system_role)
     if connection.vendor == "postgresql":
-        if connection.in_atomic_block:
+        if connection.in_atomic_block or movement.on_written is not None:
             with transaction.atomic(durable=True):
                 _write_postgres(movement, record, system, lock_key, unlock_session)
+                if movement.on_written is not None:
+                    movement.on_written()
         else:  # autocommit: the one statement is the transaction
             _write_postgres(movement, record, system, lock_key, unlock_session)
         return
@@ -156,6 +159,8 @@ def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> None
     audit_rows = audit_rows_queued(movement.audit) if movement.audit is not None else []
     # The transaction row, its key and its audit rows in one statement.
     rows_insert(txn, record, *audit_rows)
+    if movement.on_written is not None:
+        movement.on_written()
 
 
 # Typed placeholders: the call is prepared (``prepared_cursor``), so the values
