@@ -86,7 +86,7 @@ def account_representation(account) -> dict:
         "currency": account.currency,
         "status": account.status,
         "balance": {"posted": account.posted, "pending": account.pending, "available": account.posted - account.pending},
-        "created_at": _timestamp(account.created_at),
+        "created_at": timestamp_text(account.created_at),
     }
 
 
@@ -116,10 +116,10 @@ def batch_event_record(*, data: dict, user_id) -> Event:
 
 
 def event_representation(event: Event) -> dict:
-    return {"id": str(event.pk), "type": event.type, "created_at": _timestamp(event.created_at), "data": event.data}
+    return {"id": str(event.pk), "type": event.type, "created_at": timestamp_text(event.created_at), "data": event.data}
 
 
-def _timestamp(value) -> str | None:
+def timestamp_text(value) -> str | None:
     if value is None:
         return None
     text = value.isoformat()
@@ -299,7 +299,7 @@ def endpoint_rotate_secret(*, actor, endpoint: WebhookEndpoint) -> tuple[Webhook
             action=AUDIT_SECRET_ROTATED,
             target_type="webhook_endpoint",
             target_id=locked.pk,
-            data={"previous_valid_until": _timestamp(locked.previous_secret_expires_at)},
+            data={"previous_valid_until": timestamp_text(locked.previous_secret_expires_at)},
         )
     return locked, endpoint_secret(locked)
 

@@ -308,6 +308,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "events.models.EventType",
+        "TransactionTypeEnum": ["deposit", "withdrawal", "transfer", "reversal"],
+        "WebhookEndpointStatusEnum": "events.models.WebhookEndpoint.Status",
+        "DeliveryStatusEnum": "events.models.Delivery.Status",
+    },
 }
 
 # --- Requests, logging ----------------------------------------------------------------
