@@ -328,7 +328,26 @@ class Worker:
                     self.stopping.wait(self.poll)
         finally:
             if pool is not None:
-                pool.shutdown(wait=True)
+                _pool_close(pool, self.concurrency)
+
+
+def _pool_close(pool: ThreadPoolExecutor, size: int) -> None:
+    """Close each pool thread's database connection, then the pool.
+
+    A barrier of ``size`` makes every thread take exactly one of the closing tasks.
+    """
+    barrier = threading.Barrier(size, timeout=30)
+
+    def close():
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        connection.close()
+
+    for _ in range(size):
+        pool.submit(close)
+    pool.shutdown(wait=True)
 
 
 def pending_count() -> int:

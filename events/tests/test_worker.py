@@ -201,3 +201,53 @@ def test_two_workers_deliver_each_of_n_events_exactly_once(receiver):
     assert set(ids) == expected
     assert set(Delivery.objects.values_list("status", flat=True)) == {"succeeded"}
     assert set(Delivery.objects.values_list("claimed_by", flat=True)) == {""}
+
+
+def test_the_worker_loop_runs_the_periodic_work_and_delivers(receiver):
+    from events.worker import Worker
+    from transactions.models import Transaction
+    from transactions.services import transfer_create
+    from transactions.tests.helpers import PIN, funded_account
+
+    source = funded_account(amount=1000)
+    destination = funded_account(amount=0)
+    endpoint_create(actor=destination.owner, url=receiver.url, events=["transaction.expired"])
+    txn = transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=100, pin=PIN,
+        idempotency_key=new_key(), hold=True,
+    ).transaction
+    Transaction.objects.filter(pk=txn.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    logged = []
+    Worker(concurrency=1, log=logged.append).run(once=True)
+    assert Transaction.objects.get(pk=txn.pk).status == "voided"
+    assert "expire_holds: 1" in logged
+    (got,) = receiver.received
+    assert json.loads(got.body)["type"] == "transaction.expired"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_worker_loops_with_thread_pools_deliver_each_event_exactly_once(receiver):
+    from events.worker import Worker, pending_count
+
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    for _ in range(100):
+        _deposit(account, 1)
+    from django.db import connection
+
+    def run(worker):
+        try:
+            worker.run(once=True)
+        finally:
+            connection.close()
+
+    workers = [Worker(concurrency=4, batch=10, poll=0.05, periodic=False) for _ in range(2)]
+    threads = [threading.Thread(target=run, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = receiver.ids()
+    assert len(ids) == 100 and len(set(ids)) == 100
+    assert pending_count() == 0
