@@ -2,6 +2,7 @@
 
 import http.server
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -20,6 +21,8 @@ class Receiver:
     received: list = field(default_factory=list)
     status: int = 200  # what it answers; a test changes it (500: "down")
     response_body: bytes = b"ok"
+    hang: float = 0  # seconds to stall before answering (a request in flight when a worker is killed)
+    started: int = 0  # requests that reached the handler
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -36,6 +39,11 @@ def _handler(owner: "Receiver"):
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
+            with owner.lock:
+                owner.started += 1
+            if owner.hang:
+                time.sleep(owner.hang)
+                return  # the sender is gone by then; nothing is recorded
             status = owner.status
             if 200 <= status < 300:
                 with owner.lock:

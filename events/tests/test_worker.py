@@ -251,3 +251,56 @@ def test_two_worker_loops_with_thread_pools_deliver_each_event_exactly_once(rece
     ids = receiver.ids()
     assert len(ids) == 100 and len(set(ids)) == 100
     assert pending_count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_delivery_loses_nothing(receiver):
+    """A real ``manage.py worker`` process, killed with SIGKILL while its request is in flight."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.db import connection
+
+    from events.worker import LEASE
+
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    _deposit(account, 77)
+    receiver.hang = 60
+    name = connection.settings_dict["NAME"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
+        "DJANGO_SETTINGS_MODULE": "ledgerx.test_settings",
+        "LEDGERX_WEBHOOKS_ALLOW_INSECURE": "1",
+    }
+    root = Path(__file__).resolve().parents[2]
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--no-periodic", "--concurrency", "2"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):  # wait (up to a minute) for its request to reach the receiver
+            if receiver.started:
+                break
+            time.sleep(0.1)
+        assert receiver.started == 1
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("pending", 0) and delivery.claimed_by
+    receiver.hang = 0
+    assert deliveries_run(worker_id="survivor") == 0  # the dead worker's lease still holds
+    later = timezone.now() + LEASE + timedelta(seconds=1)
+    (claimed,) = deliveries_claim(worker_id="survivor", limit=10, now=later)
+    assert delivery_attempt(claimed, worker_id="survivor") is True
+    (got,) = receiver.received
+    assert json.loads(got.body)["data"]["amount"] == 77
+    assert Delivery.objects.get().status == "succeeded"
+    connection.close()
