@@ -169,9 +169,13 @@ def delivery_request(delivery: Delivery, *, now: datetime | None = None) -> tupl
     return body, headers
 
 
-def delivery_attempt(delivery_id, *, worker_id: str) -> bool:
-    """Send one claimed delivery and record the outcome; True if the receiver answered 2xx."""
-    delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
+def delivery_attempt(delivery, *, worker_id: str) -> bool:
+    """Send one claimed delivery (a Delivery with its event and endpoint, or its id) and record the outcome.
+
+    Returns True if the receiver answered 2xx.
+    """
+    if not isinstance(delivery, Delivery):
+        delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery)
     started = timezone.now()
     clock = time.monotonic()
     status_code, error = None, ""
@@ -191,23 +195,31 @@ def delivery_attempt(delivery_id, *, worker_id: str) -> bool:
 
 
 def _outcome_record(delivery: Delivery, *, worker_id, ok, status_code, error, duration_ms, at) -> None:
+    """Write the attempt's outcome if the claim is still ours (else another worker owns the delivery now).
+
+    The common case, a success to an endpoint that was answering, is one UPDATE.
+    """
     now = timezone.now()
+    mine = Delivery.objects.filter(pk=delivery.pk, claimed_by=worker_id, status=Delivery.Status.PENDING)
+    attempts = delivery.attempts + 1
+    common = dict(
+        attempts=attempts, last_attempt_at=at, last_status_code=status_code, last_duration_ms=duration_ms,
+        last_error=error, claimed_by="", claimed_until=None,
+    )
+    if ok:
+        if not mine.update(status=Delivery.Status.SUCCEEDED, delivered_at=now, next_attempt_at=None, **common):
+            return  # our lease had expired and someone else owns it now: their outcome counts
+        if delivery.endpoint.failing_since is not None:
+            with transaction.atomic(durable=not connection.in_atomic_block):
+                if WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, failing_since__isnull=False).update(
+                    failing_since=None
+                ):
+                    # The receiver is back: its backlog is due now, in the order of first attempts.
+                    Delivery.objects.filter(
+                        endpoint_id=delivery.endpoint_id, status=Delivery.Status.PENDING, next_attempt_at__gt=now
+                    ).update(next_attempt_at=now)
+        return
     with transaction.atomic(durable=not connection.in_atomic_block):
-        mine = Delivery.objects.filter(pk=delivery.pk, claimed_by=worker_id, status=Delivery.Status.PENDING)
-        attempts = delivery.attempts + 1
-        common = dict(
-            attempts=attempts, last_attempt_at=at, last_status_code=status_code, last_duration_ms=duration_ms,
-            last_error=error, claimed_by="", claimed_until=None,
-        )
-        if ok:
-            if not mine.update(status=Delivery.Status.SUCCEEDED, delivered_at=now, next_attempt_at=None, **common):
-                return  # our lease had expired and someone else owns it now: their outcome counts
-            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, failing_since__isnull=False).update(failing_since=None)
-            # The receiver is back: its backlog is due now, in the order of first attempts.
-            Delivery.objects.filter(
-                endpoint_id=delivery.endpoint_id, status=Delivery.Status.PENDING, next_attempt_at__gt=now
-            ).update(next_attempt_at=now)
-            return
         if not mine.update(next_attempt_at=now + timedelta(seconds=retry_delay(attempts)), **common):
             return
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
@@ -245,26 +257,25 @@ def deliveries_run(*, worker_id: str, limit: int = 100, pool: ThreadPoolExecutor
     ids = deliveries_claim(worker_id=worker_id, limit=limit)
     if not ids:
         return 0
+    # One query for the whole batch, in claim order (oldest due first).
+    loaded = Delivery.objects.select_related("event", "endpoint").in_bulk(ids)
+    claimed = [loaded[delivery_id] for delivery_id in ids if delivery_id in loaded]
     if pool is None:
-        for delivery_id in ids:
-            delivery_attempt(delivery_id, worker_id=worker_id)
+        for delivery in claimed:
+            delivery_attempt(delivery, worker_id=worker_id)
         return len(ids)
-    endpoints = dict(Delivery.objects.filter(id__in=ids).values_list("id", "endpoint_id"))
-    gates: dict = {}
-    for endpoint_id in set(endpoints.values()):
-        gates[endpoint_id] = threading.BoundedSemaphore(PER_ENDPOINT)
+    gates = {delivery.endpoint_id: threading.BoundedSemaphore(PER_ENDPOINT) for delivery in claimed}
 
-    def send(delivery_id):
-        gate = gates[endpoints[delivery_id]]
-        with gate:
+    def send(delivery):
+        with gates[delivery.endpoint_id]:
             try:
-                delivery_attempt(delivery_id, worker_id=worker_id)
+                delivery_attempt(delivery, worker_id=worker_id)
             except Exception:  # one bad delivery must not stop the batch; its lease expires and it is retried
-                logger.exception("delivery %s failed unexpectedly", delivery_id)
+                logger.exception("delivery %s failed unexpectedly", delivery.pk)
             finally:
                 close_old_connections()
 
-    list(pool.map(send, ids))
+    list(pool.map(send, claimed))
     return len(ids)
 
 
