@@ -1,11 +1,11 @@
 """The outbox: every change has its event in the same transaction, and only the parties see it."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.services import user_reinstate, user_suspend
-from accounts.tests.factories import AdminFactory
-from events.models import Delivery, Event, EventRecipient
+from accounts.tests.factories import AdminFactory, UserFactory
+from events.models import Delivery, Event, EventRecipient, WebhookEndpoint
 from events.services import endpoint_create, event_record
 from ledger.exceptions import InsufficientFunds
 from ledger.services import account_freeze, account_unfreeze
@@ -161,8 +161,18 @@ def test_deliveries_fan_out_to_subscribed_enabled_endpoints(settings):
     every, _ = endpoint_create(actor=account.owner, url="http://127.0.0.1:8170/all")
     only_frozen, _ = endpoint_create(actor=account.owner, url="http://127.0.0.1:8170/f", events=["account.frozen"])
     account_freeze(actor=AdminFactory(), account=account, reason="r")
+    disabled, _ = endpoint_create(actor=account.owner, url="http://127.0.0.1:8170/off")
+    WebhookEndpoint.objects.filter(pk=disabled.pk).update(status="disabled")
+    endpoint_create(actor=UserFactory(), url="http://127.0.0.1:8170/someone-else")
+    account_unfreeze(actor=AdminFactory(), account=account, reason="r")
     frozen = Event.objects.get(type="account.frozen")
+    unfrozen = Event.objects.get(type="account.unfrozen")
     assert set(Delivery.objects.filter(event=frozen).values_list("endpoint_id", flat=True)) == {every.pk, only_frozen.pk}
+    assert list(Delivery.objects.filter(event=unfrozen).values_list("endpoint_id", flat=True)) == [every.pk]
+    delivery = Delivery.objects.get(event=unfrozen)
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("pending", 0, unfrozen.created_at)
+    if connection.vendor == "postgresql":
+        assert str(delivery.pk)[:18] == str(unfrozen.pk)[:18]  # time-ordered like its event
 
 
 @pytest.mark.postgres
