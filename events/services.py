@@ -13,7 +13,9 @@ app may call it (like ``audit``).
 import ipaddress
 import json
 import socket
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -47,33 +49,74 @@ AUDIT_DELIVERY_RETRIED = "webhook.delivery_retried"
 # --- Recording events ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event decided but not written yet: what a movement carries to its writer (``events_write``)."""
+
+    type: str
+    data: dict
+    user_ids: tuple  # who sees it; no None
+
+
+def pending_event(*, type: str, data: dict, user_ids: Iterable) -> PendingEvent:
+    return PendingEvent(type=type, data=data, user_ids=tuple(dict.fromkeys(u for u in user_ids if u is not None)))
+
+
+def transaction_event(*, type: str, data: dict, accounts: Iterable) -> PendingEvent:
+    """A transaction's event, seen by the owners of its customer accounts (both sides of a transfer)."""
+    return pending_event(type=type, data=data, user_ids=[account.owner_id for account in accounts if account is not None])
+
+
 def event_record(*, type: str, data: dict, user_ids: Iterable) -> Event:
     """Record one event in the caller's transaction (required: outside one it would not be atomic).
 
     ``user_ids``: who sees it (owners of the accounts involved, or the user it
     is about); None entries (system accounts) are skipped.
     """
+    return events_write([pending_event(type=type, data=data, user_ids=user_ids)])[0]
+
+
+def transaction_event_record(*, type: str, data: dict, accounts: Iterable) -> Event:
+    """``event_record`` of ``transaction_event``."""
+    return events_write([transaction_event(type=type, data=data, accounts=accounts)])[0]
+
+
+def events_write(events: Sequence[PendingEvent]) -> list[Event]:
+    """Write ``events`` (each with its recipients and deliveries) in the caller's transaction."""
     if not connection.in_atomic_block:
-        raise RuntimeError("event_record() must run inside the transaction of the change it records.")
-    recipients = list(dict.fromkeys(user_id for user_id in user_ids if user_id is not None))
-    now = timezone.now()
-    event = Event(id=uuid7(), type=type, created_at=now, data=data)
-    rows: list = [event]
-    rows += [EventRecipient(event=event, user_id=user_id, type=type) for user_id in recipients]
-    if recipients and connection.vendor == "postgresql":
-        _write_with_fanout_postgres(rows, event, recipients)
-        return event
-    if recipients:
-        endpoints = WebhookEndpoint.objects.filter(
-            owner_id__in=recipients, status=WebhookEndpoint.Status.ENABLED
-        ).values_list("id", "events")
-        rows += [
-            Delivery(id=uuid7(), event=event, endpoint_id=endpoint_id, next_attempt_at=now, created_at=now)
-            for endpoint_id, types in endpoints
-            if not types or type in types
-        ]
+        raise RuntimeError("Events must be written inside the transaction of the change they record.")
+    if not events:
+        return []
+    if connection.vendor == "postgresql":
+        ctes, params, written = events_statement_ctes(events)
+        *head, (last_name, last_sql) = ctes
+        prefix = ", ".join(f"{name} AS ({sql})" for name, sql in head)
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {prefix} {last_sql}" if prefix else last_sql, params)
+        return written
+    written, rows = [], []
+    for pending in events:
+        event, event_rows = _event_rows(pending)
+        written.append(event)
+        rows += event_rows
+        if pending.user_ids:
+            endpoints = WebhookEndpoint.objects.filter(
+                owner_id__in=pending.user_ids, status=WebhookEndpoint.Status.ENABLED
+            ).values_list("id", "events")
+            rows += [
+                Delivery(id=uuid7(), event=event, endpoint_id=endpoint_id, next_attempt_at=event.created_at,
+                         created_at=event.created_at)
+                for endpoint_id, types in endpoints
+                if not types or event.type in types
+            ]
     rows_insert(*rows)
-    return event
+    return written
+
+
+def _event_rows(pending: PendingEvent) -> tuple[Event, list]:
+    event = Event(id=uuid7(), type=pending.type, created_at=timezone.now(), data=pending.data)
+    recipients = [EventRecipient(event=event, user_id=user_id, type=pending.type) for user_id in pending.user_ids]
+    return event, [event, *recipients]
 
 
 _FANOUT_SQL = (
@@ -83,35 +126,37 @@ _FANOUT_SQL = (
     # A delivery id shares its event's UUIDv7 time prefix (so deliveries sort as their events
     # do) with a random tail (the RFC 4122 variant bits come with it).
     "SELECT (substr(%s::text, 1, 19) || substr(gen_random_uuid()::text, 20))::uuid, %s::uuid, e.id, 'pending', 0, "
-    "%s, NULL, '', NULL, NULL, NULL, '', NULL, %s "
+    "%s::timestamptz, NULL, '', NULL, NULL, NULL, '', NULL, %s::timestamptz "
     'FROM "events_webhookendpoint" e WHERE e.owner_id = ANY(%s::uuid[]) AND e.status = \'enabled\' '
     "AND (e.events = '[]'::jsonb OR e.events @> %s::jsonb)"
 )
 
 
-def _write_with_fanout_postgres(rows: list, event: Event, recipients: list) -> None:
-    """PostgreSQL: the event, its recipients and its deliveries in ONE statement.
+def events_statement_ctes(events: Sequence[PendingEvent]) -> tuple[list[tuple[str, str]], list, list[Event]]:
+    """PostgreSQL: ``events`` as data-modifying CTEs ``[(name, sql)]`` with their parameters, and the events.
 
-    The subscribed endpoints are selected by the INSERT itself, so recording
-    an event costs one round trip on the money path, not a lookup and a write.
+    A writer puts them in front of its own statement (``WITH <ctes> <its
+    statement>``: the movement function's call), so the events commit or roll
+    back with it and cost no round trip of their own. Each event's deliveries
+    are selected by the INSERT itself from the recipients' subscribed enabled
+    endpoints. Every parameter is typed by its column or a cast, so the
+    statement can be prepared.
     """
-    statements, params = [], []
-    for row in rows:
-        sql, values = insert_statement(row)
-        statements.append(sql)
-        params += values
-    ctes = ", ".join(f"w{number} AS ({sql})" for number, sql in enumerate(statements))
-    params += [str(event.pk), str(event.pk), event.created_at, event.created_at,
-               [str(user_id) for user_id in recipients], json.dumps([event.type])]
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {ctes} {_FANOUT_SQL}", params)
-    for row in rows:
-        row._state.adding, row._state.db = False, connection.alias
-
-
-def transaction_event_record(*, type: str, data: dict, accounts: Iterable) -> Event:
-    """A transaction's event, seen by the owners of its customer accounts (both sides of a transfer)."""
-    return event_record(type=type, data=data, user_ids=[account.owner_id for account in accounts if account is not None])
+    ctes, params, written = [], [], []
+    for pending in events:
+        event, rows = _event_rows(pending)
+        written.append(event)
+        for row in rows:
+            sql, values = insert_statement(row)
+            ctes.append((f"e{len(ctes)}", sql))
+            params += values
+        if pending.user_ids:
+            ctes.append((f"e{len(ctes)}", _FANOUT_SQL))
+            params += [str(event.pk), event.pk, event.created_at, event.created_at,
+                       [uuid.UUID(str(user_id)) for user_id in pending.user_ids], json.dumps([event.type])]
+        for row in rows:
+            row._state.adding, row._state.db = False, connection.alias
+    return ctes, params, written
 
 
 def account_representation(account) -> dict:

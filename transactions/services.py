@@ -27,7 +27,7 @@ from accounts.services import pin_verify
 from audit.models import AuditAction, AuditRecord
 from audit.services import audit_record_unsaved, audit_rows_queued
 from events.models import EventType
-from events.services import transaction_event_record
+from events.services import transaction_event, transaction_event_record
 from ledger.exceptions import CurrencyMismatch, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid
@@ -154,7 +154,7 @@ def _external_movement(
         fingerprint=fingerprint,
         movement=Movement(
             actor=actor, txn=txn, body=body, system_role=role, audit=audit,
-            on_written=lambda: transaction_event_record(type=EventType.TRANSACTION_CREATED, data=body, accounts=[account]),
+            events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[account]),),
         ),
         before=before,
     )
@@ -290,9 +290,7 @@ def transfer_create(
         fingerprint=fingerprint,
         movement=Movement(
             actor=actor, txn=txn, body=body, system_role="", audit=audit,
-            on_written=lambda: transaction_event_record(
-                type=EventType.TRANSACTION_CREATED, data=body, accounts=[source, destination]
-            ),
+            events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[source, destination]),),
         ),
         before=lambda: pin_verify(user=actor, pin=pin),
     )
