@@ -14,17 +14,32 @@ from events import selectors, services
 from events.models import Delivery, EventType, WebhookEndpoint
 from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, RATE_LIMITED, VALIDATION, StrictCharField, error, page_of
 from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.exceptions import ValidationFailed
 
 INTERNAL = error("internal_error: an unexpected failure (logged with the request id).")
 INVALID_STATE = error("invalid_state: the endpoint is disabled; enable it first.")
 
 
-class IdPagination(NewestFirstCursorPagination):
+class _StrictPageSize:
+    """``?page_size=`` must be an integer (DRF would silently use the default); values clamp to 1-200."""
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise ValidationFailed(fields={"page_size": ["Must be an integer from 1 to 200."]}) from None
+        return min(max(size, 1), self.max_page_size)
+
+
+class IdPagination(_StrictPageSize, NewestFirstCursorPagination):
     # UUIDv7 ids grow with time: a pure keyset over -id.
     ordering = "-id"
 
 
-class EndpointPagination(NewestFirstCursorPagination):
+class EndpointPagination(_StrictPageSize, NewestFirstCursorPagination):
     ordering = ("-created_at", "-id")
 
 
@@ -169,7 +184,7 @@ class EventDetailApi(APIView):
 class EndpointListCreateApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_list", tags=["webhooks"], parameters=PAGE_PARAMETERS,
-        responses={200: EndpointPage, 404: error("not_found: invalid cursor."), **COMMON},
+        responses={200: EndpointPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
     )
     def get(self, request):
         paginator = EndpointPagination()
@@ -231,7 +246,10 @@ class EndpointRotateSecretApi(APIView):
 class DeliveryListApi(APIView):
     @extend_schema(
         operation_id="webhook_deliveries_list", tags=["webhooks"], parameters=[ENDPOINT_ID, *PAGE_PARAMETERS],
-        responses={200: DeliveryPage, 404: error("not_found: no such endpoint of yours, or an invalid cursor."), **COMMON},
+        responses={
+            200: DeliveryPage, 400: VALIDATION, 404: error("not_found: no such endpoint of yours, or an invalid cursor."),
+            **COMMON,
+        },
     )
     def get(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)

@@ -138,3 +138,11 @@ def test_deliveries_listing_and_manual_retry_over_http(client_for, receiver):
     assert Webhook(body["secret"]).verify(got.body, got.headers)["data"]["amount"] == 42
     assert Delivery.objects.get().status == "succeeded"
     assert AuditRecord.objects.filter(action="webhook.delivery_retried", target_id=item["id"]).count() == 1
+
+
+def test_a_page_size_that_is_not_an_integer_is_a_400(client_for):
+    client = client_for(UserFactory())
+    for path in ("/api/v1/events", "/api/v1/webhook-endpoints"):
+        response = client.get(f"{path}?page_size=abc")
+        assert response.status_code == 400 and "page_size" in response.json()["error"]["fields"]
+    assert client.get("/api/v1/events?page_size=5000").status_code == 200
