@@ -1,10 +1,14 @@
 """Writing events (the outbox) and managing webhook endpoints.
 
-``event_record`` is the only writer of events: the service that makes a
-change calls it inside its own database transaction, after the change is
-written, so the event commits or rolls back with the change. It writes the
-event, its recipients and one pending delivery per subscribed enabled
-endpoint of those recipients in one statement (``ledgerx.fastsql.rows_insert``).
+Events are written only here, inside the transaction of the change they
+record, so they commit or roll back with it: ``event_record`` (or
+``events_write``) from a service's own atomic block, after the change is
+written; or, for a new movement on PostgreSQL, ``events_statement_ctes``,
+whose data-modifying CTEs ride in the movement function's own statement
+(``transactions.movements``). Each event comes with its recipients and one
+pending delivery per subscribed enabled endpoint of those recipients; on
+PostgreSQL the INSERT selects the endpoints itself (one statement), on
+SQLite they are looked up first.
 The callers pass the object as the API shows it after the change (``data``)
 and the users who may see it; this module imports no domain app, so every
 app may call it (like ``audit``).

@@ -49,7 +49,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
-from events.models import Delivery, Event, EventType, WebhookEndpoint
+from events.models import Delivery, EventType, WebhookEndpoint
 from events.services import AUDIT_ENDPOINT_DISABLED, UnsafeUrl, event_record, event_representation, url_resolve
 from events.signing import active_secrets, signature_header
 
@@ -364,5 +364,3 @@ def _pool_close(pool: ThreadPoolExecutor, size: int) -> None:
 def pending_count() -> int:
     return Delivery.objects.filter(status=Delivery.Status.PENDING).count()
 
-
-__all__ = ["Worker", "deliveries_claim", "deliveries_run", "delivery_attempt", "retry_delay", "Event"]
