@@ -61,6 +61,8 @@ from accounts.pin_cache import (
 )
 from audit.models import AuditAction
 from audit.services import audit_record
+from events.models import EventType
+from events.services import user_event_record
 from ledgerx.exceptions import InvalidState, ValidationFailed
 from ledgerx.fastsql import prepared_cursor
 from ledgerx.observability import metrics
@@ -263,6 +265,7 @@ def pin_verify(*, user: User, pin: str) -> None:
                         "new_status": User.Status.SUSPENDED,
                     },
                 )
+                user_event_record(type=EventType.USER_SUSPENDED, user=_user_locked(user.pk))
     # Committed (the transaction is durable): a success may be remembered, and
     # a failed attempt counts even though this request fails.
     if matches:
@@ -314,6 +317,9 @@ def backoffice_actor_check(actor) -> None:
         raise UserSuspended()
 
 
+_STATUS_EVENTS = {User.Status.SUSPENDED: EventType.USER_SUSPENDED, User.Status.ACTIVE: EventType.USER_REINSTATED}
+
+
 def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
     reason = _require_reason(reason)
     backoffice_actor_check(actor)
@@ -340,6 +346,7 @@ def _user_status_change(*, actor, user: User, reason: str, to: str, action: Audi
         transaction.on_commit(functools.partial(pin_proofs_drop, locked.pk))
         if to == User.Status.SUSPENDED:
             transaction.on_commit(lambda: metrics.suspension_counted("admin"))
+        user_event_record(type=_STATUS_EVENTS[to], user=locked)
     return locked
 
 

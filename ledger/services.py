@@ -25,6 +25,8 @@ from django.utils import timezone
 from accounts.services import backoffice_actor_check
 from audit.models import AuditAction
 from audit.services import audit_record
+from events.models import EventType
+from events.services import account_event_record
 from ledger.balance_cache import Snapshot, balance_cache_store
 from ledger.exceptions import BALANCE_LIMIT, BalanceLimit, InsufficientFunds, UnbalancedEntry
 from ledger.models import JournalEntry, LedgerAccount, Posting
@@ -90,6 +92,9 @@ def account_open(*, actor, owner, currency: str, name: str = "") -> LedgerAccoun
     return account
 
 
+_STATUS_EVENTS = {LedgerAccount.Status.FROZEN: EventType.ACCOUNT_FROZEN, LedgerAccount.Status.ACTIVE: EventType.ACCOUNT_UNFROZEN}
+
+
 def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str, action: AuditAction) -> LedgerAccount:
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
@@ -112,6 +117,7 @@ def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str,
             target_id=locked.pk,
             data={"reason": reason.strip(), "old_status": old, "new_status": new},
         )
+        account_event_record(type=_STATUS_EVENTS[new], account=locked)
     account.status, account.version = locked.status, locked.version
     return locked
 

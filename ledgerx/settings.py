@@ -6,6 +6,7 @@ run use. Production sets DATABASE_URL (PostgreSQL) and REDIS_URL, and refuses to
 start without a real secret key unless DJANGO_DEBUG is on.
 """
 
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "ledger",
     "transactions",
     "audit",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -266,6 +268,19 @@ HOLD_TTL = timedelta(seconds=env_int("LEDGERX_HOLD_TTL", 7 * 24 * 3600))
 IDEMPOTENCY_RETENTION = timedelta(hours=env_int("LEDGERX_IDEMPOTENCY_RETENTION_HOURS", 48))
 IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("LEDGERX_IDEMPOTENCY_IN_FLIGHT_SECONDS", 60)
 
+# --- Events and webhooks -------------------------------------------------------------
+# Development and tests only: allow http:// and private/loopback webhook URLs.
+WEBHOOKS_ALLOW_INSECURE = env_bool("LEDGERX_WEBHOOKS_ALLOW_INSECURE", False)
+# The key webhook secrets are derived from (events.signing); unset, one derived
+# from DJANGO_SECRET_KEY. Changing it changes every endpoint's secret.
+WEBHOOKS_SECRET_KEY = os.environ.get("LEDGERX_WEBHOOKS_SECRET_KEY", "") or hashlib.sha256(
+    b"ledgerx.webhooks:" + SECRET_KEY.encode()
+).hexdigest()
+# Per-attempt timeout (seconds) of a webhook delivery; the contract says 10.
+WEBHOOKS_TIMEOUT = float(os.environ.get("LEDGERX_WEBHOOKS_TIMEOUT") or 10)
+# Finished deliveries older than this many days are pruned by the worker.
+WEBHOOKS_DELIVERY_RETENTION_DAYS = env_int("LEDGERX_WEBHOOKS_DELIVERY_RETENTION_DAYS", 30)
+
 # --- Audit --------------------------------------------------------------------------
 # How often (seconds) the background sealers extend the audit hash chain over what
 # committed since their last run (they run on wall-clock multiples of it). This is
@@ -308,6 +323,12 @@ SPECTACULAR_SETTINGS = {
     },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "events.models.EventType",
+        "TransactionTypeEnum": ["deposit", "withdrawal", "transfer", "reversal"],
+        "WebhookEndpointStatusEnum": "events.models.WebhookEndpoint.Status",
+        "DeliveryStatusEnum": "events.models.Delivery.Status",
+    },
 }
 
 # --- Requests, logging ----------------------------------------------------------------

@@ -32,6 +32,7 @@ from django.db import DatabaseError, connection, transaction
 from accounts.exceptions import UserSuspended
 from audit.models import AuditRecord
 from audit.services import audit_rows_queued, audit_seal_after_commit
+from events.services import PendingEvent, events_statement_ctes, events_write
 from ledger.balance_cache import Snapshot, balance_cache_store
 from ledger.exceptions import AccountFrozen, BalanceLimit, CurrencyMismatch, InsufficientFunds
 from ledger.models import LedgerAccount
@@ -72,6 +73,7 @@ class Movement:
     body: dict  # its representation: the 201 response, stored for replays
     system_role: str  # LedgerAccount.SystemRole for deposits/withdrawals, "" for transfers
     audit: AuditRecord | None  # unsaved; None only in the benchmark's audit-off measurement
+    events: tuple[PendingEvent, ...] = ()  # its events (events.services), written with it
 
 
 # --- The rules under the lock (Python home; the SQL function mirrors them) ------------
@@ -161,6 +163,7 @@ def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> None
     audit_rows = audit_rows_queued(movement.audit) if movement.audit is not None else []
     # The transaction row, its key and its audit rows in one statement.
     rows_insert(txn, record, *audit_rows)
+    events_write(movement.events)
 
 
 # Typed placeholders: the call is prepared (``prepared_cursor``), so the values
@@ -206,8 +209,12 @@ def _write_postgres(
         json.dumps(audit.data, cls=DjangoJSONEncoder) if audit else None,
     ]
     try:
+        # The events ride in the same statement (data-modifying CTEs after the call's).
+        ctes, event_params, _events = events_statement_ctes(movement.events)
+        events_sql = "".join(f", {name} AS ({text})" for name, text in ctes)
+        sql = f"WITH m AS ({_FUNCTION_SQL}){events_sql} SELECT * FROM m" if ctes else _FUNCTION_SQL
         with prepared_cursor() as cursor:
-            cursor.execute(_FUNCTION_SQL, params)
+            cursor.execute(sql, params + event_params)
             rows = cursor.fetchall()
     except DatabaseError as exc:
         _raise_refusal(exc, movement)

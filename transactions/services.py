@@ -26,6 +26,8 @@ from accounts.exceptions import UserSuspended
 from accounts.services import pin_verify
 from audit.models import AuditAction, AuditRecord
 from audit.services import audit_record_unsaved, audit_rows_queued
+from events.models import EventType
+from events.services import transaction_event, transaction_event_record
 from ledger.exceptions import CurrencyMismatch, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid
@@ -150,7 +152,10 @@ def _external_movement(
         endpoint=endpoint,
         key=idempotency_key,
         fingerprint=fingerprint,
-        movement=Movement(actor=actor, txn=txn, body=body, system_role=role, audit=audit),
+        movement=Movement(
+            actor=actor, txn=txn, body=body, system_role=role, audit=audit,
+            events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[account]),),
+        ),
         before=before,
     )
 
@@ -283,7 +288,10 @@ def transfer_create(
         endpoint="transfers",
         key=idempotency_key,
         fingerprint=fingerprint,
-        movement=Movement(actor=actor, txn=txn, body=body, system_role="", audit=audit),
+        movement=Movement(
+            actor=actor, txn=txn, body=body, system_role="", audit=audit,
+            events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[source, destination]),),
+        ),
         before=lambda: pin_verify(user=actor, pin=pin),
     )
 
@@ -333,9 +341,17 @@ def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: Audit
             current.status = Transaction.Status.VOIDED
             current.save(update_fields=["status"])
         _audit_write(actor=None if expired else actor, action=action, txn=current)
+        transaction_event_record(type=_HOLD_EVENTS[action], data=transaction_representation(current), accounts=[src, dst])
     if expired:
         raise InvalidState("The hold has expired; it has been voided and its amount released.")
     return current
+
+
+_HOLD_EVENTS = {
+    AuditAction.HOLD_COMMITTED: EventType.TRANSACTION_COMMITTED,
+    AuditAction.HOLD_VOIDED: EventType.TRANSACTION_VOIDED,
+    AuditAction.HOLD_EXPIRED: EventType.TRANSACTION_EXPIRED,
+}
 
 
 def hold_commit(*, actor, transaction: Transaction) -> Transaction:
@@ -443,6 +459,9 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
             old_status=Transaction.Status.COMMITTED,
             new_status=Transaction.Status.REVERSED,
         )
+        sides = [locked.get(original.source_account_id), locked.get(original.destination_account_id)]
+        transaction_event_record(type=EventType.TRANSACTION_CREATED, data=transaction_representation(reversal), accounts=sides)
+        transaction_event_record(type=EventType.TRANSACTION_REVERSED, data=transaction_representation(original), accounts=sides)
     transaction.status = original.status
     return reversal
 

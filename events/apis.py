@@ -1,0 +1,271 @@
+"""Events and webhook endpoints API: thin views over ``events.selectors`` and ``events.services``.
+
+Everything is the caller's own: another user's event, endpoint or delivery is
+a 404, as if it did not exist.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events import selectors, services
+from events.models import Delivery, EventType, WebhookEndpoint
+from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, RATE_LIMITED, VALIDATION, StrictCharField, error, page_of
+from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.exceptions import ValidationFailed
+
+INTERNAL = error("internal_error: an unexpected failure (logged with the request id).")
+INVALID_STATE = error("invalid_state: the endpoint is disabled; enable it first.")
+
+
+class _StrictPageSize:
+    """``?page_size=`` must be an integer (DRF would silently use the default); values clamp to 1-200."""
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise ValidationFailed(fields={"page_size": ["Must be an integer from 1 to 200."]}) from None
+        return min(max(size, 1), self.max_page_size)
+
+
+class IdPagination(_StrictPageSize, NewestFirstCursorPagination):
+    # UUIDv7 ids grow with time: a pure keyset over -id.
+    ordering = "-id"
+
+
+class EndpointPagination(_StrictPageSize, NewestFirstCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+# --- Shapes -------------------------------------------------------------------------
+
+
+class EventOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=EventType.choices)
+    created_at = serializers.DateTimeField()
+    data = serializers.DictField(help_text="The object as the API shows it after the change.")
+
+
+class EndpointOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.CharField()
+    events = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices), help_text="Empty: every type.")
+    description = serializers.CharField()
+    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices)
+    disabled_reason = serializers.CharField(help_text="Why it is disabled; empty while enabled.")
+    created_at = serializers.DateTimeField()
+
+
+class EndpointWithSecretOutput(EndpointOutput):
+    secret = serializers.CharField(help_text="`whsec_...`: shown only in this response.")
+
+
+class DeliveryOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    event = serializers.UUIDField()
+    event_type = serializers.ChoiceField(choices=EventType.choices)
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    attempts = serializers.IntegerField()
+    status_code = serializers.IntegerField(allow_null=True, help_text="HTTP status of the last attempt.")
+    duration_ms = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(help_text="What went wrong in the last attempt; empty on success.")
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    next_retry_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class EndpointCreateInput(serializers.Serializer):
+    url = StrictCharField(max_length=services.URL_MAX, help_text="https; not a private, loopback or link-local address.")
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EventType.choices), required=False, default=list, max_length=50
+    )
+    description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
+
+
+class EndpointUpdateInput(serializers.Serializer):
+    url = StrictCharField(max_length=services.URL_MAX, required=False)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices), required=False, max_length=50)
+    description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices, required=False)
+
+
+EventPage = page_of(EventOutput, "EventPage")
+EndpointPage = page_of(EndpointOutput, "WebhookEndpointPage")
+DeliveryPage = page_of(DeliveryOutput, "DeliveryPage")
+
+
+def endpoint_body(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
+    body = {
+        "id": str(endpoint.pk),
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "description": endpoint.description,
+        "status": endpoint.status,
+        "disabled_reason": endpoint.disabled_reason,
+        "created_at": services.timestamp_text(endpoint.created_at),
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def delivery_body(delivery: Delivery) -> dict:
+    stamp = services.timestamp_text
+    return {
+        "id": str(delivery.pk),
+        "event": str(delivery.event_id),
+        "event_type": delivery.event.type,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "status_code": delivery.last_status_code,
+        "duration_ms": delivery.last_duration_ms,
+        "error": delivery.last_error,
+        "last_attempt_at": stamp(delivery.last_attempt_at),
+        "next_retry_at": stamp(delivery.next_attempt_at) if delivery.status == Delivery.Status.PENDING else None,
+        "delivered_at": stamp(delivery.delivered_at),
+        "created_at": stamp(delivery.created_at),
+    }
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."),
+    OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1-200, default 50."),
+]
+EVENT_ID = OpenApiParameter("event_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+ENDPOINT_ID = OpenApiParameter("endpoint_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+DELIVERY_ID = OpenApiParameter("delivery_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+COMMON = {401: NOT_AUTHENTICATED, 429: RATE_LIMITED, 500: INTERNAL}
+
+
+class _TypeFilter(serializers.Serializer):
+    type = serializers.ChoiceField(choices=EventType.choices, required=False)
+
+
+# --- Events -------------------------------------------------------------------------
+
+
+class EventListApi(APIView):
+    @extend_schema(
+        operation_id="events_list",
+        tags=["events"],
+        parameters=[OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=EventType.values), *PAGE_PARAMETERS],
+        responses={200: EventPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
+    )
+    def get(self, request):
+        query = _TypeFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        paginator = IdPagination()
+        rows = paginator.paginate_queryset(
+            selectors.event_list_for_user(user=request.user, type=query.validated_data.get("type")), request, view=self
+        )
+        return paginator.get_paginated_response([services.event_representation(event) for event in rows])
+
+
+class EventDetailApi(APIView):
+    @extend_schema(
+        operation_id="events_retrieve", tags=["events"], parameters=[EVENT_ID],
+        responses={200: EventOutput, 404: NOT_FOUND, **COMMON},
+    )
+    def get(self, request, event_id):
+        return Response(services.event_representation(selectors.event_get_for_user(user=request.user, event_id=event_id)))
+
+
+# --- Webhook endpoints ----------------------------------------------------------------
+
+
+class EndpointListCreateApi(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_list", tags=["webhooks"], parameters=PAGE_PARAMETERS,
+        responses={200: EndpointPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
+    )
+    def get(self, request):
+        paginator = EndpointPagination()
+        rows = paginator.paginate_queryset(selectors.endpoint_list_for_user(user=request.user), request, view=self)
+        return paginator.get_paginated_response([endpoint_body(endpoint) for endpoint in rows])
+
+    @extend_schema(
+        operation_id="webhook_endpoints_create", tags=["webhooks"], request=EndpointCreateInput,
+        responses={201: EndpointWithSecretOutput, 400: VALIDATION, **COMMON},
+    )
+    def post(self, request):
+        data = EndpointCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint, secret = services.endpoint_create(actor=request.user, **data.validated_data)
+        return Response(endpoint_body(endpoint, secret), status=status.HTTP_201_CREATED)
+
+
+class EndpointDetailApi(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_retrieve", tags=["webhooks"], parameters=[ENDPOINT_ID],
+        responses={200: EndpointOutput, 404: NOT_FOUND, **COMMON},
+    )
+    def get(self, request, endpoint_id):
+        return Response(endpoint_body(selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)))
+
+    @extend_schema(
+        operation_id="webhook_endpoints_update", tags=["webhooks"], parameters=[ENDPOINT_ID], request=EndpointUpdateInput,
+        responses={200: EndpointOutput, 400: VALIDATION, 404: NOT_FOUND, **COMMON},
+    )
+    def patch(self, request, endpoint_id):
+        endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        data = EndpointUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint = services.endpoint_update(actor=request.user, endpoint=endpoint, **data.validated_data)
+        return Response(endpoint_body(endpoint))
+
+    @extend_schema(
+        operation_id="webhook_endpoints_destroy", tags=["webhooks"], parameters=[ENDPOINT_ID],
+        responses={204: None, 404: NOT_FOUND, **COMMON},
+    )
+    def delete(self, request, endpoint_id):
+        endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        services.endpoint_delete(actor=request.user, endpoint=endpoint)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EndpointRotateSecretApi(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_rotate_secret", tags=["webhooks"], parameters=[ENDPOINT_ID], request=None,
+        description="A new secret; the previous one keeps signing beside it for 24 hours (both signatures are sent).",
+        responses={200: EndpointWithSecretOutput, 404: NOT_FOUND, **COMMON},
+    )
+    def post(self, request, endpoint_id):
+        endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        endpoint, secret = services.endpoint_rotate_secret(actor=request.user, endpoint=endpoint)
+        return Response(endpoint_body(endpoint, secret))
+
+
+class DeliveryListApi(APIView):
+    @extend_schema(
+        operation_id="webhook_deliveries_list", tags=["webhooks"], parameters=[ENDPOINT_ID, *PAGE_PARAMETERS],
+        responses={
+            200: DeliveryPage, 400: VALIDATION, 404: error("not_found: no such endpoint of yours, or an invalid cursor."),
+            **COMMON,
+        },
+    )
+    def get(self, request, endpoint_id):
+        endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        paginator = IdPagination()
+        rows = paginator.paginate_queryset(selectors.delivery_list_for_endpoint(endpoint=endpoint), request, view=self)
+        return paginator.get_paginated_response([delivery_body(delivery) for delivery in rows])
+
+
+class DeliveryRetryApi(APIView):
+    @extend_schema(
+        operation_id="webhook_deliveries_retry", tags=["webhooks"], parameters=[ENDPOINT_ID, DELIVERY_ID], request=None,
+        description="Send this delivery again now (the next worker pass picks it up).",
+        responses={202: DeliveryOutput, 404: NOT_FOUND, 409: INVALID_STATE, **COMMON},
+    )
+    def post(self, request, endpoint_id, delivery_id):
+        endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        delivery = selectors.delivery_get_for_endpoint(endpoint=endpoint, delivery_id=delivery_id)
+        delivery = services.delivery_retry(actor=request.user, delivery=delivery)
+        return Response(delivery_body(delivery), status=status.HTTP_202_ACCEPTED)

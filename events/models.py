@@ -1,0 +1,150 @@
+"""Events (the transactional outbox), webhook endpoints and their deliveries.
+
+Design note
+-----------
+* An ``Event`` is written by the service that makes the change, in the same
+  database transaction (``events.services.event_record``): a change that rolls
+  back leaves no event, a committed change always has one. Events are
+  append-only like the audit trail (PostgreSQL refuses UPDATE and DELETE,
+  migration ``0002``) and are kept: the contract promises at least 30 days,
+  and the table is an append-only log that nothing needs to shrink.
+* ``EventRecipient`` says who may see an event: one row per user owning an
+  account involved (both sides of a transfer) or the user the event is about.
+  ``GET events`` is then a keyset walk of the index (user, event id), never a
+  scan of every event. Event ids are UUIDv7 (time-ordered), so id order is
+  creation order.
+* ``Delivery`` is the outbox's work queue: one row per (event, endpoint),
+  fanned out in the event's own transaction for every enabled endpoint of a
+  recipient that subscribes to the type. ``manage.py worker`` claims due rows
+  with a lease (``claimed_until``); a worker that dies simply lets its lease
+  run out and another worker claims the row again (``events.worker``).
+* Endpoint secrets are never stored: each is derived from a server key and a
+  per-endpoint random nonce (``events.signing``), so a database dump alone
+  cannot sign a webhook.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ledgerx.ids import uuid7
+
+
+class EventType(models.TextChoices):
+    TRANSACTION_CREATED = "transaction.created"
+    TRANSACTION_COMMITTED = "transaction.committed"
+    TRANSACTION_VOIDED = "transaction.voided"
+    TRANSACTION_REVERSED = "transaction.reversed"
+    TRANSACTION_EXPIRED = "transaction.expired"
+    ACCOUNT_FROZEN = "account.frozen"
+    ACCOUNT_UNFROZEN = "account.unfrozen"
+    USER_SUSPENDED = "user.suspended"
+    USER_REINSTATED = "user.reinstated"
+    BATCH_CREATED = "batch.created"
+    # Told to the endpoint's owner when the worker gives up on an endpoint.
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+
+
+class Event(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)  # time-ordered: see ledgerx.ids
+    type = models.CharField(max_length=40, choices=EventType.choices, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    data = models.JSONField(editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.pk}"
+
+
+class EventRecipient(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="recipients", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    type = models.CharField(max_length=40, editable=False)  # the event's, so ``?type=`` is answered from the index
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="events_recipient_unique")]
+        indexes = [
+            models.Index(fields=["user", "-event"], name="events_recipient_user_idx"),
+            models.Index(fields=["user", "type", "-event"], name="events_recipient_type_idx"),
+        ]
+
+
+class WebhookEndpoint(models.Model):
+    class Status(models.TextChoices):
+        ENABLED = "enabled", "Enabled"
+        DISABLED = "disabled", "Disabled"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    url = models.CharField(max_length=2000)
+    events = models.JSONField(default=list, blank=True, help_text="Event types; empty means every type.")
+    description = models.CharField(max_length=500, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ENABLED)
+    disabled_reason = models.CharField(max_length=200, blank=True, default="")
+    # The secret is derived from the server key and this nonce (events.signing); never stored.
+    secret_nonce = models.CharField(max_length=64, editable=False)
+    # After a rotation the old secret still signs until this moment (both signatures are sent).
+    previous_secret_nonce = models.CharField(max_length=64, blank=True, default="", editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # First failure of the current failing streak (None while the endpoint answers 2xx).
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["enabled", "disabled"]), name="events_endpoint_status_valid")
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="events_endpoint_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.status})"
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="+", db_index=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed"]), name="events_delivery_status_valid"
+            ),
+            models.UniqueConstraint(fields=["endpoint", "event"], name="events_delivery_unique"),
+        ]
+        indexes = [
+            # The worker's queue: due pending deliveries, oldest due first.
+            models.Index(fields=["next_attempt_at", "id"], condition=Q(status="pending"), name="events_delivery_due_idx"),
+            # GET webhook-endpoints/{id}/deliveries, newest first.
+            models.Index(fields=["endpoint", "-id"], name="events_delivery_endpoint_idx"),
+            # Pruning finished deliveries.
+            models.Index(fields=["created_at"], condition=~Q(status="pending"), name="events_delivery_done_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.status})"
