@@ -43,6 +43,8 @@ from accounts.exceptions import UserSuspended
 from accounts.services import pin_verify
 from audit.models import AuditAction, AuditPending
 from audit.services import audit_record_unsaved, audit_seal_after_commit
+from events.models import EventType
+from events.services import batch_event_record, events_write, transaction_event
 from ledger.balance_cache import Snapshot, balance_cache_store
 from ledger.exceptions import BALANCE_LIMIT, AccountFrozen, BalanceLimit, CurrencyMismatch, InsufficientFunds, SameAccount
 from ledger.models import JournalEntry, LedgerAccount, Posting
@@ -355,6 +357,18 @@ def _write(*, actor, batch, applied, posted_when_locked, now, key, fingerprint, 
                               response_status=201, response_body=body, transaction=None, created_at=now))
     if changed:
         balances_save(changed)
+    # The outbox, in this transaction: each item's transaction.created (both sides see it), then batch.created.
+    events_write(
+        [
+            transaction_event(
+                type=EventType.TRANSACTION_CREATED,
+                data=transaction_representation(txn),
+                accounts=[txn.source_account, txn.destination_account],
+            )
+            for txn in transactions
+        ]
+    )
+    batch_event_record(data=body, user_id=actor.pk)
     audit_seal_after_commit()
     snapshots = {account.pk: Snapshot.of(account) for account in changed if account.is_customer}
     transaction.on_commit(lambda: balance_cache_store(snapshots))

@@ -277,3 +277,27 @@ def test_others_batches_are_not_found(client_for, payer, accounts):
     client = client_for(stranger)
     assert client.get(f"/api/v1/batches/{batch['id']}").status_code == 404
     assert client.get("/api/v1/batches").json()["results"] == []
+
+
+def test_a_batch_writes_its_events_in_its_transaction(client_for, payer, accounts):
+    source, _spare, other = accounts
+    body = {"pin": PIN, "items": [
+        {"type": "deposit", "account": str(source.pk), "amount": 5},
+        {"type": "transfer", "source_account": str(source.pk), "destination_account": str(other.pk), "amount": 7},
+    ]}
+    batch = post_batch(client_for(payer), body).json()
+    mine = client_for(payer).get("/api/v1/events").json()["results"]
+    created = [e for e in mine if e["type"] == "transaction.created" and e["data"].get("batch") == batch["id"]]
+    assert sorted(e["data"]["amount"] for e in created) == [5, 7]
+    assert [e["data"]["id"] for e in mine if e["type"] == "batch.created"] == [batch["id"]]
+    theirs = client_for(other.owner).get("/api/v1/events").json()["results"]
+    assert [(e["type"], e["data"]["amount"]) for e in theirs if e["data"].get("batch") == batch["id"]] == [
+        ("transaction.created", 7)
+    ]
+    # A refused atomic batch leaves no event.
+    before = len(client_for(payer).get("/api/v1/events").json()["results"])
+    refused = post_batch(client_for(payer), {"pin": PIN, "items": [
+        {"type": "transfer", "source_account": str(source.pk), "destination_account": str(other.pk), "amount": 10**9},
+    ]}, key="b-refused")
+    assert refused.status_code == 409
+    assert len(client_for(payer).get("/api/v1/events").json()["results"]) == before
