@@ -14,6 +14,7 @@ and the users who may see it; this module imports no domain app, so every
 app may call it (like ``audit``).
 """
 
+import functools
 import ipaddress
 import json
 import socket
@@ -33,6 +34,7 @@ from events.signing import nonce_new, secret_for
 from ledgerx.exceptions import InvalidState, ValidationFailed
 from ledgerx.fastsql import insert_statement, rows_insert
 from ledgerx.ids import uuid7
+from ledgerx.observability import metrics
 from ledgerx.text import text_error
 
 PREVIOUS_SECRET_VALIDITY = timedelta(hours=24)
@@ -91,6 +93,7 @@ def events_write(events: Sequence[PendingEvent]) -> list[Event]:
         raise RuntimeError("Events must be written inside the transaction of the change they record.")
     if not events:
         return []
+    transaction.on_commit(functools.partial(metrics.events_committed, events))
     if connection.vendor == "postgresql":
         ctes, params, written = events_statement_ctes(events)
         *head, (last_name, last_sql) = ctes

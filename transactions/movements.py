@@ -22,6 +22,7 @@ test suite runs against both databases. The rules' Python home is the
 ``_check_*`` functions below; their SQL twin is the function's body.
 """
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from ledger.services import (
 )
 from ledgerx.exceptions import NotFound
 from ledgerx.fastsql import prepared_cursor, rows_insert
+from ledgerx.observability import metrics
 from transactions.exceptions import IdempotencyInProgress
 from transactions.models import IdempotencyRecord, Transaction
 
@@ -219,6 +221,8 @@ def _write_postgres(
     except DatabaseError as exc:
         _raise_refusal(exc, movement)
         raise
+    # Written (in autocommit: committed): count it once its transaction commits.
+    transaction.on_commit(functools.partial(metrics.events_committed, movement.events))
     if audit is not None:
         audit_seal_after_commit()
     if rows:

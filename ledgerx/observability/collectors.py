@@ -23,7 +23,7 @@ class DatabaseGauges:
         except DatabaseError:
             logger.warning("metrics: database gauges unavailable", exc_info=True)
             return
-        unsealed, oldest, open_holds = values
+        unsealed, oldest, open_holds, deliveries_due, oldest_due = values
         yield GaugeMetricFamily(
             "ledgerx_audit_unsealed_records", "Audit records committed but not yet sealed into the chain.", value=unsealed
         )
@@ -33,10 +33,19 @@ class DatabaseGauges:
             value=oldest,
         )
         yield GaugeMetricFamily("ledgerx_holds_open", "Pending holds (reserved, not yet committed or voided).", value=open_holds)
+        yield GaugeMetricFamily(
+            "ledgerx_webhook_deliveries_due", "Webhook deliveries waiting for their (next) attempt now.", value=deliveries_due
+        )
+        yield GaugeMetricFamily(
+            "ledgerx_webhook_oldest_due_seconds",
+            "How long the oldest due webhook delivery has waited past its attempt time (0: none due).",
+            value=oldest_due,
+        )
 
 
-def _read() -> tuple[int, float, int]:
+def _read() -> tuple[int, float, int, int, float]:
     from audit.models import AuditPending, AuditRecord
+    from events.models import Delivery
     from transactions.models import Transaction
 
     unsealed = AuditPending.objects.count()
@@ -47,4 +56,9 @@ def _read() -> tuple[int, float, int]:
         if at is not None:
             oldest = max(0.0, (timezone.now() - at).total_seconds())
     open_holds = Transaction.objects.filter(status=Transaction.Status.PENDING).count()
-    return unsealed, oldest, open_holds
+    now = timezone.now()
+    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)  # events_delivery_due_idx
+    deliveries_due = due.count()
+    first_due = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    oldest_due = max(0.0, (now - first_due).total_seconds()) if first_due else 0.0
+    return unsealed, oldest, open_holds, deliveries_due, oldest_due

@@ -95,6 +95,34 @@ DB_QUERIES = Histogram(
 )
 
 
+REVERSALS = Counter("ledgerx_reversals", "Transactions reversed.")
+
+
+def events_committed(events) -> None:
+    """Count what committed, from the events it recorded (anything with ``type`` and ``data``).
+
+    Every change a client can see records its event in the change's own
+    transaction, so counting events after commit counts each movement exactly
+    once, whichever path wrote it (single, batch, hold, reversal, expiry).
+    """
+    for event in events:
+        data = event.data
+        if event.type == "transaction.created":
+            if data.get("status") == "pending":
+                hold_counted("opened")
+            else:
+                movement_committed(type=data["type"], currency=data["currency"], amount=data["amount"])
+        elif event.type == "transaction.committed":
+            hold_counted("committed")
+            movement_committed(type=data["type"], currency=data["currency"], amount=data["amount"])
+        elif event.type in ("transaction.voided", "transaction.expired"):
+            hold_counted(event.type.split(".")[1])
+        elif event.type == "transaction.reversed":
+            REVERSALS.inc()
+        elif event.type == "batch.created":
+            batch_counted(size=data["count"], succeeded=data["succeeded"], failed=data["failed"])
+
+
 def movement_committed(*, type: str, currency: str, amount: int) -> None:
     MOVEMENTS.labels(type, currency).inc()
     MOVED.labels(type, currency).inc(amount)

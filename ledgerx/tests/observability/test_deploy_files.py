@@ -42,7 +42,10 @@ def test_the_dashboard_only_charts_metrics_ledgerx_exports():
     from ledgerx.observability import metrics
 
     exported = {m._name for m in vars(metrics).values() if hasattr(m, "_name") and hasattr(m, "_type")}
-    exported |= {"ledgerx_audit_unsealed_records", "ledgerx_audit_oldest_unsealed_seconds", "ledgerx_holds_open"}
+    exported |= {
+        "ledgerx_audit_unsealed_records", "ledgerx_audit_oldest_unsealed_seconds", "ledgerx_holds_open",
+        "ledgerx_webhook_deliveries_due", "ledgerx_webhook_oldest_due_seconds",
+    }
     dashboard = json.loads((DEPLOY / "grafana" / "ledgerx-dashboard.json").read_text())
     used = set()
     for panel in dashboard["panels"]:

@@ -78,6 +78,11 @@ def test_two_workers_add_up_to_the_exact_workload(gunicorn):
     assert at("ledgerx_pin_failures_total") == 1
     assert at("ledgerx_idempotency_total", outcome="replayed") == 1
     assert at("ledgerx_http_requests_in_flight") == 1  # the scrape itself
+    # Money that moved, counted once when it committed (the replay and the refusals moved nothing).
+    assert at("ledgerx_movements_total", type="deposit", currency="USD") == 1
+    assert at("ledgerx_movements_total", type="transfer", currency="USD") == 1
+    assert at("ledgerx_moved_minor_units_total", type="deposit", currency="USD") == 5_000
+    assert at("ledgerx_moved_minor_units_total", type="transfer", currency="USD") == 1_000
 
 
 def _prometheus_binary() -> str:

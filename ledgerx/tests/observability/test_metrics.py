@@ -46,7 +46,7 @@ def test_metrics_refuse_a_scrape_without_the_token(api_client, token):
     assert b"ledgerx_" not in response.content
 
 
-def test_a_known_workload_is_counted_exactly(client_for):
+def test_a_known_workload_is_counted_exactly(client_for, django_capture_on_commit_callbacks):
     payer, payee = user_with_pin(), user_with_pin()
     source = customer_account(owner=payer)
     destination = customer_account(owner=payee)
@@ -63,7 +63,16 @@ def test_a_known_workload_is_counted_exactly(client_for):
         "pin_failures": value("ledgerx_pin_failures_total"),
         "replayed": value("ledgerx_idempotency_total", outcome="replayed"),
         "reused": value("ledgerx_idempotency_total", outcome="key_reused"),
+        "deposits": value("ledgerx_movements_total", type="deposit", currency="USD"),
+        "transfers": value("ledgerx_movements_total", type="transfer", currency="USD"),
+        "moved": value("ledgerx_moved_minor_units_total", type="transfer", currency="USD"),
+        "holds": value("ledgerx_holds_total", outcome="opened"),
+        "batches": value("ledgerx_batch_items_count"),
+        "batch_ok": value("ledgerx_batch_item_outcomes_total", outcome="ok"),
+        "batch_failed": value("ledgerx_batch_item_outcomes_total", outcome="failed"),
     }
+    commits = django_capture_on_commit_callbacks(execute=True)
+    commits.__enter__()
 
     deposit = {"account": str(source.pk), "amount": 5_000}
     assert client.post("/api/v1/deposits", deposit, format="json", HTTP_IDEMPOTENCY_KEY="d-1").status_code == 201
@@ -80,10 +89,26 @@ def test_a_known_workload_is_counted_exactly(client_for):
         "/api/v1/transfers", {**transfer, "amount": 1, "pin": "9513"}, format="json", HTTP_IDEMPOTENCY_KEY="t-3"
     )
     assert wrong.json()["error"]["code"] == "invalid_pin"
+    hold = {**transfer, "amount": 10, "hold": True}
+    assert client.post("/api/v1/transfers", hold, format="json", HTTP_IDEMPOTENCY_KEY="t-4").status_code == 201
+    batch = {"atomic": False, "pin": PIN, "items": [
+        {"type": "transfer", "source_account": str(source.pk), "destination_account": str(destination.pk), "amount": 5},
+        {"type": "transfer", "source_account": str(source.pk), "destination_account": str(destination.pk), "amount": 10**9},
+    ]}
+    assert client.post("/api/v1/batches", batch, format="json", HTTP_IDEMPOTENCY_KEY="b-1").status_code == 201
+    commits.__exit__(None, None, None)
+
+    assert value("ledgerx_movements_total", type="deposit", currency="USD") - before["deposits"] == 1
+    assert value("ledgerx_movements_total", type="transfer", currency="USD") - before["transfers"] == 2
+    assert value("ledgerx_moved_minor_units_total", type="transfer", currency="USD") - before["moved"] == 1_005
+    assert value("ledgerx_holds_total", outcome="opened") - before["holds"] == 1
+    assert value("ledgerx_batch_items_count") - before["batches"] == 1
+    assert value("ledgerx_batch_item_outcomes_total", outcome="ok") - before["batch_ok"] == 1
+    assert value("ledgerx_batch_item_outcomes_total", outcome="failed") - before["batch_failed"] == 1
 
     assert value("ledgerx_http_requests_total", **deposits, status="2xx") - before["deposit_2xx"] == 2
     assert value("ledgerx_http_request_duration_seconds_count", **deposits) - before["deposit_seconds"] == 3
-    assert value("ledgerx_http_requests_total", **transfers, status="2xx") - before["transfer_2xx"] == 1
+    assert value("ledgerx_http_requests_total", **transfers, status="2xx") - before["transfer_2xx"] == 2  # with the hold
     assert value("ledgerx_http_requests_total", **transfers, status="4xx") - before["transfer_4xx"] == 2
     assert value("ledgerx_api_errors_total", code="insufficient_funds", status="409") - before["insufficient"] == 1
     assert value("ledgerx_api_errors_total", code="invalid_pin", status="403") - before["invalid_pin"] == 1
@@ -97,7 +122,7 @@ def test_a_known_workload_is_counted_exactly(client_for):
     scraped = samples(response.content.decode())
     key = ("ledgerx_http_requests_total", tuple(sorted({**transfers, "status": "4xx"}.items())))
     assert scraped[key] == value("ledgerx_http_requests_total", **transfers, status="4xx")
-    assert scraped[("ledgerx_holds_open", ())] == 0
+    assert scraped[("ledgerx_holds_open", ())] == 1
 
 
 def test_route_labels_never_carry_ids(client_for):
