@@ -94,6 +94,15 @@ def make_random(index: int, concurrency: int, *, audit: bool = True):
     return op
 
 
+def make_random_nometrics(index: int, concurrency: int):
+    """``random`` without the business metrics' counting after commit: what metrics cost a movement."""
+    import ledgerx.observability.metrics
+
+    op = make_random(index, concurrency)
+    _patch(ledgerx.observability.metrics, "events_committed", lambda events: None)
+    return op
+
+
 def make_random_noaudit(index: int, concurrency: int):
     return make_random(index, concurrency, audit=False)
 
@@ -210,5 +219,6 @@ SCENARIO_FACTORIES = {
     "deposit": make_deposit,
     "hold_commit": make_hold_commit,
     "random_noaudit": make_random_noaudit,
+    "random_nometrics": make_random_nometrics,
     "random_nosealer": make_random_nosealer,
 }
