@@ -141,6 +141,9 @@ if DATABASE_URL:
         # first use. LEDGERX_DB_PREPARE=0 turns them off, e.g. behind a
         # transaction-pooling PgBouncer, which cannot keep them.
         _options.setdefault("prepare_threshold", 0 if env_bool("LEDGERX_DB_PREPARE", True) else None)
+        # An unreachable server fails a connection attempt in seconds (503 with
+        # Retry-After, /readyz 503) instead of holding a worker until it is killed.
+        _options.setdefault("connect_timeout", 5)
     elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # A SQLite file named by URL serializes its writes like the default file.
         DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}

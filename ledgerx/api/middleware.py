@@ -9,7 +9,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from ledgerx.api.errors import error_response, is_api_path, render_exception
+from ledgerx.api.errors import error_response, is_api_path, is_database_outage, render_exception
 from ledgerx.context import client_ip_var, request_id_var, user_id_var
 
 access_logger = logging.getLogger("ledgerx.access")
@@ -109,6 +109,6 @@ class RequestContextMiddleware:
         """Exceptions that escape views outside DRF still get the envelope on API paths."""
         if is_api_path(request.path):
             return render_exception(exception)
-        if not settings.DEBUG:
+        if not settings.DEBUG and not is_database_outage(exception):  # handler500 logs outages per burst
             logging.getLogger("ledgerx.errors").exception("unhandled exception", exc_info=exception)
         return None
