@@ -75,6 +75,13 @@ def is_database_outage(exc: BaseException | None) -> bool:
     return isinstance(exc, _OUTAGE_ERRORS)
 
 
+def _number_out_of_range(exc: Exception) -> bool:
+    """A number past what the database stores: PostgreSQL's 22003, or SQLite's driver refusing to bind it."""
+    if isinstance(exc, _DATA_ERRORS):
+        return _sqlstate(exc) == NUMERIC_OUT_OF_RANGE
+    return isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc)
+
+
 def _sqlstate(exc: Exception) -> str | None:
     cause = exc if psycopg is not None and isinstance(exc, psycopg.Error) else exc.__cause__
     return getattr(cause, "sqlstate", None)
@@ -158,7 +165,7 @@ def _from_exception(exc: Exception):
         database_outage_log.log(exc)
         message = "The database is unavailable; try again shortly."
         return 503, "service_unavailable", message, None, {"Retry-After": str(OUTAGE_RETRY_AFTER)}, {}
-    if isinstance(exc, _DATA_ERRORS) and _sqlstate(exc) == NUMERIC_OUT_OF_RANGE:
+    if _number_out_of_range(exc):
         # A sum past the bigint columns (a balance, a total): the movement engine
         # refuses balances over its ceiling first; this is the backstop.
         return 409, "balance_limit", "The result would exceed the largest amount the ledger holds.", None, {}, {}
