@@ -35,15 +35,39 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DJANGO_DEBUG", False)
 TESTING = env_bool("LEDGERX_TESTING", False)
 
-_INSECURE_DEV_KEY = "ledgerx-insecure-local-development-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if DEBUG or TESTING:
-        SECRET_KEY = _INSECURE_DEV_KEY
-    else:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local development."
-        )
+# Public development keys: in this repository (and so on the internet). With
+# DJANGO_DEBUG on they are the defaults; a DEBUG-off process refuses to start
+# with any of them, whatever else is set (the test settings bring random keys of
+# their own), and `check --deploy` fails on them (ledgerx.checks).
+DEV_SECRET_KEYS = {
+    "DJANGO_SECRET_KEY": "ledgerx-insecure-local-development-key-do-not-use-in-production",
+    "LEDGERX_JWT_SIGNING_KEY": "ledgerx-insecure-local-jwt-signing-key-0123456789abcdef",
+    "LEDGERX_PIN_PEPPER": "ledgerx-insecure-local-pin-pepper",
+}
+KNOWN_PUBLIC_KEYS = frozenset(
+    {
+        *DEV_SECRET_KEYS.values(),
+        # docker-compose.yml's placeholders before it required real keys
+        "change-me-in-production-please-0123456789",
+        "change-me-jwt-signing-key-0123456789abcdef",
+        "change-me-pin-pepper-0123456789",
+    }
+)
+
+
+def secret_from_env(name: str) -> str:
+    """A secret from the environment; the public development value only with DJANGO_DEBUG on."""
+    value = os.environ.get(name, "")
+    if DEBUG:
+        return value or DEV_SECRET_KEYS[name]
+    if not value:
+        raise ImproperlyConfigured(f"{name} is not set. Set it, or set DJANGO_DEBUG=1 for local development.")
+    if value in KNOWN_PUBLIC_KEYS:
+        raise ImproperlyConfigured(f"{name} is a public development key; set a secret one.")
+    return value
+
+
+SECRET_KEY = secret_from_env("DJANGO_SECRET_KEY")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG or TESTING else "")
 
@@ -66,6 +90,7 @@ INSTALLED_APPS = [
     "ledger",
     "transactions",
     "audit",
+    "ledgerx",  # the project's own system checks (ledgerx.checks)
 ]
 
 MIDDLEWARE = [
@@ -208,21 +233,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-PIN_PEPPER = os.environ.get("LEDGERX_PIN_PEPPER", "")
-if not PIN_PEPPER:
-    if DEBUG or TESTING:
-        PIN_PEPPER = "ledgerx-insecure-local-pin-pepper"
-    else:
-        raise ImproperlyConfigured("LEDGERX_PIN_PEPPER is not set.")
+PIN_PEPPER = secret_from_env("LEDGERX_PIN_PEPPER")
 PIN_BCRYPT_ROUNDS = env_int("LEDGERX_PIN_BCRYPT_ROUNDS", 12)
 PIN_MAX_ATTEMPTS = 3
 
-JWT_SIGNING_KEY = os.environ.get("LEDGERX_JWT_SIGNING_KEY", "")
-if not JWT_SIGNING_KEY:
-    if DEBUG or TESTING:
-        JWT_SIGNING_KEY = "ledgerx-insecure-local-jwt-signing-key-0123456789abcdef"
-    else:
-        raise ImproperlyConfigured("LEDGERX_JWT_SIGNING_KEY is not set.")
+JWT_SIGNING_KEY = secret_from_env("LEDGERX_JWT_SIGNING_KEY")
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("LEDGERX_ACCESS_TOKEN_SECONDS", 300)),

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "ledgerx.settings",
@@ -33,3 +35,35 @@ def test_production_refuses_to_start_without_secret_key():
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+PUBLIC_KEYS = {
+    "DJANGO_SECRET_KEY": "ledgerx-insecure-local-development-key-do-not-use-in-production",
+    "LEDGERX_JWT_SIGNING_KEY": "ledgerx-insecure-local-jwt-signing-key-0123456789abcdef",
+    "LEDGERX_PIN_PEPPER": "ledgerx-insecure-local-pin-pepper",
+}
+
+
+def test_the_testing_flag_does_not_turn_public_keys_on_without_debug():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in PUBLIC_KEYS}
+    result = _manage("check", env={**env, "LEDGERX_TESTING": "1"})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize("variable", sorted(PUBLIC_KEYS))
+@pytest.mark.parametrize("testing", ["0", "1"])
+def test_production_refuses_to_start_with_a_public_key(variable, testing):
+    env = {**PRODUCTION_ENV, variable: PUBLIC_KEYS[variable], "LEDGERX_TESTING": testing}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert f"{variable} is a public development key" in result.stderr
+
+
+def test_check_deploy_fails_on_a_public_key():
+    """With DEBUG on the development keys load; check --deploy names each of them."""
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in PUBLIC_KEYS}
+    result = _manage("check", "--deploy", env={**env, "DJANGO_DEBUG": "1"})
+    assert result.returncode != 0
+    for setting in ("SECRET_KEY", "JWT_SIGNING_KEY", "PIN_PEPPER"):
+        assert f"(ledgerx.E001) {setting} is a public development key." in result.stderr
