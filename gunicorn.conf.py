@@ -21,6 +21,14 @@ max_requests = 20000
 max_requests_jitter = 2000
 preload_app = True
 forwarded_allow_ips = os.environ.get("LEDGERX_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn refuses what is over these limits itself, before Django sees it, with
+# a small HTML page (400 for the line, 431 for a header), not the JSON envelope.
+# No LedgerX request comes near them (the longest is a cursor-paginated list URL,
+# well under 1 KB; a bearer token is ~400 bytes); a proxy in front should apply
+# the same or tighter limits (README "Security").
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 
 # One JSON object per request, the same shape as the application's logs.
 accesslog = "-" if os.environ.get("LEDGERX_ACCESS_LOG", "1") == "1" else None

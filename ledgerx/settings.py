@@ -359,7 +359,12 @@ STORAGES = {
 
 # --- Production hardening ------------------------------------------------------------
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # X-Forwarded-Proto says "this came over HTTPS" only when a proxy we trust
+    # wrote it; with no trusted proxy any client could send it (and skip the
+    # redirect to HTTPS). Deployment rule: LEDGERX_TRUSTED_PROXIES > 0 only when
+    # the proxy overwrites the header the client sent.
+    if TRUSTED_PROXY_COUNT > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("LEDGERX_SSL_REDIRECT", not TESTING)
     SESSION_COOKIE_SECURE = not TESTING
     CSRF_COOKIE_SECURE = not TESTING

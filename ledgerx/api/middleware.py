@@ -79,6 +79,9 @@ class RequestContextMiddleware:
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
         response["X-Request-ID"] = request_id
+        if is_api_path(request.path) and not response.has_header("Cache-Control"):
+            # Balances, statements and tokens must never sit in a browser's or a proxy's cache.
+            response["Cache-Control"] = "no-store"
         user = getattr(request, "user", None)
         access_logger.info(
             "request",
