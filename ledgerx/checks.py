@@ -6,7 +6,7 @@ repository into an environment file) before it goes live.
 """
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 
 SECRETS = (
     ("SECRET_KEY", "DJANGO_SECRET_KEY"),
@@ -25,4 +25,17 @@ def check_no_public_keys(app_configs=None, **kwargs):
         )
         for setting, variable in SECRETS
         if getattr(settings, setting, "") in settings.KNOWN_PUBLIC_KEYS
+    ]
+
+
+@register(Tags.security, deploy=True)
+def check_audit_checkpoints_signed(app_configs=None, **kwargs):
+    if settings.AUDIT_SIGNING_KEY:
+        return []
+    return [
+        Warning(
+            "LEDGERX_AUDIT_SIGNING_KEY is not set: no signed audit checkpoints are made.",
+            hint="Without them whoever owns the audit tables can remove or rewrite recent history undetected.",
+            id="ledgerx.W002",
+        )
     ]

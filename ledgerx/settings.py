@@ -7,6 +7,7 @@ start without a real secret key unless DJANGO_DEBUG is on.
 """
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,6 +48,7 @@ DEV_SECRET_KEYS = {
 KNOWN_PUBLIC_KEYS = frozenset(
     {
         *DEV_SECRET_KEYS.values(),
+        "ledgerx-insecure-local-audit-signing-key",
         # docker-compose.yml's placeholders before it required real keys
         "change-me-in-production-please-0123456789",
         "change-me-jwt-signing-key-0123456789abcdef",
@@ -143,6 +145,15 @@ SQLITE_OPTIONS = {
     ),
 }
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Two roles on PostgreSQL: DATABASE_URL is the application's (no ownership, no
+# UPDATE/DELETE/TRUNCATE on the append-only tables: `manage.py db_app_role`),
+# DATABASE_MIGRATE_URL the tables' owner, used only by the commands that change
+# the schema or the grants. Unset, one connection does everything (the embedded
+# default, local PostgreSQL).
+DATABASE_MIGRATE_URL = os.environ.get("DATABASE_MIGRATE_URL", "")
+OWNER_COMMANDS = ("migrate", "db_app_role")
+if DATABASE_MIGRATE_URL and sys.argv[1:2] and sys.argv[1] in OWNER_COMMANDS and Path(sys.argv[0]).name == "manage.py":
+    DATABASE_URL = DATABASE_MIGRATE_URL
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -284,6 +295,19 @@ IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("LEDGERX_IDEMPOTENCY_IN_FLIGHT_SECONDS",
 AUDIT_SEAL_INTERVAL = float(os.environ.get("LEDGERX_AUDIT_SEAL_INTERVAL") or 0.25)
 if not 0 <= AUDIT_SEAL_INTERVAL <= 60:
     raise ImproperlyConfigured("LEDGERX_AUDIT_SEAL_INTERVAL must be between 0 and 60 seconds.")
+# Signed checkpoints of the chain's head (audit.checkpoints): the key never goes in
+# the database; each checkpoint is also appended to an external, append-only sink
+# (this JSON-lines file; ship it to storage with a retention lock). Unset (in
+# production), no checkpoints are made and `check --deploy` warns.
+AUDIT_SIGNING_KEY = os.environ.get("LEDGERX_AUDIT_SIGNING_KEY", "")
+if not AUDIT_SIGNING_KEY and DEBUG:
+    AUDIT_SIGNING_KEY = "ledgerx-insecure-local-audit-signing-key"
+elif AUDIT_SIGNING_KEY in KNOWN_PUBLIC_KEYS and not DEBUG:
+    raise ImproperlyConfigured("LEDGERX_AUDIT_SIGNING_KEY is a public development key; set a secret one.")
+AUDIT_CHECKPOINT_FILE = os.environ.get("LEDGERX_AUDIT_CHECKPOINT_FILE", str(BASE_DIR / "audit-checkpoints.jsonl"))
+# Seconds between checkpoints while records are being sealed: the owner of the
+# tables can rewrite at most this much recent history undetected.
+AUDIT_CHECKPOINT_INTERVAL = float(os.environ.get("LEDGERX_AUDIT_CHECKPOINT_INTERVAL") or 60)
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {

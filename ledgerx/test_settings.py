@@ -11,13 +11,17 @@ key on.
 
 import os
 import secrets
+import tempfile
 
 os.environ.setdefault("LEDGERX_TESTING", "1")
 os.environ.setdefault("LEDGERX_FAST_PASSWORD_HASHER", "1")
 # Cost 4 keeps the suite fast; tests that check the production cost override it.
 os.environ.setdefault("LEDGERX_PIN_BCRYPT_ROUNDS", "4")
 os.environ.setdefault("LEDGERX_SQLITE_PATH", os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-db.sqlite3"))
-for _name in ("DJANGO_SECRET_KEY", "LEDGERX_JWT_SIGNING_KEY", "LEDGERX_PIN_PEPPER"):
+os.environ.setdefault(
+    "LEDGERX_AUDIT_CHECKPOINT_FILE", os.path.join(tempfile.gettempdir(), f"ledgerx-test-checkpoints-{os.getpid()}.jsonl")
+)
+for _name in ("DJANGO_SECRET_KEY", "LEDGERX_JWT_SIGNING_KEY", "LEDGERX_PIN_PEPPER", "LEDGERX_AUDIT_SIGNING_KEY"):
     os.environ.setdefault(_name, f"test-{secrets.token_urlsafe(32)}")
 
 from ledgerx.settings import *  # noqa: E402,F403

@@ -13,6 +13,7 @@ PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "x9!k2Lm#Qp7@Zr4$Tw8^Vb1&Yn5*Hc3(Jd6)Fg0-Ks2_Ue9+Ai7=Wo4",
     "LEDGERX_JWT_SIGNING_KEY": "jwt-3f9c1e7a5b2d8f4e6a0c9b7d5e3f1a2c4b6d8e0f",
     "LEDGERX_PIN_PEPPER": "pepper-7d1e5f3a9c2b8e4f6a0d",
+    "LEDGERX_AUDIT_SIGNING_KEY": "audit-5c2e8a1f7b3d9e6c0a4f8b2d6e1c9a7f",
     "DJANGO_ALLOWED_HOSTS": "ledgerx.example.com",
 }
 
@@ -67,3 +68,27 @@ def test_check_deploy_fails_on_a_public_key():
     assert result.returncode != 0
     for setting in ("SECRET_KEY", "JWT_SIGNING_KEY", "PIN_PEPPER"):
         assert f"(ledgerx.E001) {setting} is a public development key." in result.stderr
+
+
+def test_check_deploy_warns_without_an_audit_signing_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "LEDGERX_AUDIT_SIGNING_KEY"}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "(ledgerx.W002) LEDGERX_AUDIT_SIGNING_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command, user",
+    [("migrate", "owner"), ("db_app_role", "owner"), ("runserver", "app"), ("verify_audit", "app")],
+)
+def test_only_the_schema_commands_connect_as_the_owner(command, user):
+    env = {
+        **PRODUCTION_ENV,
+        "DATABASE_URL": "postgres://app@db.example/ledgerx",
+        "DATABASE_MIGRATE_URL": "postgres://owner@db.example/ledgerx",
+    }
+    code = f"import sys; sys.argv = ['manage.py', '{command}']; import ledgerx.settings as s; print(s.DATABASES['default']['USER'])"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "LEDGERX_", "DATABASE_"))}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == user
