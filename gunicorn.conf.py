@@ -1,9 +1,14 @@
 """Production server configuration (gunicorn reads ./gunicorn.conf.py by default).
 
-Sync workers, one per core plus one: LedgerX's request cost is CPU (bcrypt for
-PINs, JSON, the ORM) and short database round trips, so more processes than
-cores only adds context switches. Each worker keeps its database connection
-(CONN_MAX_AGE) and its Redis connection pool between requests.
+Threaded workers (gthread), one process per core plus one, a few threads each:
+LedgerX's request cost is CPU (bcrypt for passwords and PINs, JSON, the ORM)
+and short database round trips, so more processes than cores only adds context
+switches. But a sync worker inside bcrypt (a quarter of a second at cost 12)
+cannot answer anything else: when every worker was hashing, /readyz queued
+behind them and probes flapped. bcrypt releases the GIL while it hashes, so a
+worker's other threads keep answering probes and light requests meanwhile
+(measured: README "Security"). Each thread keeps its own database connection
+(CONN_MAX_AGE): workers x threads connections; the Redis pool is per process.
 """
 
 import json
@@ -12,7 +17,8 @@ import os
 
 bind = os.environ.get("LEDGERX_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("LEDGERX_WORKERS", multiprocessing.cpu_count() + 1))
-worker_class = "sync"
+worker_class = "gthread"
+threads = int(os.environ.get("LEDGERX_THREADS", 4))
 timeout = int(os.environ.get("LEDGERX_WORKER_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5

@@ -70,3 +70,11 @@ def test_gunicorn_applies_the_documented_request_limits():
         100,
         8190,
     )
+
+
+def test_gunicorn_serves_with_threads_so_probes_do_not_queue_behind_bcrypt(monkeypatch):
+    import runpy
+
+    monkeypatch.delenv("LEDGERX_THREADS", raising=False)
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (config["worker_class"], config["threads"]) == ("gthread", 4)
