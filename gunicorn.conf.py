@@ -1,9 +1,14 @@
 """Production server configuration (gunicorn reads ./gunicorn.conf.py by default).
 
-Sync workers, one per core plus one: LedgerX's request cost is CPU (bcrypt for
-PINs, JSON, the ORM) and short database round trips, so more processes than
-cores only adds context switches. Each worker keeps its database connection
-(CONN_MAX_AGE) and its Redis connection pool between requests.
+Threaded workers (gthread), one process per core plus one, a few threads each:
+LedgerX's request cost is CPU (bcrypt for passwords and PINs, JSON, the ORM)
+and short database round trips, so more processes than cores only adds context
+switches. But a sync worker inside bcrypt (a quarter of a second at cost 12)
+cannot answer anything else: when every worker was hashing, /readyz queued
+behind them and probes flapped. bcrypt releases the GIL while it hashes, so a
+worker's other threads keep answering probes and light requests meanwhile
+(measured: README "Security"). Each thread keeps its own database connection
+(CONN_MAX_AGE): workers x threads connections; the Redis pool is per process.
 """
 
 import json
@@ -24,7 +29,8 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 bind = os.environ.get("LEDGERX_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("LEDGERX_WORKERS", multiprocessing.cpu_count() + 1))
-worker_class = "sync"
+worker_class = "gthread"
+threads = int(os.environ.get("LEDGERX_THREADS", 4))
 timeout = int(os.environ.get("LEDGERX_WORKER_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5
@@ -33,6 +39,14 @@ max_requests = 20000
 max_requests_jitter = 2000
 preload_app = True
 forwarded_allow_ips = os.environ.get("LEDGERX_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn refuses what is over these limits itself, before Django sees it, with
+# a small HTML page (400 for the line, 431 for a header), not the JSON envelope.
+# No LedgerX request comes near them (the longest is a cursor-paginated list URL,
+# well under 1 KB; a bearer token is ~400 bytes); a proxy in front should apply
+# the same or tighter limits (README "Security").
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 
 # One JSON object per request, the same shape as the application's logs.
 accesslog = "-" if os.environ.get("LEDGERX_ACCESS_LOG", "1") == "1" else None

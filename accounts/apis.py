@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import services
+from accounts import devices, services
 from accounts.serializers import (
     ErrorEnvelope,
     LoginInput,
@@ -112,9 +112,16 @@ class LoginApi(PublicApi):
         auth_rate_limit_ip(request, scope="login")
         data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
-        auth_rate_limit_key(request, scope="login", value=data.validated_data["email"])
+        email = data.validated_data["email"]
+        device = devices.device_token_for_email(devices.device_token_presented(request), email=email)
+        if device is None:
+            auth_rate_limit_key(request, scope="login", value=email)
+        else:  # a known device has its own bucket: others failing on this email cannot lock it out
+            auth_rate_limit_key(request, scope="login.device", value=device)
         pair = services.auth_login(**data.validated_data)
-        return Response(_pair_body(pair))
+        response = Response(_pair_body(pair))
+        devices.device_token_attach(response, devices.device_token_issue(email=email))
+        return response
 
 
 class RefreshApi(PublicApi):

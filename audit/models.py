@@ -151,6 +151,33 @@ class AuditPending(models.Model):
         ordering = ["record"]
 
 
+class AuditCheckpoint(models.Model):
+    """A signed statement "the chain had ``record_count`` records, its head at seal ``seal_seq`` was ``head_hash``".
+
+    Signed with ``LEDGERX_AUDIT_SIGNING_KEY`` (HMAC-SHA256; the key is never in
+    the database) and also appended to an external sink
+    (``audit.checkpoints``): whoever owns the tables can rewrite records and
+    seals consistently, but cannot make a new chain end in a head they cannot
+    sign, nor remove what the sink already holds. Append-only like the chain.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    seal_seq = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    # The number of records the chain covers up to the head (seals are numbered
+    # from 1 without gaps, so it equals ``seal_seq`` on an intact chain; signed
+    # separately so a verifier need not assume it).
+    record_count = models.BigIntegerField()
+    at = models.DateTimeField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at seal #{self.seal_seq}"
+
+
 class VerificationRun(models.Model):
     class Kind(models.TextChoices):
         AUDIT = "audit", "Audit chain"

@@ -336,7 +336,20 @@ def audit_seal_pending(*, wait: bool = False, limit: int | None = None) -> int:
 
 
 def _seal_pending(*, wait: bool, limit: int | None = None) -> tuple[int, bool]:
-    """``audit_seal_pending``, also saying whether it ran to the end: False when the lock was busy."""
+    """``audit_seal_pending``, also saying whether it ran to the end: False when the lock was busy.
+
+    A run that sealed something also signs a checkpoint of the new head when one
+    is due (``audit.checkpoints``).
+    """
+    sealed, done = _seal_batches(wait=wait, limit=limit)
+    if sealed:
+        from audit.checkpoints import audit_checkpoint_create
+
+        audit_checkpoint_create()
+    return sealed, done
+
+
+def _seal_batches(*, wait: bool, limit: int | None) -> tuple[int, bool]:
     sealed = 0
     while limit is None or sealed < limit:
         batch = SEAL_BATCH if limit is None else min(SEAL_BATCH, limit - sealed)

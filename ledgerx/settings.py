@@ -8,6 +8,7 @@ start without a real secret key unless DJANGO_DEBUG is on.
 
 import hashlib
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,15 +37,40 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DJANGO_DEBUG", False)
 TESTING = env_bool("LEDGERX_TESTING", False)
 
-_INSECURE_DEV_KEY = "ledgerx-insecure-local-development-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if DEBUG or TESTING:
-        SECRET_KEY = _INSECURE_DEV_KEY
-    else:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it, or set DJANGO_DEBUG=1 for local development."
-        )
+# Public development keys: in this repository (and so on the internet). With
+# DJANGO_DEBUG on they are the defaults; a DEBUG-off process refuses to start
+# with any of them, whatever else is set (the test settings bring random keys of
+# their own), and `check --deploy` fails on them (ledgerx.checks).
+DEV_SECRET_KEYS = {
+    "DJANGO_SECRET_KEY": "ledgerx-insecure-local-development-key-do-not-use-in-production",
+    "LEDGERX_JWT_SIGNING_KEY": "ledgerx-insecure-local-jwt-signing-key-0123456789abcdef",
+    "LEDGERX_PIN_PEPPER": "ledgerx-insecure-local-pin-pepper",
+}
+KNOWN_PUBLIC_KEYS = frozenset(
+    {
+        *DEV_SECRET_KEYS.values(),
+        "ledgerx-insecure-local-audit-signing-key",
+        # docker-compose.yml's placeholders before it required real keys
+        "change-me-in-production-please-0123456789",
+        "change-me-jwt-signing-key-0123456789abcdef",
+        "change-me-pin-pepper-0123456789",
+    }
+)
+
+
+def secret_from_env(name: str) -> str:
+    """A secret from the environment; the public development value only with DJANGO_DEBUG on."""
+    value = os.environ.get(name, "")
+    if DEBUG:
+        return value or DEV_SECRET_KEYS[name]
+    if not value:
+        raise ImproperlyConfigured(f"{name} is not set. Set it, or set DJANGO_DEBUG=1 for local development.")
+    if value in KNOWN_PUBLIC_KEYS:
+        raise ImproperlyConfigured(f"{name} is a public development key; set a secret one.")
+    return value
+
+
+SECRET_KEY = secret_from_env("DJANGO_SECRET_KEY")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG or TESTING else "")
 
@@ -68,6 +94,7 @@ INSTALLED_APPS = [
     "transactions",
     "audit",
     "events",
+    "ledgerx",  # the project's own system checks (ledgerx.checks)
 ]
 
 MIDDLEWARE = [
@@ -121,6 +148,15 @@ SQLITE_OPTIONS = {
     ),
 }
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# Two roles on PostgreSQL: DATABASE_URL is the application's (no ownership, no
+# UPDATE/DELETE/TRUNCATE on the append-only tables: `manage.py db_app_role`),
+# DATABASE_MIGRATE_URL the tables' owner, used only by the commands that change
+# the schema or the grants. Unset, one connection does everything (the embedded
+# default, local PostgreSQL).
+DATABASE_MIGRATE_URL = os.environ.get("DATABASE_MIGRATE_URL", "")
+OWNER_COMMANDS = ("migrate", "db_app_role")
+if DATABASE_MIGRATE_URL and sys.argv[1:2] and sys.argv[1] in OWNER_COMMANDS and Path(sys.argv[0]).name == "manage.py":
+    DATABASE_URL = DATABASE_MIGRATE_URL
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -144,6 +180,9 @@ if DATABASE_URL:
         # first use. LEDGERX_DB_PREPARE=0 turns them off, e.g. behind a
         # transaction-pooling PgBouncer, which cannot keep them.
         _options.setdefault("prepare_threshold", 0 if env_bool("LEDGERX_DB_PREPARE", True) else None)
+        # An unreachable server fails a connection attempt in seconds (503 with
+        # Retry-After, /readyz 503) instead of holding a worker until it is killed.
+        _options.setdefault("connect_timeout", 5)
     elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # A SQLite file named by URL serializes its writes like the default file.
         DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
@@ -208,12 +247,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-PIN_PEPPER = os.environ.get("LEDGERX_PIN_PEPPER", "")
-if not PIN_PEPPER:
-    if DEBUG or TESTING:
-        PIN_PEPPER = "ledgerx-insecure-local-pin-pepper"
-    else:
-        raise ImproperlyConfigured("LEDGERX_PIN_PEPPER is not set.")
+PIN_PEPPER = secret_from_env("LEDGERX_PIN_PEPPER")
 PIN_BCRYPT_ROUNDS = env_int("LEDGERX_PIN_BCRYPT_ROUNDS", 12)
 PIN_MAX_ATTEMPTS = 3
 # How long a PIN that bcrypt accepted is accepted again from its cached proof
@@ -222,12 +256,7 @@ PIN_CACHE_SECONDS = env_int("LEDGERX_PIN_CACHE_SECONDS", 300)
 if PIN_CACHE_SECONDS < 0:
     raise ImproperlyConfigured("LEDGERX_PIN_CACHE_SECONDS must be 0 (off) or a number of seconds.")
 
-JWT_SIGNING_KEY = os.environ.get("LEDGERX_JWT_SIGNING_KEY", "")
-if not JWT_SIGNING_KEY:
-    if DEBUG or TESTING:
-        JWT_SIGNING_KEY = "ledgerx-insecure-local-jwt-signing-key-0123456789abcdef"
-    else:
-        raise ImproperlyConfigured("LEDGERX_JWT_SIGNING_KEY is not set.")
+JWT_SIGNING_KEY = secret_from_env("LEDGERX_JWT_SIGNING_KEY")
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("LEDGERX_ACCESS_TOKEN_SECONDS", 300)),
@@ -291,6 +320,19 @@ WEBHOOKS_DELIVERY_RETENTION_DAYS = env_int("LEDGERX_WEBHOOKS_DELIVERY_RETENTION_
 AUDIT_SEAL_INTERVAL = float(os.environ.get("LEDGERX_AUDIT_SEAL_INTERVAL") or 0.25)
 if not 0 <= AUDIT_SEAL_INTERVAL <= 60:
     raise ImproperlyConfigured("LEDGERX_AUDIT_SEAL_INTERVAL must be between 0 and 60 seconds.")
+# Signed checkpoints of the chain's head (audit.checkpoints): the key never goes in
+# the database; each checkpoint is also appended to an external, append-only sink
+# (this JSON-lines file; ship it to storage with a retention lock). Unset (in
+# production), no checkpoints are made and `check --deploy` warns.
+AUDIT_SIGNING_KEY = os.environ.get("LEDGERX_AUDIT_SIGNING_KEY", "")
+if not AUDIT_SIGNING_KEY and DEBUG:
+    AUDIT_SIGNING_KEY = "ledgerx-insecure-local-audit-signing-key"
+elif AUDIT_SIGNING_KEY in KNOWN_PUBLIC_KEYS and not DEBUG:
+    raise ImproperlyConfigured("LEDGERX_AUDIT_SIGNING_KEY is a public development key; set a secret one.")
+AUDIT_CHECKPOINT_FILE = os.environ.get("LEDGERX_AUDIT_CHECKPOINT_FILE", str(BASE_DIR / "audit-checkpoints.jsonl"))
+# Seconds between checkpoints while records are being sealed: the owner of the
+# tables can rewrite at most this much recent history undetected.
+AUDIT_CHECKPOINT_INTERVAL = float(os.environ.get("LEDGERX_AUDIT_CHECKPOINT_INTERVAL") or 60)
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -381,7 +423,12 @@ STORAGES = {
 
 # --- Production hardening ------------------------------------------------------------
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # X-Forwarded-Proto says "this came over HTTPS" only when a proxy we trust
+    # wrote it; with no trusted proxy any client could send it (and skip the
+    # redirect to HTTPS). Deployment rule: LEDGERX_TRUSTED_PROXIES > 0 only when
+    # the proxy overwrites the header the client sent.
+    if TRUSTED_PROXY_COUNT > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("LEDGERX_SSL_REDIRECT", not TESTING)
     SESSION_COOKIE_SECURE = not TESTING
     CSRF_COOKIE_SECURE = not TESTING

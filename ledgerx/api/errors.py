@@ -8,8 +8,12 @@ error pages: a back-office user gets a page, not a JSON document.
 """
 
 import logging
+import sys
+import threading
+import time
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -20,6 +24,68 @@ from ledgerx.exceptions import LedgerXError, RateLimited
 from ledgerx.observability import metrics
 
 logger = logging.getLogger("ledgerx.errors")
+
+try:  # the driver's own classes, for a cursor used outside Django's error wrapper
+    import psycopg
+except ImportError:  # pragma: no cover - SQLite-only installs
+    psycopg = None
+
+# Connection-level database failures: the database is down, restarting, unreachable,
+# or the connection broke mid-request. DB-API puts "errors related to the
+# database's operation" here (also a serialization failure, a deadlock, SQLite's
+# "database is locked"): every one is worth a retry, none is the client's fault.
+_OUTAGE_ERRORS: tuple = (OperationalError, InterfaceError)
+_DATA_ERRORS: tuple = (DataError,)
+if psycopg is not None:
+    _OUTAGE_ERRORS += (psycopg.OperationalError, psycopg.InterfaceError)
+    _DATA_ERRORS += (psycopg.DataError,)
+# Seconds a client is told to wait after a database outage answer.
+OUTAGE_RETRY_AFTER = 2
+NUMERIC_OUT_OF_RANGE = "22003"
+
+
+class _BurstLog:
+    """Logs the first failure of a burst at ERROR, then at most one summary per ``window``.
+
+    During an outage every request fails the same way; one line with the cause
+    (and a count of the ones folded into it) says everything a thousand would.
+    """
+
+    def __init__(self, window: float = 30.0):
+        self.window = window
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+        self._suppressed = 0
+
+    def log(self, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self.window:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._last = self._suppressed, 0, now
+        logger.error(
+            "database unavailable: answering 503 (%d more since the last report)", suppressed, exc_info=exc
+        )
+
+
+database_outage_log = _BurstLog()
+
+
+def is_database_outage(exc: BaseException | None) -> bool:
+    return isinstance(exc, _OUTAGE_ERRORS)
+
+
+def _number_out_of_range(exc: Exception) -> bool:
+    """A number past what the database stores: PostgreSQL's 22003, or SQLite's driver refusing to bind it."""
+    if isinstance(exc, _DATA_ERRORS):
+        return _sqlstate(exc) == NUMERIC_OUT_OF_RANGE
+    return isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc)
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    cause = exc if psycopg is not None and isinstance(exc, psycopg.Error) else exc.__cause__
+    return getattr(cause, "sqlstate", None)
 
 
 def error_body(code: str, message: str, fields: dict | None = None, **extra) -> dict:
@@ -97,6 +163,18 @@ def _from_exception(exc: Exception):
         return 400, "validation_error", "The request is malformed.", {"non_field_errors": ["The request is malformed."]}, {}, {}
     if isinstance(exc, drf.APIException):
         return exc.status_code, "error", str(exc.detail), None, {}, {}
+    if isinstance(exc, _OUTAGE_ERRORS):
+        database_outage_log.log(exc)
+        message = "The database is unavailable; try again shortly."
+        return 503, "service_unavailable", message, None, {"Retry-After": str(OUTAGE_RETRY_AFTER)}, {}
+    if _number_out_of_range(exc):
+        # A sum past the bigint columns (a balance, a total): the movement engine
+        # refuses balances over its ceiling first; this is the backstop.
+        return 409, "balance_limit", "The result would exceed the largest amount the ledger holds.", None, {}, {}
+    if isinstance(exc, (*_DATA_ERRORS, OverflowError)):
+        # A value the database (or the driver) cannot store: the client's data, not our failure.
+        message = "A value is out of range or cannot be stored."
+        return 400, "validation_error", message, {"non_field_errors": [message]}, {}, {}
     return None
 
 
@@ -107,7 +185,7 @@ def render_exception(exc: Exception) -> JsonResponse:
         logger.exception("unhandled exception", exc_info=exc)
         return error_response(500, "internal_error", "An unexpected error occurred.")
     status, code, message, fields, headers, extra = mapped
-    if status >= 500:
+    if status >= 500 and code != "service_unavailable":  # an outage is logged per burst, above
         logger.error("server error %s: %s", code, message)
     return error_response(status, code, message, fields, headers=headers, **extra)
 
@@ -129,8 +207,22 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    """Django's last resort (an exception outside a view: a middleware, the URL resolver).
+
+    It is called inside the ``except`` clause that caught the exception, so a
+    database outage met there still answers 503 with ``Retry-After``.
+    """
+    exc = sys.exc_info()[1]
     if not is_api_path(request.path):
+        if isinstance(exc, _OUTAGE_ERRORS):
+            database_outage_log.log(exc)
+            response = defaults.server_error(request)
+            response.status_code = 503
+            response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+            return response
         return defaults.server_error(request)
+    if exc is not None and _from_exception(exc) is not None:
+        return render_exception(exc)
     return error_response(500, "internal_error", "An unexpected error occurred.")
 
 

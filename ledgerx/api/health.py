@@ -43,6 +43,13 @@ def _database_ok() -> bool:
             return cursor.fetchone() == (1,)
     except Exception:  # any driver error means "not ready"
         logger.warning("readiness: database unreachable", exc_info=True)
+        # Never keep a broken connection for the next probe: it reconnects, so
+        # the answer follows the database back up as soon as it is.
+        try:
+            if not connection.in_atomic_block:
+                connection.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection may fail too
+            pass
         return False
 
 

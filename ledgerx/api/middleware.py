@@ -7,12 +7,15 @@ import time
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404
 
-from ledgerx.api.errors import error_response, is_api_path, render_exception
+from ledgerx.api.errors import error_response, is_api_path, is_database_outage, render_exception
 from ledgerx.context import client_ip_var, request_id_var, user_id_var
 
 access_logger = logging.getLogger("ledgerx.access")
+# Exceptions Django turns into their own 4xx page.
+_REFUSALS = (PermissionDenied, Http404, BadRequest, SuspiciousOperation)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -76,6 +79,9 @@ class RequestContextMiddleware:
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
         response["X-Request-ID"] = request_id
+        if is_api_path(request.path) and not response.has_header("Cache-Control"):
+            # Balances, statements and tokens must never sit in a browser's or a proxy's cache.
+            response["Cache-Control"] = "no-store"
         user = getattr(request, "user", None)
         access_logger.info(
             "request",
@@ -112,6 +118,10 @@ class RequestContextMiddleware:
         """Exceptions that escape views outside DRF still get the envelope on API paths."""
         if is_api_path(request.path):
             return render_exception(exception)
-        if not settings.DEBUG:
+        if isinstance(exception, _REFUSALS):
+            # Django answers these itself (403, 404, 400): a refusal, not a fault.
+            logging.getLogger("ledgerx.errors").info("refused: %s", type(exception).__name__)
+            return None
+        if not settings.DEBUG and not is_database_outage(exception):  # handler500 logs outages per burst
             logging.getLogger("ledgerx.errors").exception("unhandled exception", exc_info=exception)
         return None

@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # Where the process configuration is read (engineer commands document their own variables).
 CONFIG_SOURCES = ("ledgerx/settings.py", "gunicorn.conf.py")
-_READ = re.compile(r"""(?:os\.environ\.get|os\.environ\[|os\.getenv|env_bool|env_int|env_list|env_float)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
+_READ = re.compile(r"""(?:os\.environ\.get|os\.environ\[|os\.getenv|env_bool|env_int|env_list|env_float|secret_from_env)\(?\s*["']([A-Z][A-Z0-9_]+)["']""")
 
 
 def _variables_read() -> set[str]:

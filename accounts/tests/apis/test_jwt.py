@@ -80,3 +80,21 @@ def test_no_token_is_not_authenticated(api_client, db):
     assert response.json() == {
         "error": {"code": "not_authenticated", "message": "Authentication credentials were not provided."}
     }
+
+
+@pytest.mark.parametrize("sub", ["1", "not-a-uuid", 12345, "", None, ["x"]])
+def test_a_validly_signed_token_naming_no_user_id_is_401_not_500(api_client, user, sub):
+    claims = _claims(user, sub="placeholder")
+    claims["sub"] = sub
+    token = jwt.encode(claims, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+    assert _get_me(api_client, token) == (401, "token_invalid")
+
+
+@pytest.mark.parametrize("sub", ["1", "not-a-uuid", 12345])
+def test_a_validly_signed_refresh_token_naming_no_user_id_is_401_not_500(api_client, user, sub):
+    claims = _claims(user, token_type="refresh", exp=int((timezone.now() + timedelta(days=1)).timestamp()))
+    claims["sub"] = sub
+    token = jwt.encode(claims, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+    response = api_client.post("/api/v1/auth/refresh", {"refresh": token}, format="json")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_invalid"

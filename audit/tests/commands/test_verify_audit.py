@@ -33,7 +33,9 @@ def test_verify_audit_passes_seals_pending_and_records_the_run():
     _records(3)
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
-    assert out.getvalue().strip() == "audit chain intact: 3 sealed records checked, 0 awaiting a seal"
+    assert out.getvalue().strip() == (
+        "audit chain intact: 3 sealed records checked, 0 awaiting a seal; 1 signed checkpoint(s) in the database match the chain"
+    )
     run = VerificationRun.objects.get()
     assert (run.kind, run.ok, run.summary) == ("audit", True, out.getvalue().strip())
     assert AuditSeal.objects.count() == 3
@@ -43,7 +45,9 @@ def test_verify_audit_passes_seals_pending_and_records_the_run():
 def test_verify_audit_on_an_empty_trail_passes():
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
-    assert out.getvalue().strip() == "audit chain intact: 0 sealed records checked, 0 awaiting a seal"
+    assert out.getvalue().strip() == (
+        "audit chain intact: 0 sealed records checked, 0 awaiting a seal; 0 signed checkpoint(s) in the database match the chain"
+    )
 
 
 @pytest.mark.django_db
@@ -169,4 +173,5 @@ def test_concurrent_writers_never_fork_the_chain():
     assert AuditSeal.objects.values("record").distinct().count() == total
     out = io.StringIO()
     call_command("verify_audit", stdout=out)
-    assert out.getvalue().strip() == f"audit chain intact: {total} sealed records checked, 0 awaiting a seal"
+    assert out.getvalue().strip().startswith(f"audit chain intact: {total} sealed records checked, 0 awaiting a seal; ")
+    assert out.getvalue().strip().endswith(" signed checkpoint(s) in the database match the chain")
