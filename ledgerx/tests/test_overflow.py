@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ledger.exceptions import BALANCE_LIMIT as BALANCE_CEILING
 from ledger.models import LedgerAccount
 from ledgerx.urls import urlpatterns as project_urls
 from ledger.tests.fixtures import client_for  # noqa: F401
@@ -92,9 +93,10 @@ def test_any_other_value_the_database_refuses_is_400_not_500(client):
 
 
 @pytest.mark.django_db
-def test_a_deposit_past_the_bigint_range_is_409_and_moves_nothing(client_for):
+def test_a_deposit_past_the_ceiling_is_409_and_moves_nothing(client_for):
     account = funded_account(amount=100)
-    LedgerAccount.objects.filter(pk=account.pk).update(posted=2**63 - 100)  # a balance at the column's edge
+    # The highest balance the database admits (ledger_account_customer_balance_limit).
+    LedgerAccount.objects.filter(pk=account.pk).update(posted=BALANCE_CEILING)
     before = books()
     response = client_for(account.owner).post(
         "/api/v1/deposits", {"account": str(account.pk), "amount": 10**15}, format="json", HTTP_IDEMPOTENCY_KEY="edge"
