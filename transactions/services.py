@@ -27,7 +27,7 @@ from accounts.services import pin_verify
 from audit.models import AuditAction, AuditRecord
 from audit.services import audit_record_unsaved, audit_rows_queued
 from events.models import EventType
-from events.services import transaction_event, transaction_event_record
+from events.services import events_write, transaction_event, transaction_event_record
 from ledger.exceptions import CurrencyMismatch, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid
@@ -460,8 +460,10 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
             new_status=Transaction.Status.REVERSED,
         )
         sides = [locked.get(original.source_account_id), locked.get(original.destination_account_id)]
-        transaction_event_record(type=EventType.TRANSACTION_CREATED, data=transaction_representation(reversal), accounts=sides)
-        transaction_event_record(type=EventType.TRANSACTION_REVERSED, data=transaction_representation(original), accounts=sides)
+        events_write([
+            transaction_event(type=EventType.TRANSACTION_CREATED, data=transaction_representation(reversal), accounts=sides),
+            transaction_event(type=EventType.TRANSACTION_REVERSED, data=transaction_representation(original), accounts=sides),
+        ])
     transaction.status = original.status
     return reversal
 

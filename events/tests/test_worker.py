@@ -304,3 +304,49 @@ def test_a_worker_killed_mid_delivery_loses_nothing(receiver):
     assert json.loads(got.body)["data"]["amount"] == 77
     assert Delivery.objects.get().status == "succeeded"
     connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_reconnects_after_its_database_connections_are_killed(receiver):
+    """What a PostgreSQL restart does to a running worker: every connection it had is gone."""
+    import time
+
+    from django.db import connection
+
+    from events.worker import Worker
+
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    worker = Worker(concurrency=2, poll=0.05, periodic=False)
+
+    def run():
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    def wait_for(count):
+        for _ in range(600):
+            if len(receiver.received) >= count:
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        _deposit(account, 1)
+        wait_for(1)
+        assert len(receiver.received) == 1
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] >= 1
+        _deposit(account, 2)
+        wait_for(2)
+    finally:
+        worker.stopping.set()
+        thread.join()
+    assert [json.loads(item.body)["data"]["amount"] for item in receiver.received] == [1, 2]
