@@ -26,7 +26,9 @@ from rest_framework_simplejwt.token_blacklist import admin as _token_blacklist_a
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
-from accounts.services import user_reinstate, user_suspend
+from accounts.services import user_suspend
+from approvals.admin import approval_or_result
+from approvals.services import user_reinstate_requested
 from audit.admin_tools import AuditedChangeAdmin, IndexedListAdmin, reason_action, term_email, term_uuid
 from audit.compliance import PERM_SUSPEND
 
@@ -125,6 +127,8 @@ class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
             self, request, queryset,
             title="Reinstate users",
             verb="Reinstate",
-            service=lambda *, actor, obj, reason: user_reinstate(actor=actor, user=obj, reason=reason),
-            explanation="Reinstated users can move money again; their failed PIN count is reset to zero.",
+            service=lambda *, actor, obj, reason: user_reinstate_requested(actor=actor, user=obj, reason=reason),
+            explanation="Reinstated users can move money again; their failed PIN count is reset to zero. "
+            "With four-eyes reinstatement on, each waits in Approvals for a second admin.",
+            describe=approval_or_result,
         )

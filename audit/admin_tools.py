@@ -230,8 +230,12 @@ def reason_action(
     verb: str,
     service: Callable,
     explanation: str,
+    describe: Callable | None = None,
 ):
     """Run ``service(actor, obj, reason)`` on each selected object after a confirmation page.
+
+    ``describe(obj, result)``, if given, says in the success message what the
+    service did with ``obj`` (e.g. "approval requested" instead of acting).
 
     First call (from the changelist's action menu): renders the confirmation
     page listing the objects, with a mandatory reason. Second call (the page's
@@ -251,8 +255,8 @@ def reason_action(
             done, refused = [], []
             for obj in objects:
                 try:
-                    service(actor=request.user, obj=obj, reason=form.cleaned_data["reason"])
-                    done.append(str(obj))
+                    result = service(actor=request.user, obj=obj, reason=form.cleaned_data["reason"])
+                    done.append(describe(obj, result) if describe else str(obj))
                 except LedgerXError as exc:
                     refused.append(f"Could not {verb.lower()} {obj}: {exc.message}")
             if done:

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "ledger",
     "transactions",
     "audit",
+    "approvals",
 ]
 
 MIDDLEWARE = [
@@ -266,6 +267,24 @@ IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("LEDGERX_IDEMPOTENCY_IN_FLIGHT_SECONDS",
 AUDIT_SEAL_INTERVAL = float(os.environ.get("LEDGERX_AUDIT_SEAL_INTERVAL") or 0.25)
 if not 0 <= AUDIT_SEAL_INTERVAL <= 60:
     raise ImproperlyConfigured("LEDGERX_AUDIT_SEAL_INTERVAL must be between 0 and 60 seconds.")
+
+# --- Back office ------------------------------------------------------------------------
+# Four-eyes approvals: a reversal whose amount is at or above its currency's
+# threshold (minor units; "USD:100000,NGN:50000000") waits for a second admin.
+# A currency not named, or the variable unset, never needs one.
+FOUR_EYES_AMOUNT: dict[str, int] = {}
+for _item in env_list("LEDGERX_FOUR_EYES_AMOUNT", ""):
+    _code, _, _minor = _item.partition(":")
+    if not _minor.strip().isdigit():
+        raise ImproperlyConfigured("LEDGERX_FOUR_EYES_AMOUNT is a comma-separated list of CUR:minor_units.")
+    FOUR_EYES_AMOUNT[_code.strip().upper()] = int(_minor)
+# With it on, every reinstatement of a suspended user waits for a second admin.
+FOUR_EYES_REINSTATE = env_bool("LEDGERX_FOUR_EYES_REINSTATE", False)
+# Back-office (admin site) sessions: end after this many idle seconds (each
+# request refreshes the expiry) and when the browser closes.
+SESSION_COOKIE_AGE = env_int("LEDGERX_ADMIN_SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -18,6 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from approvals.admin import approval_or_result
+from approvals.services import transaction_reverse_requested
 from audit.admin_tools import CurrencyFilter, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
 from audit.compliance import PERM_REVERSE
 from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
@@ -25,7 +27,6 @@ from ledger.admin import account_condition
 from ledger.models import LedgerAccount, Posting
 from ledger.money import money_display
 from transactions.models import Transaction
-from transactions.services import transaction_reverse
 
 
 class CreatedFilter(RecentFilter):
@@ -100,10 +101,12 @@ class TransactionAdmin(ReadOnlyAdmin):
             self, request, queryset.select_related("entry"),
             title="Reverse transactions",
             verb="Reverse",
-            service=lambda *, actor, obj, reason: transaction_reverse(actor=actor, transaction=obj, reason=reason),
+            service=lambda *, actor, obj, reason: transaction_reverse_requested(actor=actor, transaction=obj, reason=reason),
             explanation="Each reversal is a new balanced entry that undoes the original; the original becomes "
             "reversed. Reversals, uncommitted and already reversed transactions are refused, and so is a "
-            "reversal that would take a customer account below zero.",
+            "reversal that would take a customer account below zero. A reversal at or above the four-eyes "
+            "amount of its currency waits in Approvals for a second admin.",
+            describe=approval_or_result,
         )
 
 

@@ -29,7 +29,7 @@ def test_every_uuid_path_parameter_uses_the_case_insensitive_converter():
         assert not any(isinstance(c, UUIDConverter) for c in converters.values()), route
         if any(isinstance(c, CaseInsensitiveUUIDConverter) for c in converters.values()):
             uuid_routes.append(route)
-    assert len(uuid_routes) == 11  # 3 account, 3 transaction, 5 back-office paths
+    assert len(uuid_routes) == 13  # 3 account, 3 transaction, 7 back-office paths
 
 
 def test_uppercase_ids_in_customer_paths(api_client):
