@@ -236,13 +236,35 @@ def backoffice_actor_check(actor) -> None:
     (Money movements check their actor under the user row's share lock.)
     """
     if actor is not None and User.objects.filter(pk=actor.pk).exclude(status=User.Status.ACTIVE).exists():
-        raise UserSuspended()
+        raise UserSuspended("You are suspended: back-office actions are refused until another admin reinstates you.")
+
+
+def _admins_locked_for_suspension(*, actor, user: User) -> None:
+    """Refuse (InvalidState) a suspension that would lock the back office out.
+
+    An admin cannot suspend themself, and the last active admin cannot be
+    suspended: nobody would be left to reinstate anyone (``reinstate_user`` is
+    the break-glass command). The active admins' rows are locked in primary-key
+    order first, so two admins suspending each other at once cannot both pass.
+    """
+    if actor is not None and actor.pk == user.pk:
+        raise InvalidState("You cannot suspend yourself.")
+    admins = list(
+        User.objects.select_for_update(no_key=True)
+        .filter(role=User.Role.ADMIN, status=User.Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if admins == [user.pk]:
+        raise InvalidState("The last active admin cannot be suspended.")
 
 
 def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
     reason = _require_reason(reason)
     backoffice_actor_check(actor)
     with transaction.atomic():
+        if to == User.Status.SUSPENDED:
+            _admins_locked_for_suspension(actor=actor, user=user)
         locked = _user_locked(user.pk)
         old = locked.status
         if old == to:
@@ -266,7 +288,8 @@ def _user_status_change(*, actor, user: User, reason: str, to: str, action: Audi
 def user_suspend(*, actor, user: User, reason: str) -> User:
     """Stop the user moving money (they can still log in and read).
 
-    Raises ValidationFailed (empty reason), InvalidState (already suspended).
+    Raises ValidationFailed (empty reason), InvalidState (already suspended,
+    the actor themself, or the last active admin).
     """
     return _user_status_change(
         actor=actor, user=user, reason=reason, to=User.Status.SUSPENDED, action=AuditAction.USER_SUSPENDED

@@ -76,9 +76,9 @@ def transaction_reverse_requested(*, actor, transaction: Transaction, reason: st
     InvalidState, InsufficientFunds (reversing at once).
     """
     reason = _require_reason(reason)
+    backoffice_actor_check(actor)
     if not reversal_needs_approval(transaction):
         return transaction_reverse(actor=actor, transaction=transaction, reason=reason)
-    backoffice_actor_check(actor)
     if transaction.type == Transaction.Type.REVERSAL:
         raise InvalidState("A reversal cannot be reversed.")
     if transaction.status != Transaction.Status.COMMITTED:

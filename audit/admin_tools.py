@@ -258,7 +258,7 @@ def reason_action(
                     result = service(actor=request.user, obj=obj, reason=form.cleaned_data["reason"])
                     done.append(describe(obj, result) if describe else str(obj))
                 except LedgerXError as exc:
-                    refused.append(f"Could not {verb.lower()} {obj}: {exc.message}")
+                    refused.append(f"{verb} refused for {obj}: {exc.message}")
             if done:
                 modeladmin.message_user(request, f"{verb}: {', '.join(done)}.", level=messages.SUCCESS)
             for line in refused:

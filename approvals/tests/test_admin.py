@@ -51,7 +51,7 @@ def test_reverse_from_the_admin_waits_in_the_queue_until_another_officer_approve
 
     # The maker's own approval is refused, by name.
     own = action_post(client, QUEUE, "approve_requests", [approval.pk], confirm="yes", reason="mine")
-    assert "Could not approve" in " ".join(_messages(own))
+    assert "Approve refused for" in " ".join(_messages(own))
     assert "another admin must approve it" in " ".join(_messages(own))
     assert ApprovalRequest.objects.get().status == "pending"
 

@@ -76,7 +76,7 @@ def test_reinstate_clears_failed_pin_attempts_and_reports_refusals(superuser_cli
     messages = [str(message) for message in response.wsgi_request._messages]
     assert messages == [
         f"Reinstate: {suspended.email}.",
-        f"Could not reinstate {active.email}: The user is already active.",
+        f"Reinstate refused for {active.email}: The user is already active.",
     ]
     assert AuditRecord.objects.filter(action=AuditAction.USER_REINSTATED).count() == 1
 
@@ -240,3 +240,23 @@ def test_token_blacklist_is_not_in_the_admin_so_revocations_cannot_be_undone(sup
     response = superuser_client.post(f"/admin/token_blacklist/blacklistedtoken/{revoked.pk}/delete/", {"post": "yes"})
     assert response.status_code == 404
     assert BlacklistedToken.objects.filter(pk=revoked.pk).exists()
+
+
+def test_an_admin_cannot_suspend_themself_in_the_admin_and_a_suspended_one_sees_a_banner(client):
+    from accounts.services import user_suspend
+    from accounts.tests.factories import AdminFactory
+
+    me, other = AdminFactory(is_superuser=True), AdminFactory()
+    client.force_login(me)
+    url = reverse("admin:accounts_user_changelist")
+    response = client.post(
+        url,
+        {"action": "suspend_users", "_selected_action": [str(me.pk)], "index": "0", "confirm": "yes", "reason": "x"},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [f"Suspend refused for {me.email}: You cannot suspend yourself."]
+    assert User.objects.get(pk=me.pk).status == "active"
+    assert 'id="ledgerx-suspended-banner"' not in response.content.decode()
+    user_suspend(actor=other, user=me, reason="under review")
+    page = client.get(url).content.decode()
+    assert 'id="ledgerx-suspended-banner"' in page and "You are suspended" in page
