@@ -400,3 +400,53 @@ class RecentFilter(admin.SimpleListFilter):
         else:
             since = now - timedelta(days=int(value.removesuffix("d")))
         return queryset.filter(**{f"{self.field_name}__gte": since})
+
+
+# --- Lookups: only the filters a list offers ------------------------------------------------
+
+# What Django's own field filters put in the URL after the field name.
+_FIELD_FILTER_SUFFIXES = ("", "__exact", "__isnull", "__id__exact", "__in", "__gte", "__lt")
+
+
+def offered_lookups(model_admin, request) -> set[str]:
+    """The URL parameters the list's filters themselves write (and nothing else)."""
+    from django.contrib.admin.filters import ListFilter
+
+    offered: set[str] = set()
+    list_filter = model_admin.get_list_filter(request) if request is not None else model_admin.list_filter
+    for item in list_filter:
+        if isinstance(item, type) and issubclass(item, ListFilter):
+            offered.add(getattr(item, "parameter_name", "") or "")
+            continue
+        name = item[0] if isinstance(item, (list, tuple)) else item
+        offered.update(f"{name}{suffix}" for suffix in _FIELD_FILTER_SUFFIXES)
+    offered.discard("")
+    return offered
+
+
+def offered_lookup_allowed(model_admin, lookup, value, request=None) -> bool:
+    """``ModelAdmin.lookup_allowed`` that allows only the list's own filters.
+
+    Django allows any lookup on a model's local fields, so a query string such
+    as ``?password__startswith=pbkdf2_sha256$1`` or ``?pin_hash__startswith=`` on
+    the user list was a yes/no oracle over the hashes for anyone who may view
+    the list. Here a lookup must be one a filter in ``list_filter`` writes
+    (``status__exact``, a SimpleListFilter's ``parameter_name``); the raw-id
+    popups' ``limit_choices_to`` lookups stay allowed as in Django.
+    """
+    from django.contrib.admin import widgets
+
+    for fk_lookup in model_admin.model._meta.related_fkey_lookups:
+        if callable(fk_lookup):
+            fk_lookup = fk_lookup()
+        if (lookup, value) in widgets.url_params_from_lookup_dict(fk_lookup).items():
+            return True
+    return lookup in offered_lookups(model_admin, request)
+
+
+def lookups_restrict(site) -> None:
+    """Give every ModelAdmin registered on ``site`` (third-party ones included) ``offered_lookup_allowed``."""
+    from types import MethodType
+
+    for model_admin in site._registry.values():
+        model_admin.lookup_allowed = MethodType(offered_lookup_allowed, model_admin)
