@@ -433,29 +433,63 @@ def _refresh_tokens_revoke_all(*, user_id) -> int:
     return len(rows)
 
 
-def auth_login(*, email: str, password: str) -> TokenPair:
-    """Exchange email and password for a token pair. Raises InvalidCredentials.
+def _login_failed(*, user: User | None, email: str, via: str, **extra) -> None:
+    audit_record(
+        actor=user,
+        action=AuditAction.LOGIN_FAILED,
+        target_type="email",
+        target_id=email.lower()[:64],
+        data={"email": email.lower()[:254], "known_user": user is not None, **({"via": via} if via != "api" else {}), **extra},
+    )
 
-    Suspended users may log in (they can read); money services refuse them.
+
+def credentials_verify(*, email: str, password: str, via: str = "api") -> User:
+    """The user whose email and password these are; else audits ``auth.login_failed`` and raises InvalidCredentials.
+
+    The one password check of every login (API and admin site): an unknown
+    email costs the same hash as a wrong password (like Django's ModelBackend),
+    so the two cannot be told apart by timing.
     """
-    email = (email or "").strip()
+    email = (email or "").strip() if isinstance(email, str) else ""
     user = User.objects.filter(email__iexact=email).first() if email else None
     if user is None:
-        # Hash anyway (like Django's ModelBackend): an unknown email then costs
-        # the same bcrypt round as a wrong password and cannot be told apart by timing.
         make_password(password if isinstance(password, str) else "")
         ok = False
     else:
         ok = isinstance(password, str) and user.check_password(password) and user.is_active
     if not ok:
-        audit_record(
-            actor=user,
-            action=AuditAction.LOGIN_FAILED,
-            target_type="email",
-            target_id=email.lower()[:64],
-            data={"email": email.lower()[:254], "known_user": user is not None},
-        )
+        _login_failed(user=user, email=email, via=via)
         raise InvalidCredentials()
+    return user
+
+
+def admin_login_check(*, email: str, password: str) -> User:
+    """The staff user logging in to the admin site, audited (``auth.login_succeeded``/``failed``, ``via: admin``).
+
+    A correct password of a user who is not staff is a failed admin login (audited
+    with ``reason: not_staff``), answered like a wrong password. Raises InvalidCredentials.
+    """
+    user = credentials_verify(email=email, password=password, via="admin")
+    if not user.is_staff:
+        _login_failed(user=user, email=email.strip(), via="admin", reason="not_staff")
+        raise InvalidCredentials()
+    audit_record(
+        actor=user, action=AuditAction.LOGIN_SUCCEEDED, target_type="user", target_id=user.pk, data={"via": "admin"}
+    )
+    return user
+
+
+def admin_logout_record(*, user: User) -> None:
+    """Audit an admin-site logout (``auth.logout``, ``via: admin``)."""
+    audit_record(actor=user, action=AuditAction.LOGOUT, target_type="user", target_id=user.pk, data={"via": "admin"})
+
+
+def auth_login(*, email: str, password: str) -> TokenPair:
+    """Exchange email and password for a token pair. Raises InvalidCredentials.
+
+    Suspended users may log in (they can read); money services refuse them.
+    """
+    user = credentials_verify(email=email, password=password)
     checked_hash = user.password
     with transaction.atomic():
         # The password was checked without a lock (bcrypt is slow): a password

@@ -16,13 +16,6 @@ from django.db.models import Q
 from audit.admin_tools import IndexedListAdmin, ReadOnlyAdmin, RecentFilter, term_email, term_int, term_uuid, user_condition
 from audit.models import AuditRecord, AuditSeal, VerificationRun
 
-# Staff read "LedgerX back office", not "Django administration"; "View site"
-# opens the API documentation (there is no customer-facing site to view).
-admin.site.site_header = "LedgerX back office"
-admin.site.site_title = "LedgerX back office"
-admin.site.index_title = "Back office"
-admin.site.site_url = "/api/docs/"
-
 
 class AtFilter(RecentFilter):
     title = "at"

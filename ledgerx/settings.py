@@ -51,7 +51,7 @@ INSTALLED_APPS = [
     # accounts first: its createsuperuser (role admin, --noinput without a full
     # name) must take precedence over django.contrib.auth's.
     "accounts",
-    "django.contrib.admin",
+    "audit.admin_config.BackOfficeAdminConfig",  # django.contrib.admin with LedgerX's site (login, branding)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
