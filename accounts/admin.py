@@ -29,7 +29,7 @@ from accounts.models import User
 from accounts.services import user_suspend
 from approvals.admin import approval_or_result
 from approvals.services import user_reinstate_requested
-from audit.admin_tools import AuditedChangeAdmin, IndexedListAdmin, reason_action, term_email, term_uuid
+from audit.admin_tools import AuditedChangeAdmin, IndexedListAdmin, ObjectActionsAdmin, reason_action, term_email, term_uuid
 from audit.compliance import PERM_SUSPEND
 
 # simplejwt's token admin: deleting a BlacklistedToken row un-revokes a refresh
@@ -63,7 +63,7 @@ class GroupAdmin(DjangoGroupAdmin):
 
 
 @admin.register(User)
-class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
+class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("email", "full_name", "role", "status", "is_staff", "created_at")
     list_filter = ("status", "role", "is_staff")
     search_help_text = "Search by email or user id (exact)."
@@ -103,6 +103,11 @@ class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # Users are referenced by audit records and the books: never deleted.
         return False
+
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        if obj.status == User.Status.SUSPENDED:
+            return [("reinstate_users", "Reinstate")]
+        return [("suspend_users", "Suspend")]
 
     def has_suspend_permission(self, request) -> bool:
         return request.user.has_perm(PERM_SUSPEND)

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from approvals.models import ApprovalRequest
 from approvals.services import approval_approve, approval_reject
-from audit.admin_tools import FixedChoicesFilter, ReadOnlyAdmin, reason_action, term_uuid
+from audit.admin_tools import FixedChoicesFilter, ObjectActionsAdmin, ReadOnlyAdmin, reason_action, term_uuid
 from audit.compliance import PERM_DECIDE
 
 
@@ -39,7 +39,7 @@ _TARGET_ADMIN = {
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnlyAdmin):
+class ApprovalRequestAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
     list_display = ("created_at", "action", "target_link", "requested_by", "reason", "status", "decided_by", "decided_at")
     list_filter = (StatusFilter,)
     list_select_related = ("requested_by", "decided_by")
@@ -56,6 +56,11 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     def search_condition(self, term: str) -> Q | None:
         value = term_uuid(term)
         return Q(pk=value) | Q(target_id=value) if value is not None else None
+
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        if obj.status == ApprovalRequest.Status.PENDING:
+            return [("approve_requests", "Approve"), ("reject_requests", "Reject")]
+        return []
 
     def has_decide_permission(self, request) -> bool:
         return request.user.has_perm(PERM_DECIDE)

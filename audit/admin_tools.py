@@ -22,7 +22,10 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -221,6 +224,18 @@ class ReasonForm(forms.Form):
     )
 
 
+# An action started from an object page names the page to go back to ("No, take me back", and after it ran).
+BACK_FIELD = "_ledgerx_back"
+
+
+def _back_url(request) -> str:
+    """Where "No, take me back" leads: the object page the action came from, else the list with its filters."""
+    back = request.POST.get(BACK_FIELD, "")
+    if back.startswith("/admin/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return back
+    return request.get_full_path()
+
+
 def reason_action(
     modeladmin: admin.ModelAdmin,
     request,
@@ -243,6 +258,7 @@ def reason_action(
     and reports what was done and what was refused (e.g. already frozen). An
     empty reason shows the page again with the error; nothing is changed.
     """
+    back_url = _back_url(request)
     objects = list(queryset[: ACTION_MAX_OBJECTS + 1])
     if len(objects) > ACTION_MAX_OBJECTS:
         modeladmin.message_user(
@@ -263,7 +279,8 @@ def reason_action(
                 modeladmin.message_user(request, f"{verb}: {', '.join(done)}.", level=messages.SUCCESS)
             for line in refused:
                 modeladmin.message_user(request, line, level=messages.ERROR)
-            return None
+            # From an object page: back to it. From a list: None (Django reloads the list, filters kept).
+            return HttpResponseRedirect(back_url) if request.POST.get(BACK_FIELD) else None
     else:
         form = ReasonForm()
     opts = modeladmin.model._meta
@@ -281,6 +298,9 @@ def reason_action(
         "select_across": request.POST.get("select_across", "0"),
         "index": request.POST.get("index", "0"),
         "media": modeladmin.media,
+        "back_url": back_url,
+        "back_field": BACK_FIELD,
+        "back_posted": request.POST.get(BACK_FIELD, ""),
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "admin/ledgerx/confirm_action.html", context)
@@ -450,3 +470,38 @@ def lookups_restrict(site) -> None:
 
     for model_admin in site._registry.values():
         model_admin.lookup_allowed = MethodType(offered_lookup_allowed, model_admin)
+
+
+# --- Object pages: the actions as buttons ------------------------------------------------------
+
+
+class ObjectActionsAdmin(admin.ModelAdmin):
+    """Change pages with the object's back-office actions as buttons, and its status as a badge.
+
+    Each button posts the list's own action for this one object, so it gets the
+    same reason confirmation page, permission check and service call as the
+    list's action menu; afterwards (or on "No, take me back") staff are back on
+    the object's page. Subclasses say which actions fit the object's state.
+    """
+
+    change_form_template = "admin/ledgerx/change_form.html"
+
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        """``(action name, button label)`` pairs that fit ``obj`` now."""
+        return []
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from django.contrib.admin.utils import unquote
+
+        obj = self.get_object(request, unquote(object_id))
+        allowed = self.get_actions(request)  # only those the user has the permission for
+        offered = [(name, label) for name, label in self.object_actions(request, obj) if name in allowed] if obj else []
+        opts = self.model._meta
+        extra_context = {
+            **(extra_context or {}),
+            "ledgerx_object_actions": offered,
+            "ledgerx_changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+            "ledgerx_status": getattr(obj, "status", None),
+            "ledgerx_back_field": BACK_FIELD,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -21,6 +21,7 @@ from audit.admin_tools import (
     CurrencyFilter,
     FixedChoicesFilter,
     IndexedListAdmin,
+    ObjectActionsAdmin,
     ReadOnlyAdmin,
     any_column_is,
     reason_action,
@@ -61,7 +62,7 @@ def account_condition(term: str, *columns: str) -> Q | None:
 
 
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
+class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("number", "owner", "currency", "kind", "status", "posted_display", "pending_display", "available_display", "created_at")
     list_filter = (CurrencyFilter, "status", "kind")
     search_help_text = "Search by account number, account id or the owner's email (exact)."
@@ -80,6 +81,20 @@ class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # accounts are opened through the API (ledger.services.account_open)
+
+    def get_fields(self, request, obj=None):
+        # System role and shard mean something only on the system accounts.
+        fields = super().get_fields(request, obj)
+        if obj is not None and obj.kind != LedgerAccount.Kind.SYSTEM:
+            fields = [name for name in fields if name not in ("system_role", "shard")]
+        return fields
+
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        if obj.kind == LedgerAccount.Kind.SYSTEM:
+            return []
+        if obj.status == LedgerAccount.Status.FROZEN:
+            return [("unfreeze_accounts", "Unfreeze")]
+        return [("freeze_accounts", "Freeze")]
 
     def search_condition(self, term: str) -> Q | None:
         if ACCOUNT_NUMBER.fullmatch(term):

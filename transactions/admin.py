@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 
 from approvals.admin import approval_or_result
 from approvals.services import transaction_reverse_requested
-from audit.admin_tools import CurrencyFilter, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
+from audit.admin_tools import CurrencyFilter, ObjectActionsAdmin, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
 from audit.compliance import PERM_REVERSE
 from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
 from ledger.admin import account_condition
@@ -35,7 +35,7 @@ class CreatedFilter(RecentFilter):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdmin):
+class TransactionAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
     list_display = ("id", "type", "status", "amount_display", "source_account", "destination_account", "created_at")
     list_filter = (CreatedFilter, "type", "status", CurrencyFilter)
     search_help_text = "Search by transaction id, or by account number or id: the transactions in and out of it (exact)."
@@ -50,6 +50,11 @@ class TransactionAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     actions = ("reverse_transactions",)
+
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        if obj.status == Transaction.Status.COMMITTED and obj.type != Transaction.Type.REVERSAL:
+            return [("reverse_transactions", "Reverse")]
+        return []
 
     def has_reverse_permission(self, request) -> bool:
         return request.user.has_perm(PERM_REVERSE)
