@@ -493,7 +493,8 @@ class ObjectActionsAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         from django.contrib.admin.utils import unquote
 
-        obj = self.get_object(request, unquote(object_id))
+        # Buttons on the page as shown (GET); a POST (an edit) loads the object once, in Django's view.
+        obj = self.get_object(request, unquote(object_id)) if request.method == "GET" else None
         allowed = self.get_actions(request)  # only those the user has the permission for
         offered = [(name, label) for name, label in self.object_actions(request, obj) if name in allowed] if obj else []
         opts = self.model._meta
