@@ -97,3 +97,56 @@ class ApprovalRequestAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
             service=lambda *, actor, obj, reason: approval_reject(actor=actor, approval=obj, reason=reason),
             explanation="Rejecting closes the request; nothing is carried out. A requester may withdraw their own.",
         )
+
+
+# --- The audit trail, searchable by what staff see on the pages -------------------------------
+# Re-registered here because it reads the books (accounts, transactions) to resolve a term,
+# and audit depends on no other app; approvals is the top of the back office.
+
+from audit.admin import AuditRecordAdmin as _AuditRecordAdmin  # noqa: E402
+from audit.models import AuditRecord  # noqa: E402
+
+TIMELINE_TRANSACTIONS = 200  # an account's latest transactions whose records its search shows
+
+
+class AuditTrailAdmin(_AuditRecordAdmin):
+    """Also finds an account's records by its number, with the money it moved, and a reversal under the original.
+
+    Each step is an index lookup: the account by its unique number, its latest
+    transactions by the keyset indexes on source and destination, the reversal
+    by the unique ``reverses`` column; then records by ``audit_target_idx``.
+    """
+
+    search_help_text = (
+        "Search by account number (its records and those of its latest transactions), the id of a user, "
+        "account or transaction (a transaction's reversal included), a record id, or an email (exact)."
+    )
+
+    def search_condition(self, term: str) -> Q | None:
+        from ledger.admin import ACCOUNT_NUMBER
+        from ledger.models import LedgerAccount
+        from transactions.models import Transaction
+
+        if ACCOUNT_NUMBER.fullmatch(term):
+            account_pk = LedgerAccount.objects.filter(number=term.upper()).values_list("pk", flat=True).first()
+            if account_pk is None:
+                return Q(pk__in=[])
+            latest = [
+                *Transaction.objects.filter(source_account_id=account_pk).order_by("-created_at", "-id")
+                .values_list("pk", flat=True)[:TIMELINE_TRANSACTIONS],
+                *Transaction.objects.filter(destination_account_id=account_pk).order_by("-created_at", "-id")
+                .values_list("pk", flat=True)[:TIMELINE_TRANSACTIONS],
+            ]
+            reversals = Transaction.objects.filter(reverses_id__in=latest).values_list("pk", flat=True)
+            return Q(target_id__in=[str(account_pk), *(str(pk) for pk in [*latest, *reversals])])
+        condition = super().search_condition(term)
+        txn_pk = term_uuid(term)
+        if condition is not None and txn_pk is not None:
+            reversal = Transaction.objects.filter(reverses_id=txn_pk).values_list("pk", flat=True).first()
+            if reversal is not None:
+                condition |= Q(target_id=str(reversal))
+        return condition
+
+
+admin.site.unregister(AuditRecord)
+admin.site.register(AuditRecord, AuditTrailAdmin)
