@@ -117,6 +117,27 @@ class AuditTrailAdmin(_AuditRecordAdmin):
     by the unique ``reverses`` column; then records by ``audit_target_idx``.
     """
 
+    list_display = ("at", "action", "actor", "target_link", "reason")
+
+    _TARGET_PAGES = {
+        "transaction": "admin:transactions_transaction_change",
+        "ledger_account": "admin:ledger_ledgeraccount_change",
+        "user": "admin:accounts_user_change",
+        "approval": "admin:approvals_approvalrequest_change",
+    }
+
+    @admin.display(description="about")
+    def target_link(self, obj) -> str:
+        page = self._TARGET_PAGES.get(obj.target_type)
+        if page is None or term_uuid(obj.target_id) is None:
+            return f"{obj.target_type} {obj.target_id}"
+        return format_html('{} <a href="{}">{}</a>', obj.target_type, reverse(page, args=[obj.target_id]), obj.target_id)
+
+    @admin.display(description="reason")
+    def reason(self, obj) -> str:
+        data = obj.data if isinstance(obj.data, dict) else {}
+        return data.get("reason") or "-"
+
     search_help_text = (
         "Search by account number (its records and those of its latest transactions), the id of a user, "
         "account or transaction (a transaction's reversal included), a record id, or an email (exact)."

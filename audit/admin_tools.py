@@ -171,6 +171,7 @@ class IndexedListAdmin(admin.ModelAdmin):
     """
 
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # "Show counts" counts every filter choice over the whole table
     paginator = CappedCountPaginator
     list_per_page = 50
     sortable_by = ()

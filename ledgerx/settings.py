@@ -341,6 +341,8 @@ LOGGING = {
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Admin times to the second with the zone ("2026-12-02 15:01:07 UTC"): ledgerx/formats/en/.
+FORMAT_MODULE_PATH = ["ledgerx.formats"]
 USE_I18N = True
 USE_TZ = True
 

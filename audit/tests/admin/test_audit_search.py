@@ -35,3 +35,11 @@ def test_an_account_number_finds_its_records_and_its_money(superuser_client):
     by_original = _actions(superuser_client.get(URL, {"q": str(txn.pk)}))
     assert by_original == sorted([AuditAction.TRANSFER_CREATED, AuditAction.TRANSACTION_REVERSED])
     assert reversal.pk
+
+
+def test_the_trail_shows_the_reason_and_links_the_target(superuser_client):
+    account = funded_account(amount=100)
+    account_freeze(actor=AdminFactory(), account=account, reason="sanctions list match")
+    page = superuser_client.get(URL, {"q": account.number}).content.decode()
+    assert "sanctions list match" in page
+    assert f'href="{reverse("admin:ledger_ledgeraccount_change", args=[account.pk])}"' in page
