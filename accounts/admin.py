@@ -20,6 +20,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 from django.db.models import Q
+from django.urls import reverse
+from django.utils.html import format_html
 
 # Imported before unregistering so the order of INSTALLED_APPS cannot bring them back.
 from rest_framework_simplejwt.token_blacklist import admin as _token_blacklist_admin  # noqa: F401
@@ -72,10 +74,10 @@ class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     sortable_by = ("email",)
     fields = (
         "email", "full_name", "role", "status", "pin_set", "failed_pin_attempts",
-        "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login",
+        "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login", "related_links",
     )
     readonly_fields = (
-        "email", "status", "pin_set", "failed_pin_attempts", "is_active", "created_at", "last_login",
+        "email", "status", "pin_set", "failed_pin_attempts", "is_active", "created_at", "last_login", "related_links",
     )
     # Editable only by a superuser, and not on their own user.
     privilege_fields = ("role", "is_staff", "is_superuser", "groups")
@@ -111,6 +113,18 @@ class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
 
     def has_suspend_permission(self, request) -> bool:
         return request.user.has_perm(PERM_SUSPEND)
+
+    @admin.display(description="Accounts and activity")
+    def related_links(self, obj: User) -> str:
+        # By URL, not by import: the accounts app sits below the ledger and the audit trail's search.
+        return format_html(
+            '<a href="{}?q={}" id="ledgerx-user-accounts">Accounts</a> · '
+            '<a href="{}?q={}" id="ledgerx-user-activity">Audit trail (as actor)</a> · '
+            '<a href="{}?q={}">Audit trail (about this user)</a>',
+            reverse("admin:ledger_ledgeraccount_changelist"), obj.email,
+            reverse("admin:audit_auditrecord_changelist"), obj.email,
+            reverse("admin:audit_auditrecord_changelist"), obj.pk,
+        )
 
     @admin.display(boolean=True, description="PIN set")
     def pin_set(self, obj: User) -> bool:

@@ -65,3 +65,21 @@ def test_no_take_me_back_keeps_the_lists_filter(superuser_client):
     url = reverse("admin:ledger_ledgeraccount_changelist") + "?status__exact=active"
     confirm = superuser_client.post(url, {"action": "freeze_accounts", "_selected_action": [str(account.pk)], "index": "0"})
     assert f'href="{url}" class="button cancel-link"' in confirm.content.decode()
+
+
+def test_the_account_page_shows_its_statement_and_links_its_activity(superuser_client):
+    account = funded_account(amount=2500)
+    page = superuser_client.get(reverse("admin:ledger_ledgeraccount_change", args=[account.pk])).content.decode()
+    statement = page.split('id="ledgerx-statement"', 1)[1].split("</table>", 1)[0]
+    assert "25.00 USD" in statement and statement.count("<tr>") == 2  # header + the deposit
+    assert f'?q={account.number}" id="ledgerx-account-activity"' in page
+    assert reverse("admin:accounts_user_change", args=[account.owner_id]) in page  # the owner's page
+
+
+def test_the_user_page_links_accounts_and_activity(superuser_client):
+    account = funded_account(amount=100)
+    page = superuser_client.get(reverse("admin:accounts_user_change", args=[account.owner_id])).content.decode()
+    owner = User.objects.get(pk=account.owner_id)
+    assert f'{reverse("admin:ledger_ledgeraccount_changelist")}?q={owner.email}" id="ledgerx-user-accounts"' in page
+    listing = superuser_client.get(reverse("admin:ledger_ledgeraccount_changelist"), {"q": owner.email})
+    assert [a.pk for a in listing.context["cl"].result_list] == [account.pk]
