@@ -3,7 +3,7 @@
 Suspension status changes only through ``user_suspend`` / ``user_reinstate``
 (audited with the reason); PIN and password hashes are neither shown nor
 editable. Field-level changes made here (role, staff flag, groups ...) are
-recorded by django-auditlog.
+recorded in LedgerX's audit trail (``admin.change``, old and new values).
 
 Who may edit what (``get_readonly_fields``): staff with ``change_user`` edit
 only the full name. Role, staff and superuser flags and groups grant power, so
@@ -15,7 +15,6 @@ without a reason or an audit of why would hand the account to whoever owns
 the new address, so it is read-only too.
 """
 
-from auditlog.registry import auditlog
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
@@ -40,7 +39,6 @@ from audit.compliance import PERM_SUSPEND
 admin.site.unregister(OutstandingToken)
 admin.site.unregister(BlacklistedToken)
 
-auditlog.register(User, exclude_fields=["password", "pin_hash", "last_login", "failed_pin_attempts"])
 
 admin.site.unregister(Group)
 

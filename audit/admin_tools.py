@@ -322,8 +322,8 @@ class AuditedChangeAdmin(admin.ModelAdmin):
     """Records every admin edit as an ``admin.change`` audit record (old and new values).
 
     Runs inside the admin's own transaction around the change view, so the edit
-    and its audit record commit together. (django-auditlog additionally keeps its
-    field-level log entries.)
+    and its audit record commit together. It is the one record of admin edits:
+    django-auditlog's second, look-alike trail is no longer written or shown.
 
     An edit writes only the columns the form changed (``save_model``).
     """

@@ -24,7 +24,6 @@ VIEW_MODELS = [
     ("audit", "auditseal"),
     ("audit", "verificationrun"),
     ("audit", "dashboard"),
-    ("auditlog", "logentry"),
     ("approvals", "approvalrequest"),
 ]
 

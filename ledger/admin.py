@@ -9,7 +9,6 @@ on indexed columns.
 
 import re
 
-from auditlog.registry import auditlog
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
@@ -35,7 +34,6 @@ from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import money_display
 from ledger.services import account_freeze, account_rename, account_unfreeze
 
-auditlog.register(LedgerAccount, include_fields=["name", "status"])
 
 
 # What ledger.services numbers accounts with: 12 digits (customers), SYS-USD-FUN-03 (system shards).

@@ -93,7 +93,7 @@ def test_balances_and_status_cannot_be_edited(superuser_client):
     record = AuditRecord.objects.get(action=AuditAction.ADMIN_CHANGE)
     assert (record.target_type, record.target_id) == ("ledger.ledgeraccount", str(account.pk))
     assert record.data == {"changed": ["name"], "old": {"name": ""}, "new": {"name": "Savings"}}
-    assert LogEntry.objects.get_for_object(account).latest("timestamp").changes_dict == {"name": ["", "Savings"]}
+    assert not LogEntry.objects.exists()  # one audit trail: django-auditlog writes nothing
     assert superuser_client.get(reverse("admin:ledger_ledgeraccount_add")).status_code == 403
 
 

@@ -83,3 +83,12 @@ def test_the_user_page_links_accounts_and_activity(superuser_client):
     assert f'{reverse("admin:ledger_ledgeraccount_changelist")}?q={owner.email}" id="ledgerx-user-accounts"' in page
     listing = superuser_client.get(reverse("admin:ledger_ledgeraccount_changelist"), {"q": owner.email})
     assert [a.pk for a in listing.context["cl"].result_list] == [account.pk]
+
+
+def test_staff_see_one_audit_trail(superuser_client):
+    from auditlog.models import LogEntry
+    from django.contrib import admin
+
+    assert LogEntry not in admin.site._registry
+    index = superuser_client.get(reverse("admin:index")).content.decode()
+    assert "Audit records" in index and "Log entries" not in index
