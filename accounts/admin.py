@@ -3,7 +3,7 @@
 Suspension status changes only through ``user_suspend`` / ``user_reinstate``
 (audited with the reason); PIN and password hashes are neither shown nor
 editable. Field-level changes made here (role, staff flag, groups ...) are
-recorded by django-auditlog.
+recorded in LedgerX's audit trail (``admin.change``, old and new values).
 
 Who may edit what (``get_readonly_fields``): staff with ``change_user`` edit
 only the full name. Role, staff and superuser flags and groups grant power, so
@@ -15,19 +15,22 @@ without a reason or an audit of why would hand the account to whoever owns
 the new address, so it is read-only too.
 """
 
-from auditlog.registry import auditlog
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
 from django.db.models import Q
+from django.urls import reverse
+from django.utils.html import format_html
 
 # Imported before unregistering so the order of INSTALLED_APPS cannot bring them back.
 from rest_framework_simplejwt.token_blacklist import admin as _token_blacklist_admin  # noqa: F401
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
-from accounts.services import user_reinstate, user_suspend
-from audit.admin_tools import AuditedChangeAdmin, IndexedListAdmin, reason_action, term_email, term_uuid
+from accounts.services import user_suspend
+from approvals.admin import approval_or_result
+from approvals.services import user_reinstate_requested
+from audit.admin_tools import AuditedChangeAdmin, IndexedListAdmin, ObjectActionsAdmin, reason_action, term_email, term_uuid
 from audit.compliance import PERM_SUSPEND
 
 # simplejwt's token admin: deleting a BlacklistedToken row un-revokes a refresh
@@ -36,7 +39,6 @@ from audit.compliance import PERM_SUSPEND
 admin.site.unregister(OutstandingToken)
 admin.site.unregister(BlacklistedToken)
 
-auditlog.register(User, exclude_fields=["password", "pin_hash", "last_login", "failed_pin_attempts"])
 
 admin.site.unregister(Group)
 
@@ -61,7 +63,7 @@ class GroupAdmin(DjangoGroupAdmin):
 
 
 @admin.register(User)
-class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
+class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("email", "full_name", "role", "status", "is_staff", "created_at")
     list_filter = ("status", "role", "is_staff")
     search_help_text = "Search by email or user id (exact)."
@@ -70,10 +72,10 @@ class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
     sortable_by = ("email",)
     fields = (
         "email", "full_name", "role", "status", "pin_set", "failed_pin_attempts",
-        "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login",
+        "is_staff", "is_active", "is_superuser", "groups", "created_at", "last_login", "related_links",
     )
     readonly_fields = (
-        "email", "status", "pin_set", "failed_pin_attempts", "is_active", "created_at", "last_login",
+        "email", "status", "pin_set", "failed_pin_attempts", "is_active", "created_at", "last_login", "related_links",
     )
     # Editable only by a superuser, and not on their own user.
     privilege_fields = ("role", "is_staff", "is_superuser", "groups")
@@ -102,8 +104,25 @@ class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
         # Users are referenced by audit records and the books: never deleted.
         return False
 
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        if obj.status == User.Status.SUSPENDED:
+            return [("reinstate_users", "Reinstate")]
+        return [("suspend_users", "Suspend")]
+
     def has_suspend_permission(self, request) -> bool:
         return request.user.has_perm(PERM_SUSPEND)
+
+    @admin.display(description="Accounts and activity")
+    def related_links(self, obj: User) -> str:
+        # By URL, not by import: the accounts app sits below the ledger and the audit trail's search.
+        return format_html(
+            '<a href="{}?q={}" id="ledgerx-user-accounts">Accounts</a> · '
+            '<a href="{}?q={}" id="ledgerx-user-activity">Audit trail (as actor)</a> · '
+            '<a href="{}?q={}">Audit trail (about this user)</a>',
+            reverse("admin:ledger_ledgeraccount_changelist"), obj.email,
+            reverse("admin:audit_auditrecord_changelist"), obj.email,
+            reverse("admin:audit_auditrecord_changelist"), obj.pk,
+        )
 
     @admin.display(boolean=True, description="PIN set")
     def pin_set(self, obj: User) -> bool:
@@ -125,6 +144,8 @@ class UserAdmin(IndexedListAdmin, AuditedChangeAdmin):
             self, request, queryset,
             title="Reinstate users",
             verb="Reinstate",
-            service=lambda *, actor, obj, reason: user_reinstate(actor=actor, user=obj, reason=reason),
-            explanation="Reinstated users can move money again; their failed PIN count is reset to zero.",
+            service=lambda *, actor, obj, reason: user_reinstate_requested(actor=actor, user=obj, reason=reason),
+            explanation="Reinstated users can move money again; their failed PIN count is reset to zero. "
+            "With four-eyes reinstatement on, each waits in Approvals for a second admin.",
+            describe=approval_or_result,
         )

@@ -2,13 +2,17 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.apis import _user_body
 from accounts.models import User
 from accounts.serializers import UserOutput
-from accounts.services import user_reinstate, user_suspend
+from accounts.services import user_suspend
+from approvals.apis import ApprovalOutput, approval_body
+from approvals.models import ApprovalRequest
+from approvals.services import user_reinstate_requested
 from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
 from ledgerx.exceptions import NotFound
 
@@ -45,12 +49,18 @@ class UserReinstateApi(APIView):
     @extend_schema(
         operation_id="admin_users_reinstate",
         summary="Reinstate a suspended user (admin)",
-        description="Lifts the suspension and clears the failed PIN count.",
+        description="Lifts the suspension and clears the failed PIN count. With `LEDGERX_FOUR_EYES_REINSTATE=1` "
+        "answers 202 with a pending approval request instead.",
         tags=["back office"],
         parameters=[USER_ID],
         request=ReasonInput,
-        responses=backoffice_responses({200: UserOutput}, conflicts="invalid_state: the user is not suspended."),
+        responses=backoffice_responses(
+            {200: UserOutput, 202: ApprovalOutput}, conflicts="invalid_state: the user is not suspended."
+        ),
     )
     def post(self, request, user_id):
         user = _user_get(user_id)
-        return Response(_user_body(user_reinstate(actor=request.user, user=user, reason=reason_from(request))))
+        result = user_reinstate_requested(actor=request.user, user=user, reason=reason_from(request))
+        if isinstance(result, ApprovalRequest):
+            return Response(approval_body(result), status=status.HTTP_202_ACCEPTED)
+        return Response(_user_body(result))

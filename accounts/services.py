@@ -314,7 +314,27 @@ def backoffice_actor_check(actor) -> None:
     (Money movements check their actor under the user row's share lock.)
     """
     if actor is not None and User.objects.filter(pk=actor.pk).exclude(status=User.Status.ACTIVE).exists():
-        raise UserSuspended()
+        raise UserSuspended("You are suspended: back-office actions are refused until another admin reinstates you.")
+
+
+def _admins_locked_for_suspension(*, actor, user: User) -> None:
+    """Refuse (InvalidState) a suspension that would lock the back office out.
+
+    An admin cannot suspend themself, and the last active admin cannot be
+    suspended: nobody would be left to reinstate anyone (``reinstate_user`` is
+    the break-glass command). The active admins' rows are locked in primary-key
+    order first, so two admins suspending each other at once cannot both pass.
+    """
+    if actor is not None and actor.pk == user.pk:
+        raise InvalidState("You cannot suspend yourself.")
+    admins = list(
+        User.objects.select_for_update(no_key=True)
+        .filter(role=User.Role.ADMIN, status=User.Status.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if admins == [user.pk]:
+        raise InvalidState("The last active admin cannot be suspended.")
 
 
 _STATUS_EVENTS = {User.Status.SUSPENDED: EventType.USER_SUSPENDED, User.Status.ACTIVE: EventType.USER_REINSTATED}
@@ -324,6 +344,8 @@ def _user_status_change(*, actor, user: User, reason: str, to: str, action: Audi
     reason = _require_reason(reason)
     backoffice_actor_check(actor)
     with transaction.atomic():
+        if to == User.Status.SUSPENDED:
+            _admins_locked_for_suspension(actor=actor, user=user)
         locked = _user_locked(user.pk)
         old = locked.status
         if old == to:
@@ -353,7 +375,8 @@ def _user_status_change(*, actor, user: User, reason: str, to: str, action: Audi
 def user_suspend(*, actor, user: User, reason: str) -> User:
     """Stop the user moving money (they can still log in and read).
 
-    Raises ValidationFailed (empty reason), InvalidState (already suspended).
+    Raises ValidationFailed (empty reason), InvalidState (already suspended,
+    the actor themself, or the last active admin).
     """
     return _user_status_change(
         actor=actor, user=user, reason=reason, to=User.Status.SUSPENDED, action=AuditAction.USER_SUSPENDED
@@ -499,29 +522,63 @@ def _refresh_tokens_revoke_all(*, user_id) -> int:
     return len(rows)
 
 
-def auth_login(*, email: str, password: str) -> TokenPair:
-    """Exchange email and password for a token pair. Raises InvalidCredentials.
+def _login_failed(*, user: User | None, email: str, via: str, **extra) -> None:
+    audit_record(
+        actor=user,
+        action=AuditAction.LOGIN_FAILED,
+        target_type="email",
+        target_id=email.lower()[:64],
+        data={"email": email.lower()[:254], "known_user": user is not None, **({"via": via} if via != "api" else {}), **extra},
+    )
 
-    Suspended users may log in (they can read); money services refuse them.
+
+def credentials_verify(*, email: str, password: str, via: str = "api") -> User:
+    """The user whose email and password these are; else audits ``auth.login_failed`` and raises InvalidCredentials.
+
+    The one password check of every login (API and admin site): an unknown
+    email costs the same hash as a wrong password (like Django's ModelBackend),
+    so the two cannot be told apart by timing.
     """
-    email = (email or "").strip()
+    email = (email or "").strip() if isinstance(email, str) else ""
     user = User.objects.filter(email__iexact=email).first() if email else None
     if user is None:
-        # Hash anyway (like Django's ModelBackend): an unknown email then costs
-        # the same bcrypt round as a wrong password and cannot be told apart by timing.
         make_password(password if isinstance(password, str) else "")
         ok = False
     else:
         ok = isinstance(password, str) and user.check_password(password) and user.is_active
     if not ok:
-        audit_record(
-            actor=user,
-            action=AuditAction.LOGIN_FAILED,
-            target_type="email",
-            target_id=email.lower()[:64],
-            data={"email": email.lower()[:254], "known_user": user is not None},
-        )
+        _login_failed(user=user, email=email, via=via)
         raise InvalidCredentials()
+    return user
+
+
+def admin_login_check(*, email: str, password: str) -> User:
+    """The staff user logging in to the admin site, audited (``auth.login_succeeded``/``failed``, ``via: admin``).
+
+    A correct password of a user who is not staff is a failed admin login (audited
+    with ``reason: not_staff``), answered like a wrong password. Raises InvalidCredentials.
+    """
+    user = credentials_verify(email=email, password=password, via="admin")
+    if not user.is_staff:
+        _login_failed(user=user, email=email.strip(), via="admin", reason="not_staff")
+        raise InvalidCredentials()
+    audit_record(
+        actor=user, action=AuditAction.LOGIN_SUCCEEDED, target_type="user", target_id=user.pk, data={"via": "admin"}
+    )
+    return user
+
+
+def admin_logout_record(*, user: User) -> None:
+    """Audit an admin-site logout (``auth.logout``, ``via: admin``)."""
+    audit_record(actor=user, action=AuditAction.LOGOUT, target_type="user", target_id=user.pk, data={"via": "admin"})
+
+
+def auth_login(*, email: str, password: str) -> TokenPair:
+    """Exchange email and password for a token pair. Raises InvalidCredentials.
+
+    Suspended users may log in (they can read); money services refuse them.
+    """
+    user = credentials_verify(email=email, password=password)
     checked_hash = user.password
     with transaction.atomic():
         # The password was checked without a lock (bcrypt is slow): a password

@@ -1,16 +1,12 @@
-"""Back office for the audit trail: read-only records with their seals, verification runs,
-and django-auditlog's field-level log (re-registered with lists that stay on indexes).
+"""Back office for the audit trail: read-only records with their seals, verification runs.
 
 (The dashboard, which reads the books, is registered by ``transactions.admin``: the
 top layer may read every other app, while ``audit`` depends on none.)
 """
 
-from auditlog.admin import LogEntryAdmin as AuditlogLogEntryAdmin
-from auditlog.filters import CIDFilter
+from auditlog import admin as _auditlog_admin  # noqa: F401  (registers LogEntry; imported so it is unregistered below)
 from auditlog.models import LogEntry
-from auditlog.registry import auditlog
 from django.contrib import admin
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 
 from audit.admin_tools import IndexedListAdmin, ReadOnlyAdmin, RecentFilter, term_email, term_int, term_uuid, user_condition
@@ -76,50 +72,7 @@ class VerificationRunAdmin(ReadOnlyAdmin):
     ordering = ("-at", "-id")
 
 
-class AuditedModelFilter(admin.SimpleListFilter):
-    """The models django-auditlog records, from its registry.
-
-    auditlog's own ResourceTypeFilter finds its choices with a ``SELECT
-    DISTINCT`` over the whole log on every page view.
-    """
-
-    title = "resource type"
-    parameter_name = "resource_type"
-
-    def lookups(self, request, model_admin):
-        content_types = ContentType.objects.get_for_models(*auditlog.get_models()).values()
-        return sorted(((content_type.pk, content_type.model) for content_type in content_types), key=lambda item: item[1])
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(content_type_id=value) if value else queryset
-
-
-class TimestampFilter(RecentFilter):
-    title = "timestamp"
-    field_name = "timestamp"  # indexed
-
-
-# auditlog registers its LogEntry admin itself (imported above, so it is registered by now):
-# its search names ``actor__first_name``, which our User does not have (a 500 on every
-# search), ORs icontains over the JSON changes, and its lists count the whole table.
+# One audit trail: LedgerX's records already cover every admin change (``admin.change``, in
+# the change's own transaction). django-auditlog's look-alike "Log entries" are no longer
+# written (no model is registered with it) nor shown; its table keeps what it held before.
 admin.site.unregister(LogEntry)
-
-
-@admin.register(LogEntry)
-class LogEntryAdmin(IndexedListAdmin, AuditlogLogEntryAdmin):
-    """auditlog's display (changes rendered, links to the object and the actor) on an indexed list."""
-
-    date_hierarchy = None
-    ordering = ("-timestamp",)  # indexed; a hand-written ?o= of an unsortable column falls back to it
-    # Choices, the registry, a typed correlation id, fixed ranges of an indexed column.
-    list_filter = ("action", AuditedModelFilter, CIDFilter, TimestampFilter)
-    search_help_text = "Search by the id of the changed object, or the actor's email (exact)."
-
-    def search_condition(self, term: str) -> Q | None:
-        object_pk = term_uuid(term)
-        if object_pk is not None:
-            return Q(object_pk=str(object_pk))
-        if term_int(term) is not None:  # models with integer keys (groups)
-            return Q(object_pk=term)
-        return user_condition(term, "actor_id")

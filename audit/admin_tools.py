@@ -22,7 +22,10 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -168,6 +171,7 @@ class IndexedListAdmin(admin.ModelAdmin):
     """
 
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # "Show counts" counts every filter choice over the whole table
     paginator = CappedCountPaginator
     list_per_page = 50
     sortable_by = ()
@@ -221,6 +225,18 @@ class ReasonForm(forms.Form):
     )
 
 
+# An action started from an object page names the page to go back to ("No, take me back", and after it ran).
+BACK_FIELD = "_ledgerx_back"
+
+
+def _back_url(request) -> str:
+    """Where "No, take me back" leads: the object page the action came from, else the list with its filters."""
+    back = request.POST.get(BACK_FIELD, "")
+    if back.startswith("/admin/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return back
+    return request.get_full_path()
+
+
 def reason_action(
     modeladmin: admin.ModelAdmin,
     request,
@@ -230,8 +246,12 @@ def reason_action(
     verb: str,
     service: Callable,
     explanation: str,
+    describe: Callable | None = None,
 ):
     """Run ``service(actor, obj, reason)`` on each selected object after a confirmation page.
+
+    ``describe(obj, result)``, if given, says in the success message what the
+    service did with ``obj`` (e.g. "approval requested" instead of acting).
 
     First call (from the changelist's action menu): renders the confirmation
     page listing the objects, with a mandatory reason. Second call (the page's
@@ -239,6 +259,7 @@ def reason_action(
     and reports what was done and what was refused (e.g. already frozen). An
     empty reason shows the page again with the error; nothing is changed.
     """
+    back_url = _back_url(request)
     objects = list(queryset[: ACTION_MAX_OBJECTS + 1])
     if len(objects) > ACTION_MAX_OBJECTS:
         modeladmin.message_user(
@@ -251,15 +272,16 @@ def reason_action(
             done, refused = [], []
             for obj in objects:
                 try:
-                    service(actor=request.user, obj=obj, reason=form.cleaned_data["reason"])
-                    done.append(str(obj))
+                    result = service(actor=request.user, obj=obj, reason=form.cleaned_data["reason"])
+                    done.append(describe(obj, result) if describe else str(obj))
                 except LedgerXError as exc:
-                    refused.append(f"Could not {verb.lower()} {obj}: {exc.message}")
+                    refused.append(f"{verb} refused for {obj}: {exc.message}")
             if done:
                 modeladmin.message_user(request, f"{verb}: {', '.join(done)}.", level=messages.SUCCESS)
             for line in refused:
                 modeladmin.message_user(request, line, level=messages.ERROR)
-            return None
+            # From an object page: back to it. From a list: None (Django reloads the list, filters kept).
+            return HttpResponseRedirect(back_url) if request.POST.get(BACK_FIELD) else None
     else:
         form = ReasonForm()
     opts = modeladmin.model._meta
@@ -277,6 +299,9 @@ def reason_action(
         "select_across": request.POST.get("select_across", "0"),
         "index": request.POST.get("index", "0"),
         "media": modeladmin.media,
+        "back_url": back_url,
+        "back_field": BACK_FIELD,
+        "back_posted": request.POST.get(BACK_FIELD, ""),
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "admin/ledgerx/confirm_action.html", context)
@@ -297,8 +322,8 @@ class AuditedChangeAdmin(admin.ModelAdmin):
     """Records every admin edit as an ``admin.change`` audit record (old and new values).
 
     Runs inside the admin's own transaction around the change view, so the edit
-    and its audit record commit together. (django-auditlog additionally keeps its
-    field-level log entries.)
+    and its audit record commit together. It is the one record of admin edits:
+    django-auditlog's second, look-alike trail is no longer written or shown.
 
     An edit writes only the columns the form changed (``save_model``).
     """
@@ -396,3 +421,89 @@ class RecentFilter(admin.SimpleListFilter):
         else:
             since = now - timedelta(days=int(value.removesuffix("d")))
         return queryset.filter(**{f"{self.field_name}__gte": since})
+
+
+# --- Lookups: only the filters a list offers ------------------------------------------------
+
+# What Django's own field filters put in the URL after the field name.
+_FIELD_FILTER_SUFFIXES = ("", "__exact", "__isnull", "__id__exact", "__in", "__gte", "__lt")
+
+
+def offered_lookups(model_admin, request) -> set[str]:
+    """The URL parameters the list's filters themselves write (and nothing else)."""
+    from django.contrib.admin.filters import ListFilter
+
+    offered: set[str] = set()
+    list_filter = model_admin.get_list_filter(request) if request is not None else model_admin.list_filter
+    for item in list_filter:
+        if isinstance(item, type) and issubclass(item, ListFilter):
+            offered.add(getattr(item, "parameter_name", "") or "")
+            continue
+        name = item[0] if isinstance(item, (list, tuple)) else item
+        offered.update(f"{name}{suffix}" for suffix in _FIELD_FILTER_SUFFIXES)
+    offered.discard("")
+    return offered
+
+
+def offered_lookup_allowed(model_admin, lookup, value, request=None) -> bool:
+    """``ModelAdmin.lookup_allowed`` that allows only the list's own filters.
+
+    Django allows any lookup on a model's local fields, so a query string such
+    as ``?password__startswith=pbkdf2_sha256$1`` or ``?pin_hash__startswith=`` on
+    the user list was a yes/no oracle over the hashes for anyone who may view
+    the list. Here a lookup must be one a filter in ``list_filter`` writes
+    (``status__exact``, a SimpleListFilter's ``parameter_name``); the raw-id
+    popups' ``limit_choices_to`` lookups stay allowed as in Django.
+    """
+    from django.contrib.admin import widgets
+
+    for fk_lookup in model_admin.model._meta.related_fkey_lookups:
+        if callable(fk_lookup):
+            fk_lookup = fk_lookup()
+        if (lookup, value) in widgets.url_params_from_lookup_dict(fk_lookup).items():
+            return True
+    return lookup in offered_lookups(model_admin, request)
+
+
+def lookups_restrict(site) -> None:
+    """Give every ModelAdmin registered on ``site`` (third-party ones included) ``offered_lookup_allowed``."""
+    from types import MethodType
+
+    for model_admin in site._registry.values():
+        model_admin.lookup_allowed = MethodType(offered_lookup_allowed, model_admin)
+
+
+# --- Object pages: the actions as buttons ------------------------------------------------------
+
+
+class ObjectActionsAdmin(admin.ModelAdmin):
+    """Change pages with the object's back-office actions as buttons, and its status as a badge.
+
+    Each button posts the list's own action for this one object, so it gets the
+    same reason confirmation page, permission check and service call as the
+    list's action menu; afterwards (or on "No, take me back") staff are back on
+    the object's page. Subclasses say which actions fit the object's state.
+    """
+
+    change_form_template = "admin/ledgerx/change_form.html"
+
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        """``(action name, button label)`` pairs that fit ``obj`` now."""
+        return []
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from django.contrib.admin.utils import unquote
+
+        # Buttons on the page as shown (GET); a POST (an edit) loads the object once, in Django's view.
+        obj = self.get_object(request, unquote(object_id)) if request.method == "GET" else None
+        allowed = self.get_actions(request)  # only those the user has the permission for
+        offered = [(name, label) for name, label in self.object_actions(request, obj) if name in allowed] if obj else []
+        opts = self.model._meta
+        extra_context = {
+            **(extra_context or {}),
+            "ledgerx_object_actions": offered,
+            "ledgerx_changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+            "ledgerx_status": getattr(obj, "status", None),
+            "ledgerx_back_field": BACK_FIELD,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)

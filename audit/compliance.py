@@ -24,7 +24,7 @@ VIEW_MODELS = [
     ("audit", "auditseal"),
     ("audit", "verificationrun"),
     ("audit", "dashboard"),
-    ("auditlog", "logentry"),
+    ("approvals", "approvalrequest"),
 ]
 
 # The back-office actions. Declared here rather than in the owning models'
@@ -34,12 +34,14 @@ ACTION_PERMISSIONS = {
     "freeze_ledgeraccount": ("ledger", "ledgeraccount", "Can freeze and unfreeze accounts"),
     "reverse_transaction": ("transactions", "transaction", "Can reverse transactions"),
     "verify_auditrecord": ("audit", "auditrecord", "Can run and see audit verification"),
+    "decide_approvalrequest": ("approvals", "approvalrequest", "Can approve and reject four-eyes requests"),
 }
 
 # Permission strings as ``user.has_perm`` takes them.
 PERM_SUSPEND = "accounts.suspend_user"
 PERM_FREEZE = "ledger.freeze_ledgeraccount"
 PERM_REVERSE = "transactions.reverse_transaction"
+PERM_DECIDE = "approvals.decide_approvalrequest"
 
 
 def compliance_group_sync(apps) -> None:

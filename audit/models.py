@@ -71,6 +71,9 @@ class AuditAction(models.TextChoices):
     HOLD_EXPIRED = "hold.expired"
     TRANSACTION_REVERSED = "transaction.reversed"
     ADMIN_CHANGE = "admin.change"
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_APPROVED = "approval.approved"
+    APPROVAL_REJECTED = "approval.rejected"
 
 
 class AuditRecord(models.Model):

@@ -9,11 +9,11 @@ on indexed columns.
 
 import re
 
-from auditlog.registry import auditlog
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 
 from audit.admin_tools import (
     NO_ROWS,
@@ -21,6 +21,7 @@ from audit.admin_tools import (
     CurrencyFilter,
     FixedChoicesFilter,
     IndexedListAdmin,
+    ObjectActionsAdmin,
     ReadOnlyAdmin,
     any_column_is,
     reason_action,
@@ -33,7 +34,6 @@ from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import money_display
 from ledger.services import account_freeze, account_rename, account_unfreeze
 
-auditlog.register(LedgerAccount, include_fields=["name", "status"])
 
 
 # What ledger.services numbers accounts with: 12 digits (customers), SYS-USD-FUN-03 (system shards).
@@ -61,7 +61,7 @@ def account_condition(term: str, *columns: str) -> Q | None:
 
 
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
+class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("number", "owner", "currency", "kind", "status", "posted_display", "pending_display", "available_display", "created_at")
     list_filter = (CurrencyFilter, "status", "kind")
     search_help_text = "Search by account number, account id or the owner's email (exact)."
@@ -72,14 +72,73 @@ class LedgerAccountAdmin(IndexedListAdmin, AuditedChangeAdmin):
     sortable_by = ("number",)
     fields = (
         "number", "name", "owner", "kind", "system_role", "shard", "currency", "status",
-        "posted_display", "pending_display", "available_display", "created_at",
+        "posted_display", "pending_display", "available_display", "created_at", "activity_links", "statement",
     )
     # Only the display name is editable; status changes go through the actions.
     readonly_fields = tuple(name for name in fields if name != "name")
+    STATEMENT_ROWS = 20
     actions = ("freeze_accounts", "unfreeze_accounts")
 
     def has_add_permission(self, request) -> bool:
         return False  # accounts are opened through the API (ledger.services.account_open)
+
+    def get_fields(self, request, obj=None):
+        # System role and shard mean something only on the system accounts.
+        fields = super().get_fields(request, obj)
+        if obj is not None and obj.kind != LedgerAccount.Kind.SYSTEM:
+            fields = [name for name in fields if name not in ("system_role", "shard")]
+        return fields
+
+    @admin.display(description="Activity")
+    def activity_links(self, obj: LedgerAccount) -> str:
+        audit = reverse("admin:audit_auditrecord_changelist")
+        postings = reverse("admin:ledger_posting_changelist")
+        return format_html(
+            '<a href="{}?q={}" id="ledgerx-account-activity">Audit trail and money movements</a> · '
+            '<a href="{}?q={}">All postings</a>',
+            audit, obj.number, postings, obj.number,
+        )
+
+    @admin.display(description="Statement (latest postings)")
+    def statement(self, obj: LedgerAccount) -> str:
+        """The latest postings with the balance after each: one range of ``ledger_posting_account_idx``.
+
+        Older ones are on the postings list searched by this account's number
+        (newest first, paged without counting the table).
+        """
+        rows = list(
+            Posting.objects.filter(account=obj).select_related("entry").order_by("-id")[: self.STATEMENT_ROWS]
+        )
+        if not rows:
+            return "No postings yet."
+        body = format_html_join(
+            "",
+            '<tr><td>{}</td><td><a href="{}">{} {}</a></td><td style="text-align:right">{}</td>'
+            '<td style="text-align:right">{}</td></tr>',
+            (
+                (
+                    date_format(posting.created_at, "DATETIME_FORMAT"),
+                    reverse("admin:ledger_journalentry_change", args=[posting.entry_id]),
+                    posting.entry.ref_type,
+                    posting.entry.ref_id,
+                    money_display(posting.amount, posting.currency),
+                    money_display(posting.balance_after, posting.currency),
+                )
+                for posting in rows
+            ),
+        )
+        return format_html(
+            '<table id="ledgerx-statement"><thead><tr><th>At</th><th>Entry</th><th>Amount</th><th>Balance after</th>'
+            "</tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        if obj.kind == LedgerAccount.Kind.SYSTEM:
+            return []
+        if obj.status == LedgerAccount.Status.FROZEN:
+            return [("unfreeze_accounts", "Unfreeze")]
+        return [("freeze_accounts", "Freeze")]
 
     def search_condition(self, term: str) -> Q | None:
         if ACCOUNT_NUMBER.fullmatch(term):

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from accounts.admin_apis import UserReinstateApi, UserSuspendApi
+from approvals.apis import ApprovalApproveApi, ApprovalListApi, ApprovalRejectApi
 from audit.apis import AuditListApi
 from ledger.admin_apis import AccountFreezeApi, AccountUnfreezeApi
 from ledgerx.api import converters  # noqa: F401  (registers <uuid_ci:...>)
@@ -14,4 +15,7 @@ urlpatterns: list = [
     path("users/<uuid_ci:user_id>/suspend", UserSuspendApi.as_view(), name="admin-user-suspend"),
     path("users/<uuid_ci:user_id>/reinstate", UserReinstateApi.as_view(), name="admin-user-reinstate"),
     path("audit", AuditListApi.as_view(), name="admin-audit-list"),
+    path("approvals", ApprovalListApi.as_view(), name="admin-approval-list"),
+    path("approvals/<uuid_ci:approval_id>/approve", ApprovalApproveApi.as_view(), name="admin-approval-approve"),
+    path("approvals/<uuid_ci:approval_id>/reject", ApprovalRejectApi.as_view(), name="admin-approval-reject"),
 ]

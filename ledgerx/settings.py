@@ -78,7 +78,7 @@ INSTALLED_APPS = [
     # accounts first: its createsuperuser (role admin, --noinput without a full
     # name) must take precedence over django.contrib.auth's.
     "accounts",
-    "django.contrib.admin",
+    "audit.admin_config.BackOfficeAdminConfig",  # django.contrib.admin with LedgerX's site (login, branding)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "audit",
     "events",
     "ledgerx",  # the project's own system checks (ledgerx.checks)
+    "approvals",
 ]
 
 MIDDLEWARE = [
@@ -334,6 +335,24 @@ AUDIT_CHECKPOINT_FILE = os.environ.get("LEDGERX_AUDIT_CHECKPOINT_FILE", str(BASE
 # tables can rewrite at most this much recent history undetected.
 AUDIT_CHECKPOINT_INTERVAL = float(os.environ.get("LEDGERX_AUDIT_CHECKPOINT_INTERVAL") or 60)
 
+# --- Back office ------------------------------------------------------------------------
+# Four-eyes approvals: a reversal whose amount is at or above its currency's
+# threshold (minor units; "USD:100000,NGN:50000000") waits for a second admin.
+# A currency not named, or the variable unset, never needs one.
+FOUR_EYES_AMOUNT: dict[str, int] = {}
+for _item in env_list("LEDGERX_FOUR_EYES_AMOUNT", ""):
+    _code, _, _minor = _item.partition(":")
+    if not _minor.strip().isdigit():
+        raise ImproperlyConfigured("LEDGERX_FOUR_EYES_AMOUNT is a comma-separated list of CUR:minor_units.")
+    FOUR_EYES_AMOUNT[_code.strip().upper()] = int(_minor)
+# With it on, every reinstatement of a suspended user waits for a second admin.
+FOUR_EYES_REINSTATE = env_bool("LEDGERX_FOUR_EYES_REINSTATE", False)
+# Back-office (admin site) sessions: end after this many idle seconds (each
+# request refreshes the expiry) and when the browser closes.
+SESSION_COOKIE_AGE = env_int("LEDGERX_ADMIN_SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.LedgerXJWTAuthentication"],
@@ -404,6 +423,8 @@ LOGGING = {
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Admin times to the second with the zone ("2026-12-02 15:01:07 UTC"): ledgerx/formats/en/.
+FORMAT_MODULE_PATH = ["ledgerx.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -19,14 +19,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from audit.admin_tools import CurrencyFilter, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
+from approvals.admin import approval_or_result
+from approvals.services import transaction_reverse_requested
+from audit.admin_tools import CurrencyFilter, ObjectActionsAdmin, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
 from audit.compliance import PERM_REVERSE
 from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
 from ledger.admin import account_condition
 from ledger.models import LedgerAccount, Posting
 from ledger.money import money_display
 from transactions.models import Batch, Transaction
-from transactions.services import transaction_reverse
 
 
 class CreatedFilter(RecentFilter):
@@ -72,7 +73,7 @@ class BatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdmin):
+class TransactionAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
     list_display = ("id", "type", "status", "amount_display", "source_account", "destination_account", "created_at")
     list_filter = (CreatedFilter, "type", "status", CurrencyFilter)
     search_help_text = "Search by transaction id, or by account number or id: the transactions in and out of it (exact)."
@@ -87,6 +88,11 @@ class TransactionAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     actions = ("reverse_transactions",)
+
+    def object_actions(self, request, obj) -> list[tuple[str, str]]:
+        if obj.status == Transaction.Status.COMMITTED and obj.type != Transaction.Type.REVERSAL:
+            return [("reverse_transactions", "Reverse")]
+        return []
 
     def has_reverse_permission(self, request) -> bool:
         return request.user.has_perm(PERM_REVERSE)
@@ -138,10 +144,12 @@ class TransactionAdmin(ReadOnlyAdmin):
             self, request, queryset.select_related("entry"),
             title="Reverse transactions",
             verb="Reverse",
-            service=lambda *, actor, obj, reason: transaction_reverse(actor=actor, transaction=obj, reason=reason),
+            service=lambda *, actor, obj, reason: transaction_reverse_requested(actor=actor, transaction=obj, reason=reason),
             explanation="Each reversal is a new balanced entry that undoes the original; the original becomes "
             "reversed. Reversals, uncommitted and already reversed transactions are refused, and so is a "
-            "reversal that would take a customer account below zero.",
+            "reversal that would take a customer account below zero. A reversal at or above the four-eyes "
+            "amount of its currency waits in Approvals for a second admin.",
+            describe=approval_or_result,
         )
 
 

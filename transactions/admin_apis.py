@@ -6,12 +6,14 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from approvals.apis import ApprovalOutput, approval_body
+from approvals.models import ApprovalRequest
+from approvals.services import transaction_reverse_requested
 from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
 from ledgerx.exceptions import NotFound
 from transactions.apis import TransactionOutputSerializer
 from transactions.models import Transaction
 from transactions.representations import transaction_representation
-from transactions.services import transaction_reverse
 
 TRANSACTION_ID = OpenApiParameter("transaction_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
@@ -30,17 +32,20 @@ class TransactionReverseApi(APIView):
         operation_id="admin_transactions_reverse",
         summary="Reverse a committed transaction (admin)",
         description="Creates a new balanced `reversal` transaction that undoes the original, which becomes "
-        "`reversed`. Answers 201 with the reversal.",
+        "`reversed`. Answers 201 with the reversal; at or above the currency's four-eyes threshold "
+        "(`LEDGERX_FOUR_EYES_AMOUNT`) 202 with a pending approval request instead.",
         tags=["back office"],
         parameters=[TRANSACTION_ID],
         request=ReasonInput,
         responses=backoffice_responses(
-            {201: TransactionOutputSerializer},
+            {201: TransactionOutputSerializer, 202: ApprovalOutput},
             conflicts="invalid_state (already reversed, a reversal, or not committed) / insufficient_funds "
             "(a customer account would go below zero).",
         ),
     )
     def post(self, request, transaction_id):
         original = _transaction_get(transaction_id)
-        reversal = transaction_reverse(actor=request.user, transaction=original, reason=reason_from(request))
-        return Response(transaction_representation(reversal), status=status.HTTP_201_CREATED)
+        result = transaction_reverse_requested(actor=request.user, transaction=original, reason=reason_from(request))
+        if isinstance(result, ApprovalRequest):
+            return Response(approval_body(result), status=status.HTTP_202_ACCEPTED)
+        return Response(transaction_representation(result), status=status.HTTP_201_CREATED)

@@ -411,12 +411,26 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
     reason = reason.strip()
+    with db_transaction.atomic(durable=True):
+        reversal = reversal_write(actor=actor, transaction=transaction, reason=reason)
+    transaction.status = Transaction.Status.REVERSED
+    return reversal
+
+
+def reversal_write(*, actor, transaction: Transaction, reason: str, **audit_extra) -> Transaction:
+    """The locks, checks and writes of ``transaction_reverse``, in the caller's transaction.
+
+    For a caller that must commit the reversal together with its own rows (an
+    approved four-eyes request and its decision). ``reason`` must already be
+    validated; ``audit_extra`` joins the reversal's audit record. Raises what
+    ``transaction_reverse`` raises after its input checks.
+    """
     if transaction.type == Transaction.Type.REVERSAL:
         raise InvalidState("A reversal cannot be reversed.")
     if transaction.entry_id is None:
         raise InvalidState(f"Only committed transactions can be reversed; this one is {transaction.status}.")
     postings = list(transaction.entry.postings.values_list("account_id", "amount"))
-    with db_transaction.atomic(durable=True):
+    with db_transaction.atomic(savepoint=False):
         lock = accounts_lock(ids=[account_id for account_id, _amount in postings], share_user=actor)
         check_actor_active(lock)  # a suspended admin moves no money either
         locked = lock.accounts
@@ -458,13 +472,13 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
             reason=reason,
             old_status=Transaction.Status.COMMITTED,
             new_status=Transaction.Status.REVERSED,
+            **audit_extra,
         )
         sides = [locked.get(original.source_account_id), locked.get(original.destination_account_id)]
         events_write([
             transaction_event(type=EventType.TRANSACTION_CREATED, data=transaction_representation(reversal), accounts=sides),
             transaction_event(type=EventType.TRANSACTION_REVERSED, data=transaction_representation(original), accounts=sides),
         ])
-    transaction.status = original.status
     return reversal
 
 

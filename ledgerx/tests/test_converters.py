@@ -29,7 +29,7 @@ def test_every_uuid_path_parameter_uses_the_case_insensitive_converter():
         assert not any(isinstance(c, UUIDConverter) for c in converters.values()), route
         if any(isinstance(c, CaseInsensitiveUUIDConverter) for c in converters.values()):
             uuid_routes.append(route)
-    assert len(uuid_routes) == 17  # 3 account, 3 transaction, 1 batch, 5 back-office, 5 events and webhooks paths
+    assert len(uuid_routes) == 19  # 3 account, 3 transaction, 1 batch, 7 back-office, 5 events and webhooks paths
 
 
 def test_uppercase_ids_in_customer_paths(api_client):

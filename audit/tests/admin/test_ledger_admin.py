@@ -54,7 +54,7 @@ def test_unfreeze_of_an_active_account_is_refused_with_a_message(superuser_clien
     response = action_post(superuser_client, URL, "unfreeze_accounts", [account.pk], confirm="yes", reason="oops")
     assert response.status_code == 302
     assert [str(m) for m in response.wsgi_request._messages] == [
-        f"Could not unfreeze {account}: The account is already active."
+        f"Unfreeze refused for {account}: The account is already active."
     ]
     assert not AuditRecord.objects.filter(action=AuditAction.ACCOUNT_UNFROZEN).exists()
 
@@ -66,7 +66,7 @@ def test_system_accounts_are_refused_in_words_that_match_the_action(superuser_cl
     response = action_post(superuser_client, URL, action, [system.pk], confirm="yes", reason="try")
     assert response.status_code == 302
     assert [str(m) for m in response.wsgi_request._messages] == [
-        f"Could not {verb} {system}: System accounts cannot be {verb.replace('freeze', 'frozen')}."
+        f"{verb.capitalize()} refused for {system}: System accounts cannot be {verb.replace('freeze', 'frozen')}."
     ]
     assert LedgerAccount.objects.get(pk=system.pk).status == "active"
     assert not AuditRecord.objects.filter(action__in=[AuditAction.ACCOUNT_FROZEN, AuditAction.ACCOUNT_UNFROZEN]).exists()
@@ -93,7 +93,7 @@ def test_balances_and_status_cannot_be_edited(superuser_client):
     record = AuditRecord.objects.get(action=AuditAction.ADMIN_CHANGE)
     assert (record.target_type, record.target_id) == ("ledger.ledgeraccount", str(account.pk))
     assert record.data == {"changed": ["name"], "old": {"name": ""}, "new": {"name": "Savings"}}
-    assert LogEntry.objects.get_for_object(account).latest("timestamp").changes_dict == {"name": ["", "Savings"]}
+    assert not LogEntry.objects.exists()  # one audit trail: django-auditlog writes nothing
     assert superuser_client.get(reverse("admin:ledger_ledgeraccount_add")).status_code == 403
 
 

@@ -29,11 +29,12 @@ def test_compliance_group_has_exactly_view_and_action_permissions():
         ("audit", "view_auditseal"),
         ("audit", "view_verificationrun"),
         ("audit", "view_dashboard"),
-        ("auditlog", "view_logentry"),
         ("accounts", "suspend_user"),
         ("ledger", "freeze_ledgeraccount"),
         ("transactions", "reverse_transaction"),
         ("audit", "verify_auditrecord"),
+        ("approvals", "view_approvalrequest"),
+        ("approvals", "decide_approvalrequest"),
     }
     assert not any(codename.startswith(("add_", "change_", "delete_")) for _, codename in perms)
 
@@ -127,5 +128,5 @@ def test_compliance_group_is_restored_after_a_flush():
 
     Group.objects.filter(name=GROUP_NAME).delete()
     call_command("flush", verbosity=0, interactive=False)
-    assert Group.objects.get(name=GROUP_NAME).permissions.count() == 14
+    assert Group.objects.get(name=GROUP_NAME).permissions.count() == 15
     assert User.objects.count() == 0

@@ -73,7 +73,7 @@ def test_reversing_twice_is_refused_and_changes_nothing(superuser_client):
     messages = [str(m) for m in again.wsgi_request._messages]
     assert messages == [
         f"Reverse: transfer {txn.pk}: 20.00 USD (reversed).",  # the first run's message, not yet displayed
-        f"Could not reverse transfer {txn.pk}: 20.00 USD (reversed): Only committed transactions can be reversed; "
+        f"Reverse refused for transfer {txn.pk}: 20.00 USD (reversed): Only committed transactions can be reversed; "
         "this one is reversed.",
     ]
     assert books() == before

@@ -3,7 +3,8 @@ import uuid
 import pytest
 
 from accounts.models import User
-from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from accounts.services import user_suspend
+from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
 from audit.models import AuditAction, AuditRecord, AuditSeal
 from ledger.models import LedgerAccount
 from ledger.services import account_freeze
@@ -204,7 +205,7 @@ def test_a_suspended_admin_can_change_nothing_not_even_their_own_suspension(admi
     source, destination = funded_account(amount=5000), funded_account(amount=0)
     original = _transfer(source, destination, 1500)
     target = UserFactory()
-    assert admin_api.post(f"{BASE}/users/{admin_user.pk}/suspend", {"reason": "under review"}, format="json").status_code == 200
+    user_suspend(actor=AdminFactory(), user=admin_user, reason="under review")
     before = books()
     for path in (
         f"transactions/{original.pk}/reverse",
@@ -220,6 +221,35 @@ def test_a_suspended_admin_can_change_nothing_not_even_their_own_suspension(admi
     assert User.objects.get(pk=admin_user.pk).status == "suspended"
     assert User.objects.get(pk=target.pk).status == "active"
     assert admin_api.get(f"{BASE}/audit").status_code == 200  # reading stays allowed
+
+
+def test_an_admin_cannot_suspend_themself(admin_api, admin_user):
+    AdminFactory()  # not the last admin either
+    response = admin_api.post(f"{BASE}/users/{admin_user.pk}/suspend", {"reason": "oops"}, format="json")
+    assert response.status_code == 409
+    assert _error(response) == {"code": "invalid_state", "message": "You cannot suspend yourself."}
+    assert User.objects.get(pk=admin_user.pk).status == "active"
+    assert not AuditRecord.objects.filter(action=AuditAction.USER_SUSPENDED).exists()
+
+
+def test_the_last_active_admin_cannot_be_suspended(admin_user):
+    other = AdminFactory()
+    user_suspend(actor=admin_user, user=other, reason="left the company")
+    # Now admin_user is the only active admin: a superuser script (actor None) cannot suspend them either.
+    from ledgerx.exceptions import InvalidState
+
+    with pytest.raises(InvalidState, match="The last active admin cannot be suspended."):
+        user_suspend(actor=None, user=admin_user, reason="x")
+    assert User.objects.get(pk=admin_user.pk).status == "active"
+    assert AuditRecord.objects.filter(action=AuditAction.USER_SUSPENDED).count() == 1
+
+
+def test_the_last_active_admin_through_the_api(admin_api, admin_user):
+    second = AdminFactory()
+    user_suspend(actor=second, user=AdminFactory(), reason="a third admin, suspended")
+    # admin_user suspends second: admin_user stays as the one active admin, which is allowed.
+    assert admin_api.post(f"{BASE}/users/{second.pk}/suspend", {"reason": "r"}, format="json").status_code == 200
+    assert User.objects.filter(role="admin", status="active").count() == 1
 
 
 # --- audit list --------------------------------------------------------------------------------

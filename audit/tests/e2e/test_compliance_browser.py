@@ -1,0 +1,134 @@
+"""A compliance officer in headless Chromium, clicking: freeze from the account page, reverse with
+four eyes (request as one officer, approve as another), find an account's activity by its number.
+
+Screenshots at 1366 px go to ``artifacts/e2e/`` (gitignored) for a person to look at; every step
+asserts what the page shows.
+"""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connections
+
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from approvals.models import ApprovalRequest
+from audit.compliance import GROUP_NAME
+from audit.tests.e2e.test_admin_browser import CHROMIUM_ARGS, chromium_path  # noqa: F401  (fixture)
+from ledger.models import LedgerAccount
+from transactions.models import Transaction
+from transactions.services import transfer_create
+from transactions.tests.helpers import PIN, funded_account, new_key
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts" / "e2e"
+
+
+@pytest.fixture
+def page_1366(chromium_path, monkeypatch):  # noqa: F811
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+            connections.close_all()  # see test_admin_browser: the sync API's thread-local connection
+
+
+def _officer(email):
+    user = UserFactory(email=email, is_staff=True, full_name=email.split("@")[0].title())
+    user.groups.add(Group.objects.get(name=GROUP_NAME))
+    return user
+
+
+def _log_in(page, base_url, user):
+    page.goto(f"{base_url}/admin/login/")
+    page.fill('input[name="username"]', user.email)
+    page.fill('input[name="password"]', DEFAULT_PASSWORD)
+    page.click('input[type="submit"]')
+    page.wait_for_selector("#site-name")
+    assert "/admin/login" not in page.url
+    assert "LedgerX back office" in page.inner_text("#site-name")
+
+
+def _confirm(page, reason, verb):
+    page.wait_for_selector("#ledgerx-confirm-form")
+    page.fill('textarea[name="reason"]', reason)
+    page.click(f'input[type="submit"][value="{verb}"]')
+    page.wait_for_selector(".messagelist")
+
+
+def _shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_compliance_officers_freeze_reverse_with_four_eyes_and_find_activity(live_server, page_1366, settings):
+    settings.FOUR_EYES_AMOUNT = {"USD": 100_000}
+    base, page = live_server.url, page_1366
+    maker, checker = _officer("maker@example.com"), _officer("checker@example.com")
+    source, destination = funded_account(amount=300_000), funded_account(amount=0)
+    transfer = transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=150_000, pin=PIN, idempotency_key=new_key()
+    ).transaction
+
+    _log_in(page, base, maker)
+    # Freeze from the account page.
+    page.goto(f"{base}/admin/ledger/ledgeraccount/{destination.pk}/change/")
+    assert page.inner_text("#ledgerx-status") == "Active"
+    page.click("#ledgerx-action-freeze_accounts")
+    _shot(page, "01-freeze-confirmation")
+    _confirm(page, "e2e: account takeover report", "Freeze")
+    assert f"Freeze: {destination}" in page.inner_text(".messagelist")
+    assert page.inner_text("#ledgerx-status") == "Frozen"
+    assert page.locator("#ledgerx-action-unfreeze_accounts").count() == 1
+    _shot(page, "02-account-frozen")
+    assert LedgerAccount.objects.get(pk=destination.pk).status == "frozen"
+
+    # Reverse from the transaction page: over the threshold, it waits for a second officer.
+    page.goto(f"{base}/admin/transactions/transaction/{transfer.pk}/change/")
+    page.click("#ledgerx-action-reverse_transactions")
+    _confirm(page, "e2e: customer dispute", "Reverse")
+    approval = ApprovalRequest.objects.get()
+    assert f"approval request {approval.pk}" in page.inner_text(".messagelist")
+    assert page.inner_text("#ledgerx-approvals-badge") == "Approvals 1 pending"
+    _shot(page, "03-reversal-requested")
+    assert Transaction.objects.get(pk=transfer.pk).status == "committed"
+
+    # The maker cannot approve their own request.
+    page.goto(f"{base}/admin/approvals/approvalrequest/{approval.pk}/change/")
+    page.click("#ledgerx-action-approve_requests")
+    _confirm(page, "e2e: my own", "Approve")
+    assert "Approve refused for" in page.inner_text(".messagelist .error")
+    page.click("#logout-form button")
+
+    # The checker approves from the queue reached by the badge.
+    _log_in(page, base, checker)
+    page.click("#ledgerx-approvals-badge")
+    assert "e2e: customer dispute" in page.inner_text("#result_list")
+    _shot(page, "04-approvals-queue")
+    page.click(f'#result_list a[href*="{approval.pk}"]')
+    page.click("#ledgerx-action-approve_requests")
+    _confirm(page, "e2e: dispute evidence checked", "Approve")
+    assert "Approve:" in page.inner_text(".messagelist .success")
+    assert page.inner_text("#ledgerx-status") == "Approved"
+    _shot(page, "05-approved")
+    reversal = Transaction.objects.get(reverses=transfer)
+    assert Transaction.objects.get(pk=transfer.pk).status == "reversed"
+    source.refresh_from_db(), destination.refresh_from_db()
+    assert (source.posted, destination.posted) == (300_000, 0)
+
+    # Find the account's activity by its number.
+    page.goto(f"{base}/admin/audit/auditrecord/")
+    page.fill("#searchbar", destination.number)
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector("#result_list")
+    listing = page.inner_text("#result_list")
+    assert "Account Frozen" in listing and "Transaction Reversed" in listing and "Transfer Created" in listing
+    assert "UTC" in listing  # times with seconds, in UTC, said so
+    assert str(reversal.pk) in listing
+    _shot(page, "06-activity-by-number")
