@@ -52,6 +52,7 @@ from audit.services import audit_record
 from events.models import Delivery, EventType, WebhookEndpoint
 from events.services import AUDIT_ENDPOINT_DISABLED, UnsafeUrl, event_record, event_representation, url_resolve
 from events.signing import active_secrets, signature_header
+from ledgerx.observability import metrics
 
 logger = logging.getLogger("ledgerx.events.worker")
 
@@ -190,6 +191,12 @@ def delivery_attempt(delivery, *, worker_id: str) -> bool:
         error = f"{type(exc).__name__}: {exc}"[:500] or "connection failed"
     duration_ms = int((time.monotonic() - clock) * 1000)
     ok = not error
+    first = delivery.attempts == 0
+    metrics.delivery_counted(
+        ok=ok,
+        seconds=time.monotonic() - clock,
+        lag_seconds=(started - delivery.event.created_at).total_seconds() if first else None,
+    )
     _outcome_record(delivery, worker_id=worker_id, ok=ok, status_code=status_code, error=error, duration_ms=duration_ms, at=started)
     return ok
 

@@ -285,6 +285,9 @@ TRUSTED_PROXY_COUNT = env_int("LEDGERX_TRUSTED_PROXIES", 0)
 # --- Observability ------------------------------------------------------------------------
 # GET /metrics (Prometheus) answers only with this bearer token; unset, it is a 404.
 METRICS_TOKEN = os.environ.get("LEDGERX_METRICS_TOKEN", "")
+# manage.py worker serves its own counters (webhook deliveries) on this port when set (0: off).
+WORKER_METRICS_PORT = env_int("LEDGERX_WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDR = os.environ.get("LEDGERX_WORKER_METRICS_ADDR", "127.0.0.1")
 
 # --- Money ------------------------------------------------------------------------
 # ISO 4217 code -> minor-unit exponent. Adding JPY (0) or KWD (3) is a settings change.

@@ -23,7 +23,7 @@ class DatabaseGauges:
         except DatabaseError:
             logger.warning("metrics: database gauges unavailable", exc_info=True)
             return
-        unsealed, oldest, open_holds, deliveries_due, oldest_due = values
+        unsealed, oldest, open_holds, deliveries_due, oldest_due, approvals = values
         yield GaugeMetricFamily(
             "ledgerx_audit_unsealed_records", "Audit records committed but not yet sealed into the chain.", value=unsealed
         )
@@ -41,9 +41,13 @@ class DatabaseGauges:
             "How long the oldest due webhook delivery has waited past its attempt time (0: none due).",
             value=oldest_due,
         )
+        yield GaugeMetricFamily(
+            "ledgerx_approvals_pending", "Four-eyes requests waiting for a second admin.", value=approvals
+        )
 
 
-def _read() -> tuple[int, float, int, int, float]:
+def _read() -> tuple[int, float, int, int, float, int]:
+    from approvals.models import ApprovalRequest
     from audit.models import AuditPending, AuditRecord
     from events.models import Delivery
     from transactions.models import Transaction
@@ -61,4 +65,5 @@ def _read() -> tuple[int, float, int, int, float]:
     deliveries_due = due.count()
     first_due = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
     oldest_due = max(0.0, (now - first_due).total_seconds()) if first_due else 0.0
-    return unsealed, oldest, open_holds, deliveries_due, oldest_due
+    approvals = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING).count()  # approval_status_idx
+    return unsealed, oldest, open_holds, deliveries_due, oldest_due, approvals

@@ -61,6 +61,32 @@ IDEMPOTENCY = Counter(
     ["outcome"],
 )
 
+# --- Webhooks (counted by manage.py worker) ------------------------------------------------
+
+DELIVERIES = Counter(
+    "ledgerx_webhook_deliveries",
+    "Webhook delivery attempts, by outcome: delivered (2xx), failed (non-2xx, timeout, refused URL).",
+    ["outcome"],
+)
+DELIVERY_SECONDS = Histogram(
+    "ledgerx_webhook_delivery_duration_seconds",
+    "Time a receiver took to answer an attempt (or to fail it).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+DELIVERY_LAG = Histogram(
+    "ledgerx_webhook_delivery_lag_seconds",
+    "From the event's commit to the start of its first attempt.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+
+def delivery_counted(*, ok: bool, seconds: float, lag_seconds: float | None) -> None:
+    DELIVERIES.labels("delivered" if ok else "failed").inc()
+    DELIVERY_SECONDS.observe(seconds)
+    if lag_seconds is not None:
+        DELIVERY_LAG.observe(max(0.0, lag_seconds))
+
+
 # --- Caches ------------------------------------------------------------------------------
 
 ACCOUNT_CACHE = Counter(

@@ -6,7 +6,9 @@ needed for money to move. ``scripts/run`` starts one beside the server.
 
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from prometheus_client import start_http_server
 
 from events.worker import Worker
 
@@ -32,6 +34,10 @@ class Command(BaseCommand):
         worker = Worker(concurrency=concurrency, poll=poll, batch=batch, periodic=not no_periodic, log=log)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: worker.stopping.set())
+        if settings.WORKER_METRICS_PORT:
+            # The worker's own counters (deliveries, latency) on an internal port, for Prometheus.
+            start_http_server(settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDR)
+            log(f"metrics on {settings.WORKER_METRICS_ADDR}:{settings.WORKER_METRICS_PORT}/metrics")
         log(f"worker {worker.worker_id} started")
         worker.run(once=once)
         log(f"worker {worker.worker_id} stopped")

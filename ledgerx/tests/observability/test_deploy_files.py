@@ -44,7 +44,7 @@ def test_the_dashboard_only_charts_metrics_ledgerx_exports():
     exported = {m._name for m in vars(metrics).values() if hasattr(m, "_name") and hasattr(m, "_type")}
     exported |= {
         "ledgerx_audit_unsealed_records", "ledgerx_audit_oldest_unsealed_seconds", "ledgerx_holds_open",
-        "ledgerx_webhook_deliveries_due", "ledgerx_webhook_oldest_due_seconds",
+        "ledgerx_webhook_deliveries_due", "ledgerx_webhook_oldest_due_seconds", "ledgerx_approvals_pending",
     }
     dashboard = json.loads((DEPLOY / "grafana" / "ledgerx-dashboard.json").read_text())
     used = set()

@@ -2,6 +2,7 @@
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -123,6 +124,7 @@ def test_a_known_workload_is_counted_exactly(client_for, django_capture_on_commi
     key = ("ledgerx_http_requests_total", tuple(sorted({**transfers, "status": "4xx"}.items())))
     assert scraped[key] == value("ledgerx_http_requests_total", **transfers, status="4xx")
     assert scraped[("ledgerx_holds_open", ())] == 1
+    assert scraped[("ledgerx_approvals_pending", ())] == 0
 
 
 def test_route_labels_never_carry_ids(client_for):
@@ -135,3 +137,35 @@ def test_route_labels_never_carry_ids(client_for):
     assert str(account.pk) not in text
     assert 'route="api/v1/accounts/<uuid_ci:account_id>"' in text
     assert "no-such-thing" not in text
+
+
+def test_webhook_attempts_are_counted_by_outcome(client_for, monkeypatch):
+    """The worker counts each attempt (delivered or failed), its duration and, on a first attempt, its lag."""
+    from events import worker
+    from events.models import Delivery
+    from events.services import endpoint_create
+
+    user = user_with_pin()
+    account = customer_account(owner=user)
+    with override_settings(WEBHOOKS_ALLOW_INSECURE=True):
+        endpoint, _secret = endpoint_create(actor=user, url="http://127.0.0.1:9/hook")
+    client_for(user).post("/api/v1/deposits", {"account": str(account.pk), "amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="w-1")
+    delivery = Delivery.objects.select_related("event", "endpoint").get(endpoint=endpoint)
+    before = {
+        "delivered": value("ledgerx_webhook_deliveries_total", outcome="delivered"),
+        "failed": value("ledgerx_webhook_deliveries_total", outcome="failed"),
+        "lag": value("ledgerx_webhook_delivery_lag_seconds_count"),
+    }
+    answers = iter([500, 204])
+    monkeypatch.setattr(worker, "_post", lambda url, body, headers, timeout: next(answers))
+    with override_settings(WEBHOOKS_ALLOW_INSECURE=True):
+        assert worker.deliveries_claim(worker_id="w", limit=10) == [delivery.pk]
+        assert worker.delivery_attempt(delivery, worker_id="w") is False
+        Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        assert worker.deliveries_claim(worker_id="w", limit=10) == [delivery.pk]
+        delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery.pk)
+        assert delivery.attempts == 1
+        assert worker.delivery_attempt(delivery, worker_id="w") is True
+    assert value("ledgerx_webhook_deliveries_total", outcome="failed") - before["failed"] == 1
+    assert value("ledgerx_webhook_deliveries_total", outcome="delivered") - before["delivered"] == 1
+    assert value("ledgerx_webhook_delivery_lag_seconds_count") - before["lag"] == 1  # first attempts only
