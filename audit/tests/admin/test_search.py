@@ -86,7 +86,15 @@ def _cases(w: World) -> list[tuple[str, str, set]]:
         ("audit_auditrecord", str(w.destination.pk), {AuditRecord.objects.get(action=AuditAction.ACCOUNT_OPENED, target_id=str(w.destination.pk)).pk}),
         ("audit_auditrecord", str(w.transfer.pk), {AuditRecord.objects.get(action=AuditAction.TRANSFER_CREATED).pk}),
         ("audit_auditrecord", "bob@example.com", set(AuditRecord.objects.filter(actor=w.bob).values_list("pk", flat=True))),
+        ("audit_auditrecord", w.destination.number.lower(), _account_records(w.destination)),
     ]
+
+
+def _account_records(account) -> set:
+    """The account's own records and those of every transaction touching it (the test's world is small)."""
+    touching = Transaction.objects.filter(source_account=account) | Transaction.objects.filter(destination_account=account)
+    ids = [str(account.pk), *(str(pk) for pk in touching.values_list("pk", flat=True))]
+    return set(AuditRecord.objects.filter(target_id__in=ids).values_list("pk", flat=True))
 
 
 def test_each_list_finds_what_the_term_names_with_exact_sql(superuser_client, world):
