@@ -12,7 +12,7 @@ Bench-only switches (applied in the worker processes only, never in the app):
   ``transactions.services`` imported it under) is replaced by a no-op. The PIN check is one
   bcrypt cost-12 hash (~250 ms of CPU) and is measured separately by the
   ``http_transfer`` scenario against the bcrypt ceiling.
-* ``random_noaudit``: ``transactions.services._audit`` is replaced by a no-op,
+* ``random_noaudit``: a bench-only copy of the movement function without its audit inserts,
   which removes the audit record, its pending-seal row and the after-commit
   sealer. LedgerX has no runtime switch for audit (and should not have one);
   this patch exists only to measure what audit costs (target 4).
@@ -63,8 +63,56 @@ def _audit_set(*, records: bool = True, sealing: bool = True) -> None:
     import audit.services
     import transactions.services
 
-    _patch(transactions.services, "_audit", None if records else (lambda **kwargs: None))
+    import transactions.engine.postgres
+
+    if not records:
+        _noaudit_function_install()
+    _patch(transactions.services, "_audit", None if records else _audit_unwritten)
+    _patch(transactions.engine.postgres, "CALL_SQL", None if records else _NOAUDIT_CALL_SQL())
     _patch(audit.services, "_seal_after_commit", None if sealing else (lambda: None))
+
+
+def _audit_unwritten(**kwargs):
+    """An audit record the bench-only function below ignores (production code always writes it)."""
+    from audit.models import AuditRecord
+
+    return AuditRecord(data={})
+
+
+_NOAUDIT_FUNCTION = "bench_movement_create_noaudit"
+
+
+def _NOAUDIT_CALL_SQL() -> str:
+    from transactions.engine.postgres import CALL_SQL, FUNCTION
+
+    return CALL_SQL.replace(FUNCTION, _NOAUDIT_FUNCTION)
+
+
+def _noaudit_function_install() -> None:
+    """A bench-only copy of the movement function without the audit inserts: audit's cost by difference.
+
+    Made from the engine's one text (``transactions/engine/sql/movements.sql``),
+    so it follows every change of the real function except the audit rows.
+    """
+    from pathlib import Path
+
+    from django.db import connection
+
+    import transactions.engine
+
+    text = (Path(transactions.engine.__file__).parent / "sql" / "movements.sql").read_text()
+    start = text.index("    INSERT INTO audit_auditrecord")
+    marker = "    INSERT INTO audit_auditpending (record_id) VALUES (p_audit_id);\n"
+    text = text[:start] + text[text.index(marker) + len(marker) :]
+    text = text.replace("ledgerx_movement_create", _NOAUDIT_FUNCTION)
+    global _noaudit_installed
+    if connection.vendor == "postgresql" and not _noaudit_installed:
+        with connection.cursor() as cursor:
+            cursor.execute(text)
+        _noaudit_installed = True
+
+
+_noaudit_installed = False
 
 
 def _rng(index: int) -> random.Random:

@@ -23,19 +23,18 @@ test suite runs against both databases. The rules' Python home is the
 """
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from accounts.exceptions import UserSuspended
 from audit.models import AuditRecord
 from audit.services import audit_rows_queued, audit_seal_after_commit
 from events.services import PendingEvent, events_statement_ctes, events_write
 from ledger.balance_cache import Snapshot, balance_cache_store
-from ledger.exceptions import AccountFrozen, BalanceLimit, CurrencyMismatch, InsufficientFunds
+from ledger.exceptions import BalanceLimit, InsufficientFunds
 from ledger.models import LedgerAccount
 from ledger.services import (
     LockResult,
@@ -46,11 +45,12 @@ from ledger.services import (
     system_shard_pick,
     system_shards_forget,
 )
-from ledgerx.exceptions import NotFound
 from ledgerx.fastsql import prepared_cursor, rows_insert
 from ledgerx.observability import metrics
-from transactions.exceptions import IdempotencyInProgress
+from transactions.engine.codes import refusal
+from transactions.engine import postgres as engine_call
 from transactions.models import IdempotencyRecord, Transaction
+from transactions.representations import timestamp
 
 # Test seam: called with the locked accounts while a movement written through
 # the ORM (SQLite; holds and reversals everywhere) holds its locks; the
@@ -74,7 +74,7 @@ class Movement:
     txn: Transaction  # unsaved, every field set
     body: dict  # its representation: the 201 response, stored for replays
     system_role: str  # LedgerAccount.SystemRole for deposits/withdrawals, "" for transfers
-    audit: AuditRecord | None  # unsaved; None only in the benchmark's audit-off measurement
+    audit: AuditRecord  # unsaved
     events: tuple[PendingEvent, ...] = ()  # its events (events.services), written with it
 
 
@@ -91,8 +91,8 @@ def check_can_move(account: LedgerAccount, side: str) -> None:
         raise _frozen(side)
 
 
-def _frozen(side: str) -> AccountFrozen:
-    return AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+def _frozen(side: str):
+    return refusal(f"account_frozen:{side}")
 
 
 def after_lock(locked: dict) -> None:
@@ -160,61 +160,29 @@ def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> None
     else:
         debit = source or locked[system_id]
         credit = destination or locked[system_id]
-        # No ``now``: the postings are stamped under the lock (see ``entry_post``).
-        txn.entry = entry_post(ref_type=txn.type, ref_id=txn.pk, lines=[(debit, -amount), (credit, amount)])
-    audit_rows = audit_rows_queued(movement.audit) if movement.audit is not None else []
+        # The booking moment, under the lock: the postings' created_at and the transaction's committed_at.
+        booked = timezone.now()
+        txn.entry = entry_post(ref_type=txn.type, ref_id=txn.pk, lines=[(debit, -amount), (credit, amount)], now=booked)
+        txn.committed_at = booked
+        movement.body["committed_at"] = timestamp(booked)  # the stored response and the event carry it too
+        movement.audit.data["committed_at"] = timestamp(booked)
+    audit_rows = audit_rows_queued(movement.audit)
     # The transaction row, its key and its audit rows in one statement.
     rows_insert(txn, record, *audit_rows)
     events_write(movement.events)
 
 
-# Typed placeholders: the call is prepared (``prepared_cursor``), so the values
-# travel as parameters and the casts pick the function's signature.
-_FUNCTION_ARG_TYPES = (
-    "bigint", "boolean", "uuid", "text", "boolean", "uuid", "uuid", "uuid", "text", "bigint", "uuid",
-    "timestamptz", "timestamptz", "text", "jsonb", "text", "text", "text", "jsonb",
-    "uuid", "text", "inet", "text", "jsonb",
-)  # fmt: skip
-_FUNCTION_SQL = (
-    "SELECT * FROM ledgerx_movement_create(" + ", ".join(f"%s::{kind}" for kind in _FUNCTION_ARG_TYPES) + ")"
-)
-
-
 def _write_postgres(
     movement: Movement, record: IdempotencyRecord, system, lock_key: int | None, unlock_session: bool
 ) -> None:
-    txn, audit = movement.txn, movement.audit
-    params = [
-        lock_key,
-        unlock_session,
-        movement.actor.pk,
-        txn.type,
-        txn.status == Transaction.Status.PENDING,
-        txn.source_account_id,
-        txn.destination_account_id,
-        system,
-        txn.currency,
-        txn.amount,
-        txn.pk,
-        txn.created_at,
-        txn.expires_at,
-        txn.description,
-        json.dumps(txn.metadata),
-        record.endpoint,
-        record.key,
-        record.fingerprint,
-        json.dumps(record.response_body),
-        audit.pk if audit else None,
-        audit.action if audit else None,
-        audit.ip if audit else None,
-        audit.request_id if audit else None,
-        json.dumps(audit.data, cls=DjangoJSONEncoder) if audit else None,
-    ]
+    txn = movement.txn
+    params = engine_call.call_params(engine_call.Call(movement, record, system, lock_key, unlock_session))
     try:
         # The events ride in the same statement (data-modifying CTEs after the call's).
         ctes, event_params, _events = events_statement_ctes(movement.events)
         events_sql = "".join(f", {name} AS ({text})" for name, text in ctes)
-        sql = f"WITH m AS ({_FUNCTION_SQL}){events_sql} SELECT * FROM m" if ctes else _FUNCTION_SQL
+        call_sql = engine_call.CALL_SQL
+        sql = f"WITH m AS ({call_sql}){events_sql} SELECT * FROM m" if ctes else call_sql
         with prepared_cursor() as cursor:
             cursor.execute(sql, params + event_params)
             rows = cursor.fetchall()
@@ -223,19 +191,24 @@ def _write_postgres(
         raise
     # Written (in autocommit: committed): count it once its transaction commits.
     transaction.on_commit(functools.partial(metrics.events_committed, movement.events))
-    if audit is not None:
-        audit_seal_after_commit()
+    audit_seal_after_commit()
     if rows:
         txn.entry_id = rows[0][0]
+        if txn.status == Transaction.Status.COMMITTED:
+            # The booking moment, taken under the locks (the function stored it in the response and the audit data).
+            booked = rows[0][-1]
+            txn.committed_at = booked
+            movement.body["committed_at"] = timestamp(booked)
+            movement.audit.data["committed_at"] = timestamp(booked)
     txn._state.adding = False
     txn._state.db = connection.alias
     # The customer accounts' state the function wrote, for the cache (as ``entry_post`` does on the ORM path).
-    snapshots = {account: Snapshot(*state) for _entry, account, *state in rows}
+    snapshots = {account: Snapshot(*state) for _entry, account, *state, _booked in rows}
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 
 def _raise_refusal(exc: DatabaseError, movement: Movement) -> None:
-    """Turn the function's refusals (SQLSTATE LX000, the code as message) into domain exceptions."""
+    """Turn the function's refusals (SQLSTATE LX000, the code as message) into the exceptions of ``engine.codes``."""
     cause = exc.__cause__
     if getattr(cause, "sqlstate", None) == "23514" and cause.diag.constraint_name == BALANCE_LIMIT_CONSTRAINT:
         raise BalanceLimit() from None
@@ -244,19 +217,11 @@ def _raise_refusal(exc: DatabaseError, movement: Movement) -> None:
     code = cause.diag.message_primary
     if code == "key_bound":
         raise KeyBound() from None
-    if code == "in_progress":
-        raise IdempotencyInProgress() from None
-    if code == "user_suspended":
-        raise UserSuspended() from None
-    if code == "insufficient_funds":
-        raise InsufficientFunds() from None
-    if code.startswith("account_frozen:"):
-        raise _frozen(code.split(":", 1)[1]) from None
-    if code == "currency_mismatch":
-        raise CurrencyMismatch() from None
     if code == "system_missing":
         system_shards_forget()
         raise SystemAccountMissing(movement.txn.currency) from None
-    if code == "not_found":
-        raise NotFound() from None
-    raise AssertionError(f"unknown refusal from ledgerx_movement_create: {code!r}") from exc
+    try:
+        error = refusal(code)
+    except KeyError:
+        raise AssertionError(f"unknown refusal from {engine_call.FUNCTION}: {code!r}") from exc
+    raise error from None

@@ -259,7 +259,7 @@ def test_the_key_probe_and_the_movement_call_are_prepared_once_per_connection():
             rows = cursor.fetchall()
         return {
             kind: sum(count for statement, count in rows if marker in statement)
-            for kind, marker in (("probe", "pg_try_advisory_lock($1::bigint)"), ("call", "ledgerx_movement_create($1::bigint"))
+            for kind, marker in (("probe", "pg_try_advisory_lock($1::bigint)"), ("call", "ledgerx_movement_create(p_lock_key => $1::bigint"))
         }
 
     before = executions()

@@ -301,3 +301,27 @@ def test_a_batch_writes_its_events_in_its_transaction(client_for, payer, account
     ]}, key="b-refused")
     assert refused.status_code == 409
     assert len(client_for(payer).get("/api/v1/events").json()["results"]) == before
+
+
+@pytest.mark.parametrize("path", ["deposits", "transfers"])
+def test_a_single_movements_committed_at_is_its_booking_moment(client_for, payer, accounts, path):
+    source, _spare, other = accounts
+    client = client_for(payer)
+    body = (
+        {"account": str(source.pk), "amount": 40}
+        if path == "deposits"
+        else {"source_account": str(source.pk), "destination_account": str(other.pk), "amount": 40, "pin": PIN}
+    )
+    first = client.post(f"/api/v1/{path}", body, format="json", HTTP_IDEMPOTENCY_KEY="booked")
+    assert first.status_code == 201
+    committed_at = first.json()["committed_at"]
+    from ledgerx.api.timestamps import timestamp_parse
+
+    at = timestamp_parse(committed_at)
+    expected = 10_040 if path == "deposits" else 9_960
+    balance = client.get(f"/api/v1/accounts/{source.pk}/balance", {"as_of": committed_at}).json()["posted"]
+    assert balance == expected
+    earlier = (at - timedelta(microseconds=1)).isoformat()
+    assert client.get(f"/api/v1/accounts/{source.pk}/balance", {"as_of": earlier}).json()["posted"] == 10_000
+    replay = client.post(f"/api/v1/{path}", body, format="json", HTTP_IDEMPOTENCY_KEY="booked")
+    assert replay.json()["committed_at"] == committed_at
