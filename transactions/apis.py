@@ -379,6 +379,15 @@ class BatchItemInput(_MoneyInput):
         Transaction.Type.TRANSFER: ("source_account", "destination_account"),
     }
 
+    def to_internal_value(self, data):
+        """All of an item's field errors at once, the fields its type needs included."""
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            wanted = self._FIELDS.get(data.get("type")) if isinstance(data, dict) else None
+            missing = {name: ["This field is required."] for name in wanted or () if name not in data}
+            raise serializers.ValidationError({**missing, **exc.detail}) from None
+
     def validate(self, data):
         wanted = self._FIELDS[data["type"]]
         errors = {name: ["This field is required."] for name in wanted if name not in data}

@@ -54,6 +54,7 @@ from ledger.services import (
     balances_save,
     system_accounts_ensure,
     system_shard_pick,
+    system_shards_forget,
 )
 from ledgerx.exceptions import LedgerXError, NotFound, ValidationFailed
 from ledgerx.fastsql import insert_statement
@@ -161,8 +162,17 @@ def batch_create(
         for currency in {item_currency for item_currency in _system_currencies(items)}:
             _system_shards_ready(currency)
         try:
-            with transaction.atomic(durable=True):
-                return _apply(actor=actor, items=items, atomic=atomic, key=idempotency_key, fingerprint=fingerprint)
+            for attempt in (1, 2):
+                try:
+                    with transaction.atomic(durable=True):
+                        return _apply(actor=actor, items=items, atomic=atomic, key=idempotency_key, fingerprint=fingerprint)
+                except SystemAccountMissing as missing:
+                    # The shard ids this process remembered are gone (a test database flushed
+                    # under it): forget them, make sure the shards exist, try once more.
+                    if attempt == 2:
+                        raise
+                    system_shards_forget()
+                    system_accounts_ensure(currency=missing.args[0])
         except IntegrityError:
             # The key was bound meanwhile by a duplicate that won: ours rolled back.
             replay = _replay(actor, idempotency_key, fingerprint)
@@ -221,7 +231,11 @@ def _apply(*, actor, items: list[BatchItem], atomic: bool, key: str, fingerprint
         currency = known[item.account].currency
         if (currency, role) not in shards:
             shards[(currency, role)] = system_shard_pick(currency=currency, role=role)
-    lock = accounts_lock(ids=set(known) | set(shards.values()), share_user=actor)
+    try:
+        lock = accounts_lock(ids=set(known) | set(shards.values()), share_user=actor)
+    except LedgerAccount.DoesNotExist:
+        # Customer accounts are never deleted and were just read: a remembered shard id is stale.
+        raise SystemAccountMissing(next(iter(shards))[0]) from None
     if lock.user_status != "active":
         raise UserSuspended()
     locked = lock.accounts
