@@ -51,6 +51,8 @@ def _log_in(page, base_url, user):
     page.fill('input[name="username"]', user.email)
     page.fill('input[name="password"]', DEFAULT_PASSWORD)
     page.click('input[type="submit"]')
+    # The login page has the header too: wait for the page the login leads to.
+    page.wait_for_url(lambda url: "/admin/login" not in url)
     page.wait_for_selector("#site-name")
     assert "/admin/login" not in page.url
     assert "LedgerX back office" in page.inner_text("#site-name")
@@ -105,10 +107,12 @@ def test_compliance_officers_freeze_reverse_with_four_eyes_and_find_activity(liv
     _confirm(page, "e2e: my own", "Approve")
     assert "Approve refused for" in page.inner_text(".messagelist .error")
     page.click("#logout-form button")
+    page.wait_for_url("**/admin/logout/**")
 
     # The checker approves from the queue reached by the badge.
     _log_in(page, base, checker)
     page.click("#ledgerx-approvals-badge")
+    page.wait_for_url("**/approvals/approvalrequest/?status=pending")
     assert "e2e: customer dispute" in page.inner_text("#result_list")
     _shot(page, "04-approvals-queue")
     page.click(f'#result_list a[href*="{approval.pk}"]')
