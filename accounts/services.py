@@ -170,6 +170,22 @@ def _pin_row(user_id) -> dict | None:
     return None if row is None else dict(zip(_PIN_ROW_FIELDS, row))
 
 
+# Set on a user read from the database for the current request (by the token
+# authentication): its PIN fields are as fresh as a second read would be.
+REQUEST_ROW = "_ledgerx_request_row"
+
+
+def _pin_row_of(user: User) -> dict | None:
+    """What a PIN check reads of ``user``: the request's own read of the row, once, else a fresh read.
+
+    The flag is consumed, so a second check in the same request (or an instance
+    kept beyond it) reads the database again.
+    """
+    if user.__dict__.pop(REQUEST_ROW, False):
+        return {name: getattr(user, name) for name in _PIN_ROW_FIELDS}
+    return _pin_row(user.pk)
+
+
 def pin_verify(*, user: User, pin: str) -> None:
     """Check the transaction PIN before a money movement.
 
@@ -186,7 +202,7 @@ def pin_verify(*, user: User, pin: str) -> None:
     and counted exactly as without the cache.
     """
     _assert_not_in_atomic()
-    current = _pin_row(user.pk)
+    current = _pin_row_of(user)
     if current is None:
         raise InvalidCredentials("The user no longer exists.")
     if current["status"] == User.Status.SUSPENDED:

@@ -97,3 +97,25 @@ def test_redis_dying_turns_warm_transfers_back_into_bcrypt_checks(client_for, pr
     source.refresh_from_db()
     assert source.posted == 10_000 - 3 * 25
     assert User.objects.get(pk=source.owner_id).failed_pin_attempts == 1
+
+
+@pytest.mark.postgres
+def test_a_warm_transfer_is_the_token_user_read_the_key_probe_and_the_movement_call(api_client):
+    """Nothing else reaches the database: the accounts are known to the process and
+    the PIN fields come from the row the token authentication read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    source, destination = funded_account(), funded_account()
+    tokens = _login(api_client, source.owner)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert _transfer(api_client, source, destination, key="cold").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert _transfer(api_client, source, destination, key="warm").status_code == 201
+    # The test's own transaction turns the movement's commit into a savepoint pair.
+    statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
+    assert len(statements) == 3, statements
+    assert 'FROM "accounts_user"' in statements[0]
+    assert "ledgerx_movement_create" in statements[2]
+    source.refresh_from_db()
+    assert source.posted == 10_000 - 2 * 25
