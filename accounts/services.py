@@ -175,15 +175,47 @@ def _pin_row(user_id) -> dict | None:
 REQUEST_ROW = "_ledgerx_request_row"
 
 
-def _pin_row_of(user: User) -> dict | None:
-    """What a PIN check reads of ``user``: the request's own read of the row, once, else a fresh read.
+def _pin_row_of(user: User, *, consume: bool = True) -> dict | None:
+    """What a PIN check reads of ``user``: the request's own read of the row, else a fresh read.
 
-    The flag is consumed, so a second check in the same request (or an instance
-    kept beyond it) reads the database again.
+    ``pin_verify`` consumes the flag, so a second check in the same request (or
+    an instance kept beyond it) reads the database again.
     """
-    if user.__dict__.pop(REQUEST_ROW, False):
+    flagged = user.__dict__.pop(REQUEST_ROW, False) if consume else user.__dict__.get(REQUEST_ROW, False)
+    if flagged:
         return {name: getattr(user, name) for name in _PIN_ROW_FIELDS}
     return _pin_row(user.pk)
+
+
+def _proof_accepts(current: dict, *, user: User, pin: str, cached) -> bool:
+    """Whether ``cached`` proves ``pin`` right for the PIN hash in ``current`` (stored at the configured cost)."""
+    checked_hash = current["pin_hash"]
+    # A hash due for its re-hash at the configured cost takes the bcrypt path once.
+    return _pin_cost(checked_hash) == settings.PIN_BCRYPT_ROUNDS and pin_proof_matches(
+        cached, user_id=user.pk, pin=pin, pin_hash=checked_hash, password_hash=current["password"]
+    )
+
+
+def pin_proven(*, user: User, pin: str) -> bool:
+    """Whether ``pin_verify`` would accept ``pin`` from its cached proof with nothing to write.
+
+    True only for an active user with no failed attempt to reset whose PIN
+    bcrypt accepted within PIN_CACHE_SECONDS: such a check cannot change
+    anything, so a movement may skip ``pin_verify`` and the steps it guards (the
+    key probe before bcrypt). Anything else is False: the caller runs
+    ``pin_verify``, which judges and counts as always. The user's status is
+    checked again under the movement's lock either way.
+    """
+    current = _pin_row_of(user, consume=False)
+    if (
+        current is None
+        or current["status"] != User.Status.ACTIVE
+        or not current["pin_hash"]
+        or current["failed_pin_attempts"]
+        or _pin_format_error(pin)
+    ):
+        return False
+    return _proof_accepts(current, user=user, pin=pin, cached=pin_proof_lookup(user.pk))
 
 
 def pin_verify(*, user: User, pin: str) -> None:
@@ -214,11 +246,8 @@ def pin_verify(*, user: User, pin: str) -> None:
         raise ValidationFailed(fields={"pin": [error]})
     checked_hash = current["pin_hash"]
     cached = pin_proof_lookup(user.pk)
-    # A hash due for its re-hash at the configured cost (below) takes the bcrypt path once.
     at_configured_cost = _pin_cost(checked_hash) == settings.PIN_BCRYPT_ROUNDS
-    if at_configured_cost and pin_proof_matches(
-        cached, user_id=user.pk, pin=pin, pin_hash=checked_hash, password_hash=current["password"]
-    ):
+    if _proof_accepts(current, user=user, pin=pin, cached=cached):
         # Proven right by bcrypt within PIN_CACHE_SECONDS, for this very hash.
         # With no failed attempt to reset there is nothing to write, so no
         # lock: the user's status is checked again under the movement's lock.

@@ -23,7 +23,7 @@ from django.db import transaction as db_transaction
 from django.utils import timezone
 
 from accounts.exceptions import UserSuspended
-from accounts.services import pin_verify
+from accounts.services import pin_proven, pin_verify
 from audit.models import AuditAction, AuditRecord
 from audit.services import audit_record_unsaved, audit_rows_queued
 from events.models import EventType
@@ -117,6 +117,7 @@ def _external_movement(
     metadata: dict,
     inbound: bool,
     before: Callable[[], None] | None,
+    before_needless: Callable[[], bool] | None = None,
 ) -> MoneyOutcome:
     """A movement between a customer account and the outside world.
 
@@ -157,6 +158,7 @@ def _external_movement(
             events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[account]),),
         ),
         before=before,
+        before_needless=before_needless,
     )
 
 
@@ -211,6 +213,7 @@ def withdrawal_create(
         metadata=metadata or {},
         inbound=False,
         before=lambda: pin_verify(user=actor, pin=pin),
+        before_needless=lambda: pin_proven(user=actor, pin=pin),
     )
 
 
@@ -293,6 +296,7 @@ def transfer_create(
             events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[source, destination]),),
         ),
         before=lambda: pin_verify(user=actor, pin=pin),
+        before_needless=lambda: pin_proven(user=actor, pin=pin),
     )
 
 
