@@ -40,7 +40,7 @@ _NUMBER_ATTEMPTS = 5
 
 
 def _system_shards() -> int:
-    return max(1, int(getattr(settings, "LEDGER_SYSTEM_SHARDS", 8)))
+    return max(1, settings.LEDGER_SYSTEM_SHARDS)
 
 
 # --- Customer accounts ---------------------------------------------------------------
