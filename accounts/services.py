@@ -66,6 +66,7 @@ from events.services import user_event_record
 from ledgerx.exceptions import InvalidState, ValidationFailed
 from ledgerx.fastsql import prepared_cursor
 from ledgerx.observability import metrics
+from ledgerx.text import reason_clean
 
 _PIN_RE = re.compile(r"[0-9]{4,6}")  # [0-9], not \d: \d also matches full-width and other digits
 
@@ -345,12 +346,6 @@ def _user_locked(user_id) -> User:
 # --- Suspension -------------------------------------------------------------------
 
 
-def _require_reason(reason) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A reason is required."]})
-    return reason.strip()
-
-
 def backoffice_actor_check(actor) -> None:
     """Refuse (UserSuspended) a back-office change made by a suspended user.
 
@@ -386,7 +381,7 @@ _STATUS_EVENTS = {User.Status.SUSPENDED: EventType.USER_SUSPENDED, User.Status.A
 
 
 def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
-    reason = _require_reason(reason)
+    reason = reason_clean(reason)
     backoffice_actor_check(actor)
     with transaction.atomic():
         if to == User.Status.SUSPENDED:

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -32,6 +31,7 @@ from ledger.exceptions import BALANCE_LIMIT, BalanceLimit, InsufficientFunds, Un
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import currency_supported
 from ledgerx.exceptions import InvalidState, ValidationFailed
+from ledgerx.text import reason_clean
 
 _ACCOUNT_TABLE = LedgerAccount._meta.db_table
 _ENTRY_TABLE = JournalEntry._meta.db_table
@@ -96,8 +96,7 @@ _STATUS_EVENTS = {LedgerAccount.Status.FROZEN: EventType.ACCOUNT_FROZEN, LedgerA
 
 
 def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str, action: AuditAction) -> LedgerAccount:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
+    reason = reason_clean(reason)
     backoffice_actor_check(actor)
     with transaction.atomic(durable=True):
         locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
@@ -115,7 +114,7 @@ def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str,
             action=action,
             target_type="ledger_account",
             target_id=locked.pk,
-            data={"reason": reason.strip(), "old_status": old, "new_status": new},
+            data={"reason": reason, "old_status": old, "new_status": new},
         )
         account_event_record(type=_STATUS_EVENTS[new], account=locked)
     account.status, account.version = locked.status, locked.version

@@ -22,7 +22,6 @@ from django.conf import settings
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from accounts.exceptions import UserSuspended
 from accounts.services import pin_proven, pin_verify
 from audit.models import AuditAction, AuditRecord
 from audit.services import audit_record_unsaved, audit_rows_queued
@@ -35,7 +34,7 @@ from ledger.services import accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from ledgerx.fastsql import rows_insert
 from ledgerx.ids import uuid7
-from ledgerx.text import text_error
+from ledgerx.text import reason_clean, text_error
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.movements import Movement, after_lock, check_actor_active, check_can_move
 from transactions.models import IdempotencyRecord, Transaction
@@ -412,9 +411,7 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
     InvalidState (a reversal, not committed, or already reversed),
     InsufficientFunds (a customer account would go below zero or below its holds).
     """
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
-    reason = reason.strip()
+    reason = reason_clean(reason)
     with db_transaction.atomic(durable=True):
         reversal = reversal_write(actor=actor, transaction=transaction, reason=reason)
     transaction.status = Transaction.Status.REVERSED
