@@ -13,7 +13,7 @@ def rates_all() -> list[FxRate]:
 
 
 def pool_positions() -> list[dict]:
-    """Per currency: the FX pools' position (sum over shards) and the spread earned on committed conversions.
+    """Per currency converted: the FX pools' position (sum over shards) and the spread earned on committed conversions.
 
     Two aggregate queries. A pool takes what customers pay in its currency and
     pays what they receive in it, so its position is positive when more was
@@ -40,5 +40,5 @@ def pool_positions() -> list[dict]:
             "spread": money_display(spread.get(code) or 0, code),
         }
         for code in sorted(set(positions) | set(spread))
-        if code in settings.CURRENCIES
+        if code in settings.CURRENCIES and (positions.get(code) or spread.get(code))
     ]

@@ -55,7 +55,7 @@ def mid_parse(value) -> Decimal:
     return rate.normalize()
 
 
-def _rate_input_validate(*, base, quote, mid, spread_bps) -> Decimal:
+def rate_input_validate(*, base, quote, mid, spread_bps) -> Decimal:
     fields: dict = {}
     _currency_errors(fields, "base", base)
     _currency_errors(fields, "quote", quote)
@@ -84,7 +84,7 @@ def rate_set(*, actor, base: str, quote: str, mid, spread_bps: int, source: str 
     ``source`` says where the change came from (api, admin, csv) in the audit
     record. Raises ValidationFailed, UserSuspended (a suspended admin).
     """
-    parsed = _rate_input_validate(base=base, quote=quote, mid=mid, spread_bps=spread_bps)
+    parsed = rate_input_validate(base=base, quote=quote, mid=mid, spread_bps=spread_bps)
     backoffice_actor_check(actor)
     for attempt in (1, 2):
         try:

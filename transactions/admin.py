@@ -24,6 +24,7 @@ from approvals.services import transaction_reverse_requested
 from audit.admin_tools import CurrencyFilter, ObjectActionsAdmin, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
 from audit.compliance import PERM_REVERSE
 from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
+from fx.selectors import pool_positions
 from ledger.admin import account_condition
 from ledger.models import LedgerAccount, Posting
 from ledger.money import money_display
@@ -264,6 +265,7 @@ def dashboard_data() -> dict:
         "verifications": [
             {"kind": VerificationRun.Kind(kind).label, "run": run} for kind, run in verifications.items()
         ],
+        "fx_pools": pool_positions(),
         "generated_at": timezone.now(),
     }
     cache.set("ledgerx:admin:dashboard", data, DASHBOARD_CACHE_SECONDS)
