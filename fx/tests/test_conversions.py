@@ -360,3 +360,37 @@ def test_customers_cannot_touch_rates(client_for):
     response = client.put("/api/v1/admin/fx-rates", {"base": "USD", "quote": "NGN", "mid": "1", "spread_bps": 0}, format="json")
     assert response.status_code == 403
     assert FxRate.objects.count() == 0
+
+
+# --- Other exponents, and the refusal order ----------------------------------------------------
+
+
+def test_jpy_to_kwd_end_to_end_with_their_iso_exponents(client_for, settings):
+    settings.CURRENCIES = {**settings.CURRENCIES, "JPY": 0, "KWD": 3}
+    from fx.services import rate_set
+    from transactions.services import deposit_create
+    from transactions.tests.helpers import new_key
+
+    rate_set(actor=AdminFactory(), base="KWD", quote="JPY", mid="500", spread_bps=0)  # so JPY -> KWD is 0.002
+    owner = user_with_pin()
+    jpy, kwd = customer_account(owner=owner, currency="JPY"), customer_account(owner=owner, currency="KWD")
+    deposit_create(actor=owner, account=jpy, amount=10_000, idempotency_key=new_key())  # 10,000 JPY
+    client = client_for(owner)
+    quote = client.post(
+        "/api/v1/fx/quotes", {"source_currency": "JPY", "destination_currency": "KWD", "source_amount": 1_234}, format="json"
+    ).json()
+    assert (quote["rate"], quote["destination_amount"]) == ("0.002", 2_468)  # 2.468 KWD, in fils
+    response = _convert(client, FxQuote.objects.get(pk=quote["id"]), jpy, kwd)
+    assert response.status_code == 201, response.json()
+    assert (_posted(jpy), _posted(kwd)) == (10_000 - 1_234, 2_468)
+    _verify_ledger()
+
+
+def test_a_mismatch_answers_before_an_expired_quote_and_that_before_a_frozen_account(client_for, customer):
+    owner, usd, ngn = customer
+    quote = quote_for(owner, source_amount=1_000_000)  # more than the account holds, too
+    expire(quote)
+    account_freeze(actor=AdminFactory(), account=usd, reason="test")
+    gbp = customer_account(owner=owner, currency="GBP")
+    _refused(client_for(owner), quote, usd, gbp, 400, "currency_mismatch")
+    _refused(client_for(owner), quote, usd, ngn, 409, "quote_expired")

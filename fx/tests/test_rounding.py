@@ -5,11 +5,13 @@ from fractions import Fraction
 from itertools import product
 
 import pytest
+from django.conf import settings as django_settings
 from hypothesis import given, settings, strategies as st
 
 from fx import rounding
 
-EXPONENTS = (0, 2, 3)  # JPY, USD/NGN/GBP/EUR, KWD
+# Every exponent configured, and ISO's others in use (JPY 0, KWD 3) whether configured or not.
+EXPONENTS = sorted(set(django_settings.CURRENCIES.values()) | {0, 2, 3})
 PAIRS = list(product(EXPONENTS, repeat=2))
 
 # Mid rates as the API takes them: 1 to 15 significant digits, 10^-8 to 10^8.
