@@ -85,6 +85,8 @@ class FxQuote(models.Model):
             ),
             models.CheckConstraint(condition=~Q(source_currency=F("destination_currency")), name="fx_quote_two_currencies"),
         ]
+        # The back office lists quotes newest first.
+        indexes = [models.Index(fields=["-created_at", "-id"], name="fx_quote_created_idx")]
 
     def __str__(self) -> str:
         return f"quote {self.pk}: {self.source_amount} {self.source_currency} -> {self.destination_amount} {self.destination_currency}"

@@ -83,3 +83,15 @@ def test_verify_ledger_catches_a_conversion_that_does_not_match_its_entry():
                        [outcome.transaction._meta.pk.get_db_prep_value(outcome.transaction.pk, connection)])
     failed = [result.name for result in books_verify() if not result.ok]
     assert failed == ["every conversion's entry moves its recorded amounts on its two accounts"]
+
+
+def test_a_conversion_page_shows_both_legs_and_the_rate(admin_client):
+    client, _admin = admin_client
+    usd_ngn_rate()
+    owner, usd, ngn = customer_with_usd_and_ngn()
+    quote = quote_for(owner)
+    txn = conversion_create(actor=owner, quote_id=quote.pk, source=usd, destination=ngn, pin=PIN, idempotency_key=new_key()).transaction
+    page = client.get(f"/admin/transactions/transaction/{txn.pk}/change/").content.decode()
+    assert f"10.00 USD -&gt; 14,850.00 NGN at 1485 (quote {quote.pk})" in page
+    assert client.get(f"/admin/fx/fxquote/{quote.pk}/change/").status_code == 200
+    assert client.get("/admin/fx/fxquote/").status_code == 200
