@@ -192,7 +192,7 @@ def system_accounts_ensure(*, currency: str) -> None:
                         system_role=role,
                         shard=shard,
                         currency=currency,
-                        number=f"SYS-{currency}-{role[:3].upper()}-{shard:02d}",
+                        number=f"SYS-{currency}-{role[:3].upper().rstrip('_')}-{shard:02d}",
                         name=f"System {role} {currency} #{shard}",
                     )
             except IntegrityError:  # created concurrently
