@@ -104,6 +104,9 @@ class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
         # Users are referenced by audit records and the books: never deleted.
         return False
 
+    def timeline_term(self, obj) -> str:
+        return obj.email
+
     def object_actions(self, request, obj) -> list[tuple[str, str]]:
         if obj.status == User.Status.SUSPENDED:
             return [("reinstate_users", "Reinstate")]
@@ -117,11 +120,9 @@ class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
         # By URL, not by import: the accounts app sits below the ledger and the audit trail's search.
         return format_html(
             '<a href="{}?q={}" id="ledgerx-user-accounts">Accounts</a> · '
-            '<a href="{}?q={}" id="ledgerx-user-activity">Audit trail (as actor)</a> · '
-            '<a href="{}?q={}">Audit trail (about this user)</a>',
+            '<a href="{}?q={}" id="ledgerx-user-activity">Activity (by and about this user, and their money)</a>',
             reverse("admin:ledger_ledgeraccount_changelist"), obj.email,
-            reverse("admin:audit_auditrecord_changelist"), obj.email,
-            reverse("admin:audit_auditrecord_changelist"), obj.pk,
+            reverse("admin:ledgerx_activity"), obj.email,
         )
 
     @admin.display(boolean=True, description="PIN set")

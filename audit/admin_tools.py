@@ -491,6 +491,28 @@ class ObjectActionsAdmin(admin.ModelAdmin):
         """``(action name, button label)`` pairs that fit ``obj`` now."""
         return []
 
+    def timeline_term(self, obj) -> str | None:
+        """What finds ``obj``'s activity timeline (an account number, an email, an id), or None if it has none."""
+        return None
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Django's "History" is the object's activity timeline (LedgerX's audit records and its money).
+
+        Django's own page lists ``django.contrib.admin`` log entries, which
+        LedgerX does not write: it said "no history" after a freeze.
+        """
+        from django.contrib.admin.utils import unquote
+        from django.http import Http404
+        from urllib.parse import urlencode
+
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            raise Http404("No such object.")
+        term = self.timeline_term(obj)
+        if term is None:
+            return super().history_view(request, object_id, extra_context)
+        return HttpResponseRedirect(reverse("admin:ledgerx_activity") + "?" + urlencode({"q": term}))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         from django.contrib.admin.utils import unquote
 

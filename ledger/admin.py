@@ -91,12 +91,12 @@ class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmi
 
     @admin.display(description="Activity")
     def activity_links(self, obj: LedgerAccount) -> str:
-        audit = reverse("admin:audit_auditrecord_changelist")
+        activity = reverse("admin:ledgerx_activity")
         postings = reverse("admin:ledger_posting_changelist")
         return format_html(
-            '<a href="{}?q={}" id="ledgerx-account-activity">Audit trail and money movements</a> · '
+            '<a href="{}?q={}" id="ledgerx-account-activity">Activity (audit trail and money movements)</a> · '
             '<a href="{}?q={}">All postings</a>',
-            audit, obj.number, postings, obj.number,
+            activity, obj.number, postings, obj.number,
         )
 
     @admin.display(description="Statement (latest postings)")
@@ -132,6 +132,9 @@ class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmi
             "</tr></thead><tbody>{}</tbody></table>",
             body,
         )
+
+    def timeline_term(self, obj) -> str:
+        return obj.number
 
     def object_actions(self, request, obj) -> list[tuple[str, str]]:
         if obj.kind == LedgerAccount.Kind.SYSTEM:

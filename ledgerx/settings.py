@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "events",
     "ledgerx",  # the project's own system checks (ledgerx.checks)
     "approvals",
+    "backoffice",  # the admin's pages that read every app (timelines, dashboard, exports)
 ]
 
 MIDDLEWARE = [

@@ -89,6 +89,9 @@ class TransactionAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
     readonly_fields = fields
     actions = ("reverse_transactions",)
 
+    def timeline_term(self, obj) -> str:
+        return str(obj.pk)
+
     def object_actions(self, request, obj) -> list[tuple[str, str]]:
         if obj.status == Transaction.Status.COMMITTED and obj.type != Transaction.Type.REVERSAL:
             return [("reverse_transactions", "Reverse")]
