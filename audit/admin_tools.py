@@ -89,6 +89,30 @@ def term_email(term: str) -> str | None:
     return term.lower() if _EMAIL.fullmatch(term) else None
 
 
+# A prefix search needs at least this many characters ("cu" would list most users).
+PREFIX_MIN = 3
+# A search by the start of an owner's email looks at most this many matching users' rows.
+PREFIX_USERS_MAX = 50
+
+
+def term_prefix(term: str) -> str | None:
+    """``term`` lowercased as the start of an email or a name, or None if too short to narrow a list."""
+    return term.lower() if len(term) >= PREFIX_MIN else None
+
+
+def user_prefix_condition(prefix: str) -> Q:
+    """Users whose email or name starts with ``prefix`` (any case).
+
+    Two index range scans ORed: the unique email column's ``varchar_pattern_ops``
+    index (emails are stored lowercase) and ``accounts_user_name_prefix_idx``
+    on ``lower(full_name)`` (accounts/0002).
+    """
+    from django.db.models.functions import Lower
+    from django.db.models.lookups import StartsWith
+
+    return Q(email__startswith=prefix) | Q(StartsWith(Lower("full_name"), prefix))
+
+
 def user_condition(term: str, *columns: str) -> Q | None:
     """Rows whose user ``columns`` (foreign keys to the user) name the user with the email ``term``.
 

@@ -15,8 +15,10 @@ from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
+from accounts.models import User
 from audit.admin_tools import (
     NO_ROWS,
+    PREFIX_USERS_MAX,
     AuditedChangeAdmin,
     CurrencyFilter,
     FixedChoicesFilter,
@@ -26,6 +28,7 @@ from audit.admin_tools import (
     any_column_is,
     reason_action,
     term_int,
+    term_prefix,
     term_uuid,
     user_condition,
 )
@@ -38,6 +41,8 @@ from ledger.services import account_freeze, account_rename, account_unfreeze
 
 # What ledger.services numbers accounts with: 12 digits (customers), SYS-USD-FUN-03 (system shards).
 ACCOUNT_NUMBER = re.compile(r"[0-9]{12}|SYS-[A-Z]{3}-[A-Z]{3}-[0-9]{2}", re.IGNORECASE)
+# The start of one (at least PREFIX_MIN characters): "1000004", "sys-usd".
+ACCOUNT_NUMBER_PREFIX = re.compile(r"[0-9]{3,11}|SYS-[A-Z0-9-]{0,10}", re.IGNORECASE)
 
 
 def account_condition(term: str, *columns: str) -> Q | None:
@@ -64,7 +69,10 @@ def account_condition(term: str, *columns: str) -> Q | None:
 class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("number", "owner", "currency", "kind", "status", "posted_display", "pending_display", "available_display", "created_at")
     list_filter = (CurrencyFilter, "status", "kind")
-    search_help_text = "Search by account number, account id or the owner's email (exact)."
+    search_help_text = (
+        "Search by account number or its start (at least 3 digits), account id, or the owner's email "
+        "or its start."
+    )
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
     # created_at has no index of its own (only behind owner_id): number is unique, so indexed.
@@ -144,12 +152,27 @@ class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmi
         return [("freeze_accounts", "Freeze")]
 
     def search_condition(self, term: str) -> Q | None:
+        """An account number or its start, an account id, the owner's email or its start.
+
+        The number prefix is a range of the unique number column's
+        ``varchar_pattern_ops`` index; an owner prefix resolves at most
+        ``PREFIX_USERS_MAX`` users first, then filters on the owner index.
+        """
         if ACCOUNT_NUMBER.fullmatch(term):
             return Q(number=term.upper())
+        if ACCOUNT_NUMBER_PREFIX.fullmatch(term):
+            return Q(number__startswith=term.upper())
         account_pk = term_uuid(term)
         if account_pk is not None:
             return Q(pk=account_pk)
-        return user_condition(term, "owner_id")
+        condition = user_condition(term, "owner_id")
+        if condition is not None:
+            return condition
+        prefix = term_prefix(term)
+        if prefix is None:
+            return None
+        owners = list(User.objects.filter(email__startswith=prefix).order_by("email").values_list("pk", flat=True)[:PREFIX_USERS_MAX])
+        return Q(owner_id__in=owners) if owners else NO_ROWS
 
     def save_model(self, request, obj, form, change):
         """The name is the only editable field: renamed under the row lock, so the cached account follows."""
