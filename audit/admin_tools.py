@@ -347,7 +347,7 @@ class AuditedChangeAdmin(admin.ModelAdmin):
 
     Runs inside the admin's own transaction around the change view, so the edit
     and its audit record commit together. It is the one record of admin edits:
-    django-auditlog's second, look-alike trail is no longer written or shown.
+    (django-auditlog, which kept a second, look-alike trail, is no longer installed.)
 
     An edit writes only the columns the form changed (``save_model``).
     """
