@@ -515,6 +515,10 @@ class ObjectActionsAdmin(admin.ModelAdmin):
         """``(action name, button label)`` pairs that fit ``obj`` now."""
         return []
 
+    def object_panels(self, request, obj) -> list[tuple[str, str, str]]:
+        """``(html id, title, html)`` sections shown below the object's fields (holds, statement ...)."""
+        return []
+
     def timeline_term(self, obj) -> str | None:
         """What finds ``obj``'s activity timeline (an account number, an email, an id), or None if it has none."""
         return None
@@ -548,6 +552,7 @@ class ObjectActionsAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "ledgerx_object_actions": offered,
+            "ledgerx_panels": self.object_panels(request, obj) if obj else [],
             "ledgerx_changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
             "ledgerx_status": getattr(obj, "status", None),
             "ledgerx_back_field": BACK_FIELD,

@@ -12,8 +12,7 @@ import re
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
-from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from accounts.models import User
 from audit.admin_tools import (
@@ -80,11 +79,10 @@ class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmi
     sortable_by = ("number",)
     fields = (
         "number", "name", "owner", "kind", "system_role", "shard", "currency", "status",
-        "posted_display", "pending_display", "available_display", "created_at", "activity_links", "statement",
+        "posted_display", "pending_display", "available_display", "created_at", "activity_links",
     )
     # Only the display name is editable; status changes go through the actions.
     readonly_fields = tuple(name for name in fields if name != "name")
-    STATEMENT_ROWS = 20
     actions = ("freeze_accounts", "unfreeze_accounts")
 
     def has_add_permission(self, request) -> bool:
@@ -105,40 +103,6 @@ class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmi
             '<a href="{}?q={}" id="ledgerx-account-activity">Activity (audit trail and money movements)</a> · '
             '<a href="{}?q={}">All postings</a>',
             activity, obj.number, postings, obj.number,
-        )
-
-    @admin.display(description="Statement (latest postings)")
-    def statement(self, obj: LedgerAccount) -> str:
-        """The latest postings with the balance after each: one range of ``ledger_posting_account_idx``.
-
-        Older ones are on the postings list searched by this account's number
-        (newest first, paged without counting the table).
-        """
-        rows = list(
-            Posting.objects.filter(account=obj).select_related("entry").order_by("-id")[: self.STATEMENT_ROWS]
-        )
-        if not rows:
-            return "No postings yet."
-        body = format_html_join(
-            "",
-            '<tr><td>{}</td><td><a href="{}">{} {}</a></td><td style="text-align:right">{}</td>'
-            '<td style="text-align:right">{}</td></tr>',
-            (
-                (
-                    date_format(posting.created_at, "DATETIME_FORMAT"),
-                    reverse("admin:ledger_journalentry_change", args=[posting.entry_id]),
-                    posting.entry.ref_type,
-                    posting.entry.ref_id,
-                    money_display(posting.amount, posting.currency),
-                    money_display(posting.balance_after, posting.currency),
-                )
-                for posting in rows
-            ),
-        )
-        return format_html(
-            '<table id="ledgerx-statement"><thead><tr><th>At</th><th>Entry</th><th>Amount</th><th>Balance after</th>'
-            "</tr></thead><tbody>{}</tbody></table>",
-            body,
         )
 
     def timeline_term(self, obj) -> str:
