@@ -14,3 +14,8 @@ from ledger.models import LedgerAccount  # noqa: E402
 for model, page_admin in ((LedgerAccount, AccountPageAdmin), (User, UserPageAdmin)):
     admin.site.unregister(model)
     admin.site.register(model, page_admin)
+
+from audit.models import Dashboard  # noqa: E402
+from backoffice.dashboard import DashboardAdmin  # noqa: E402
+
+admin.site.register(Dashboard, DashboardAdmin)
