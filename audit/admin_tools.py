@@ -225,6 +225,34 @@ class IndexedListAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return _IndexOrderedChangeList
 
+    # A list's "Export CSV" button downloads the list as filtered and searched (audit.exports).
+    change_list_template = "admin/ledgerx/change_list.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        opts = self.model._meta
+        export = path(
+            "export/", self.admin_site.admin_view(self.export_view), name=f"{opts.app_label}_{opts.model_name}_export"
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request):
+        """The changelist's rows as CSV: the same filters, search and order, at most ``EXPORT_MAX_ROWS``."""
+        from django.contrib.admin.options import IncorrectLookupParameters
+        from django.core.exceptions import PermissionDenied
+
+        from audit.exports import changelist_csv_response
+
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            opts = self.model._meta
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + "?e=1")
+        return changelist_csv_response(self, request, changelist)
+
 
 class ReadOnlyAdmin(IndexedListAdmin):
     """Viewable, never added, changed or deleted through the admin (superusers included)."""

@@ -71,6 +71,7 @@ class AuditAction(models.TextChoices):
     HOLD_EXPIRED = "hold.expired"
     TRANSACTION_REVERSED = "transaction.reversed"
     ADMIN_CHANGE = "admin.change"
+    ADMIN_EXPORT = "admin.export"
     APPROVAL_REQUESTED = "approval.requested"
     APPROVAL_APPROVED = "approval.approved"
     APPROVAL_REJECTED = "approval.rejected"
