@@ -89,7 +89,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
-    "auditlog",
     "ledger",
     "transactions",
     "audit",
@@ -97,6 +96,7 @@ INSTALLED_APPS = [
     "ledgerx",  # the project's own system checks (ledgerx.checks)
     "approvals",
     "fx",
+    "backoffice",  # the admin's pages that read every app (timelines, dashboard, exports)
 ]
 
 MIDDLEWARE = [
@@ -111,7 +111,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "ledgerx.urls"
