@@ -159,6 +159,9 @@ class Delivery(models.Model):
             models.Index(fields=["next_attempt_at", "id"], condition=Q(status="pending"), name="events_delivery_due_idx"),
             # GET webhook-endpoints/{id}/deliveries, newest first.
             models.Index(fields=["endpoint", "-id"], name="events_delivery_endpoint_idx"),
+            # Live claims per endpoint (the claim's concurrency limit): only rows being sent are in it.
+            models.Index(fields=["endpoint", "claimed_until"], condition=Q(claimed_until__isnull=False),
+                         name="events_delivery_leased_idx"),
             # Pruning finished deliveries.
             models.Index(fields=["created_at"], condition=~Q(status="pending"), name="events_delivery_done_idx"),
         ]

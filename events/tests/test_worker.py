@@ -255,6 +255,52 @@ def test_two_worker_loops_with_thread_pools_deliver_each_event_exactly_once(rece
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_two_workers_together_send_at_most_four_requests_at_once_to_an_endpoint(receiver):
+    """The limit is per endpoint across workers (each worker alone could send 8), and a busy endpoint starves no other."""
+    import time
+
+    from django.db import connection
+
+    from events.worker import PER_ENDPOINT, Worker
+
+    busy, other = customer_account(), customer_account()
+    endpoint_create(actor=busy.owner, url=receiver.url + "/busy")
+    endpoint_create(actor=other.owner, url=receiver.url + "/other")
+    for _ in range(16):
+        _deposit(busy, 1)
+    for _ in range(6):
+        _deposit(other, 1)
+    receiver.delay = 0.25
+    workers = [Worker(concurrency=8, batch=6, poll=0.02, periodic=False) for _ in range(2)]
+
+    def run(worker):
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(receiver.ids()) < 22 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        for worker in workers:
+            worker.stopping.set()
+        for thread in threads:
+            thread.join()
+    assert PER_ENDPOINT == 4
+    assert receiver.peak == {"/hook/busy": 4, "/hook/other": 4}
+    paths = [item.path for item in receiver.received]
+    assert (paths.count("/hook/busy"), paths.count("/hook/other")) == (16, 6)
+    assert len(set(receiver.ids())) == 22  # each once
+    assert paths.index("/hook/other") < 8  # served while the busy endpoint still had its backlog
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_delivery_loses_nothing(receiver):
     """A real ``manage.py worker`` process, killed with SIGKILL while its request is in flight."""
     import os
