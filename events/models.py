@@ -144,6 +144,8 @@ class Delivery(models.Model):
     last_error = models.CharField(max_length=500, blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The event's position in the log (``Event.xid``): deliveries due together go in the log's order.
+    xid = models.BigIntegerField(editable=False)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -155,8 +157,9 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["endpoint", "event"], name="events_delivery_unique"),
         ]
         indexes = [
-            # The worker's queue: due pending deliveries, oldest due first.
-            models.Index(fields=["next_attempt_at", "id"], condition=Q(status="pending"), name="events_delivery_due_idx"),
+            # The worker's queue: due pending deliveries, oldest due first, then in the log's order.
+            models.Index(fields=["next_attempt_at", "xid", "id"], condition=Q(status="pending"),
+                         name="events_delivery_due_pos_idx"),
             # GET webhook-endpoints/{id}/deliveries, newest first.
             models.Index(fields=["endpoint", "-id"], name="events_delivery_endpoint_idx"),
             # Live claims per endpoint (the claim's concurrency limit): only rows being sent are in it.

@@ -115,7 +115,7 @@ def events_write(events: Sequence[PendingEvent]) -> list[Event]:
             ).values_list("id", "events")
             rows += [
                 Delivery(id=uuid7(), event=event, endpoint_id=endpoint_id, next_attempt_at=event.created_at,
-                         created_at=event.created_at)
+                         created_at=event.created_at, xid=event.xid)
                 for endpoint_id, types in endpoints
                 if not types or event.type in types
             ]
@@ -155,11 +155,11 @@ def _event_rows(pending: PendingEvent, *, xid: int | None = None) -> tuple[Event
 _FANOUT_SQL = (
     'INSERT INTO "events_delivery" ("id", "event_id", "endpoint_id", "status", "attempts", "next_attempt_at", '
     '"claimed_until", "claimed_by", "last_attempt_at", "last_status_code", "last_duration_ms", "last_error", '
-    '"delivered_at", "created_at") '
+    '"delivered_at", "created_at", "xid") '
     # A delivery id shares its event's UUIDv7 time prefix (so deliveries sort as their events
     # do) with a random tail (the RFC 4122 variant bits come with it).
     "SELECT (substr(%s::text, 1, 19) || substr(gen_random_uuid()::text, 20))::uuid, %s::uuid, e.id, 'pending', 0, "
-    "%s::timestamptz, NULL, '', NULL, NULL, NULL, '', NULL, %s::timestamptz "
+    f"%s::timestamptz, NULL, '', NULL, NULL, NULL, '', NULL, %s::timestamptz, {WRITER_XID_SQL} "
     'FROM "events_webhookendpoint" e WHERE e.owner_id = ANY(%s::uuid[]) AND e.status = \'enabled\' '
     "AND (e.events = '[]'::jsonb OR e.events @> %s::jsonb)"
 )

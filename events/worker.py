@@ -105,7 +105,7 @@ def deliveries_claim(*, worker_id: str, limit: int, now: datetime | None = None)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .filter(endpoint__status=WebhookEndpoint.Status.ENABLED)
             .exclude(endpoint_id__in=_endpoints_full(now))
-            .order_by("next_attempt_at", "id")
+            .order_by("next_attempt_at", "xid", "id")
         )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
@@ -139,7 +139,7 @@ def deliveries_claim(*, worker_id: str, limit: int, now: datetime | None = None)
         )
         return list(
             Delivery.objects.filter(id__in=ids, claimed_by=worker_id, claimed_until=until)
-            .order_by("next_attempt_at", "id")
+            .order_by("next_attempt_at", "xid", "id")
             .values_list("id", flat=True)
         )
 
@@ -305,7 +305,7 @@ def deliveries_run(*, worker_id: str, limit: int = 100, pool: ThreadPoolExecutor
     ids = deliveries_claim(worker_id=worker_id, limit=limit)
     if not ids:
         return 0
-    # One query for the whole batch, in claim order (oldest due first).
+    # One query for the whole batch, in claim order (oldest due first, then the log's order).
     loaded = Delivery.objects.select_related("event", "endpoint").in_bulk(ids)
     claimed = [loaded[delivery_id] for delivery_id in ids if delivery_id in loaded]
     if pool is None:

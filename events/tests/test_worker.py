@@ -116,6 +116,30 @@ def test_receiver_down_then_up_every_event_arrives_in_order_of_first_attempts(re
     assert WebhookEndpoint.objects.get().failing_since is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_is_sent_in_the_order_of_the_event_log_not_of_the_ids(receiver, monkeypatch):
+    """Three deposits committed one after the other, with ids that sort the other way round."""
+    import uuid
+
+    import events.services
+
+    # Version 7 ids whose time part goes backwards (delivery ids on PostgreSQL share it).
+    ids = (uuid.UUID(f"{ms:012x}7000800000000000{ms % 4096:04x}") for ms in range(0x019000000000, 0, -1))
+    monkeypatch.setattr(events.services, "uuid7", lambda: next(ids))
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    receiver.status = 500
+    for amount in (1, 2, 3):
+        _deposit(account, amount)
+    assert deliveries_run(worker_id="w1") == 3
+    receiver.status = 200
+    Delivery.objects.update(next_attempt_at=timezone.now())  # the receiver is back: the whole backlog is due at once
+    assert deliveries_run(worker_id="w1") == 3
+    amounts = [json.loads(item.body)["data"]["amount"] for item in receiver.received]
+    assert amounts == [1, 2, 3]
+    assert list(Delivery.objects.order_by("id").values_list("event__data__amount", flat=True)) == [3, 2, 1]
+
+
 def test_an_endpoint_failing_for_five_days_is_disabled_with_an_event_and_an_audit_record(receiver):
     account = customer_account()
     endpoint, _ = endpoint_create(actor=account.owner, url=receiver.url)
