@@ -153,6 +153,20 @@ def make_random_nometrics(index: int, concurrency: int):
     return op
 
 
+def make_random_noxid(index: int, concurrency: int):
+    """``random`` with its events' position written as a constant instead of the writer's transaction id.
+
+    What taking ``pg_current_xact_id()`` in the event INSERTs costs a movement
+    (the column and the wider list indexes stay: compare ``random`` with the
+    commit before ``events/0003`` for those).
+    """
+    import events.services
+
+    op = make_random(index, concurrency)
+    _patch(events.services, "_XID_IN_STATEMENT", {"xid": "0::bigint"})
+    return op
+
+
 def make_random_noaudit(index: int, concurrency: int):
     return make_random(index, concurrency, audit=False)
 
@@ -315,5 +329,6 @@ SCENARIO_FACTORIES = {
     "conversion": make_conversion,
     "random_noaudit": make_random_noaudit,
     "random_nometrics": make_random_nometrics,
+    "random_noxid": make_random_noxid,
     "random_nosealer": make_random_nosealer,
 }
