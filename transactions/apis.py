@@ -233,8 +233,8 @@ class ConversionCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(ConversionInput, request)
-        source = account_get_for_user(user=request.user, account_id=data.pop("source_account"))
-        destination = account_get_for_user(user=request.user, account_id=data.pop("destination_account"))
+        source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
+        destination = account_identity_for_user(user=request.user, account_id=data.pop("destination_account"))
         return _render(
             services.conversion_create(
                 actor=request.user, quote_id=data.pop("quote"), source=source, destination=destination,
