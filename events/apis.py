@@ -239,7 +239,7 @@ class EventListApi(APIView):
         responses={200: EventPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
     )
     def get(self, request):
-        query = _TypeFilter(data=request.query_params)
+        query = _TypeFilter(data=request.query_params.dict())  # an empty value is invalid, not absent
         query.is_valid(raise_exception=True)
         page = EventLogPage(request)
         rows = selectors.event_page_for_user(

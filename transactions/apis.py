@@ -279,7 +279,8 @@ class _TransactionFilters(serializers.Serializer):
 
 
 def _validated_query(request) -> dict:
-    data = _TransactionFilters(data=request.query_params)
+    # A plain dict: DRF reads a QueryDict like a form, where an empty value means "absent".
+    data = _TransactionFilters(data=request.query_params.dict())
     data.is_valid(raise_exception=True)
     return data.validated_data
 
