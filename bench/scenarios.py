@@ -107,6 +107,8 @@ def _noaudit_function_install() -> None:
     marker = "    INSERT INTO audit_auditpending (record_id) VALUES (p_audit_id);\n"
     text = text[:start] + text[text.index(marker) + len(marker) :]
     text = text.replace("ledgerx_movement_create", _NOAUDIT_FUNCTION)
+    # The processes of one point install it at once: one at a time (the statements run as one transaction).
+    text = f"SELECT pg_advisory_xact_lock(hashtext('{_NOAUDIT_FUNCTION}'));\n{text}"
     global _noaudit_installed
     if connection.vendor == "postgresql" and not _noaudit_installed:
         with connection.cursor() as cursor:
