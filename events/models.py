@@ -171,3 +171,16 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"
+
+
+class DeliveryWaiter(models.Model):
+    """A worker waiting for new deliveries (PostgreSQL, ``LISTEN``), until ``until``.
+
+    The database wakes waiting workers with a NOTIFY when a delivery is
+    inserted (trigger, ``events/0006``), but only while a row here is current:
+    PostgreSQL serializes the commits of notifying transactions, so a busy
+    system (whose workers never wait) must not notify on every movement.
+    """
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    until = models.DateTimeField()
