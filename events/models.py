@@ -30,7 +30,10 @@ Design note
   fanned out in the event's own transaction for every enabled endpoint of a
   recipient that subscribes to the type. ``manage.py worker`` claims due rows
   with a lease (``claimed_until``); a worker that dies simply lets its lease
-  run out and another worker claims the row again (``events.worker``).
+  run out and another worker claims the row again (``events.worker``). Live
+  leases are what holds an endpoint to its few requests in flight across all
+  workers, and a delivery carries its event's position so that deliveries due
+  together go in the log's order.
 * Endpoint secrets are never stored: each is derived from a server key and a
   per-endpoint random nonce (``events.signing``), so a database dump alone
   cannot sign a webhook.
@@ -69,7 +72,7 @@ class Event(models.Model):
     xid = models.BigIntegerField(editable=False)
 
     class Meta:
-        ordering = ["-xid", "-id"]
+        ordering = ["-id"]  # cheap (the primary key); the log's order is read from the recipients' index
 
     def __str__(self) -> str:
         return f"{self.type} {self.pk}"

@@ -25,7 +25,6 @@ class Migration(migrations.Migration):
             field=models.BigIntegerField(default=0, editable=False),
             preserve_default=False,
         ),
-        migrations.AlterModelOptions(name="event", options={"ordering": ["-xid", "-id"]}),
         migrations.AddIndex(
             model_name="eventrecipient",
             index=models.Index(fields=["user", "-xid", "-event"], name="events_recipient_pos_idx"),
