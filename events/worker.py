@@ -28,6 +28,9 @@ deliver on its embedded SQLite default. The loop is small and as safe:
   endpoint row: ``deliveries_claim``), a response body over 64 KB is not read. The URL is
   checked again and resolved before each attempt, and the connection goes to
   the address that was checked (no DNS rebinding).
+* **Waiting**: an idle worker on PostgreSQL waits for a NOTIFY of new
+  deliveries (``deliveries_wait``) for at most its poll interval, so polling
+  stays the fallback; SQLite workers just poll.
 """
 
 import http.client
@@ -45,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -430,7 +433,7 @@ class Worker:
             if self.listen:
                 try:
                     deliveries_wait_end(worker_id=self.worker_id)
-                except DatabaseError:  # its announcement simply expires
+                except (DatabaseError, InterfaceError):  # its announcement simply expires
                     pass
             if pool is not None:
                 _pool_close(pool, self.concurrency)
@@ -442,7 +445,7 @@ class Worker:
             return
         try:
             deliveries_wait(worker_id=self.worker_id, timeout=self.poll)
-        except DatabaseError:  # e.g. the database restarting: poll; the next pass reconnects
+        except (DatabaseError, InterfaceError):  # e.g. the database restarting: poll; the next pass reconnects
             logger.exception("waiting for deliveries failed; polling")
             connection.close()
             self.stopping.wait(self.poll)
