@@ -50,6 +50,7 @@ class Migration(migrations.Migration):
             preserve_default=False,
         ),
         migrations.RunPython(forward, backward),
+        migrations.AlterModelOptions(name="event", options={"ordering": ["-xid", "-id"]}),
         migrations.AddIndex(
             model_name="eventrecipient",
             index=models.Index(fields=["user", "-xid", "-event"], name="events_recipient_pos_idx"),
