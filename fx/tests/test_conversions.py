@@ -142,6 +142,10 @@ def test_a_conversion_moves_both_legs_through_the_pools(client_for, customer):
     client = client_for(owner)
     assert client.get(f"/api/v1/transactions/{txn.pk}").json() == body
     assert client.get(f"/api/v1/accounts/{ngn.pk}").json()["balance"]["posted"] == 1_485_000
+    assert [t["id"] for t in client.get("/api/v1/transactions?type=conversion").json()["results"]] == [body["id"]]
+    entries = client.get(f"/api/v1/accounts/{ngn.pk}/entries").json()["results"]
+    assert [(e["type"], e["amount"]) for e in entries] == [("conversion", 1_485_000)]
+    assert [e["type"] for e in client.get("/api/v1/events?type=transaction.created").json()["results"]][0] == "transaction.created"
     _verify_ledger()
 
 
