@@ -398,3 +398,13 @@ def test_a_mismatch_answers_before_an_expired_quote_and_that_before_a_frozen_acc
     gbp = customer_account(owner=owner, currency="GBP")
     _refused(client_for(owner), quote, usd, gbp, 400, "currency_mismatch")
     _refused(client_for(owner), quote, usd, ngn, 409, "quote_expired")
+
+
+def test_the_database_refuses_a_conversion_without_its_legs(customer):
+    from django.db import IntegrityError, transaction
+
+    owner, usd, ngn = customer
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Transaction.objects.create(
+            type="conversion", status="committed", amount=100, currency="USD", source_account=usd, destination_account=ngn
+        )
