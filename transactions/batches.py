@@ -36,11 +36,12 @@ ones left; ``conversion_run`` is the same engine with one conversion item
    UPDATE of the quotes used, the batch, its one idempotency record and the
    events -- on PostgreSQL as ONE statement of data-modifying CTEs (up to
    ``_STATEMENT_PARAMS_MAX`` parameters; larger batches send one per chunk).
-   A conversion through ``POST conversions`` is so about ten round trips
-   from its key probe to its commit, against the single movements' one
-   function call. Every item is booked at one moment read under the locks (the database clock on
-   PostgreSQL), which is each transaction's ``committed_at`` and its postings'
-   ``created_at``: ``balance?as_of=<committed_at>`` includes the whole batch.
+   A conversion through ``POST conversions`` is so nine statements from its
+   key probe to its commit, against the single movements' one function call.
+   Every item is booked at one moment read under the locks (the database
+   clock on PostgreSQL), which is each transaction's ``committed_at`` and its
+   postings' ``created_at``: ``balance?as_of=<committed_at>`` includes the
+   whole batch.
 
 The account cache and the audit sealer run after commit.
 """
