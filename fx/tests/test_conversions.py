@@ -408,3 +408,16 @@ def test_the_database_refuses_a_conversion_without_its_legs(customer):
         Transaction.objects.create(
             type="conversion", status="committed", amount=100, currency="USD", source_account=usd, destination_account=ngn
         )
+
+
+def test_a_conversion_is_counted_like_any_movement(client_for, customer, django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    def counted(name):
+        return REGISTRY.get_sample_value(name, {"type": "conversion", "currency": "USD"}) or 0.0
+
+    owner, usd, ngn = customer
+    before = (counted("ledgerx_movements_total"), counted("ledgerx_moved_minor_units_total"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _convert(client_for(owner), quote_for(owner, source_amount=1_000), usd, ngn).status_code == 201
+    assert (counted("ledgerx_movements_total"), counted("ledgerx_moved_minor_units_total")) == (before[0] + 1, before[1] + 1_000)
