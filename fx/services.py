@@ -4,6 +4,7 @@ Conversions themselves are movements of the engine (``transactions.batches``:
 one conversion item, or many in a batch); this module only prices them.
 """
 
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -187,3 +188,21 @@ def quote_create(
         created_at=now,
         expires_at=now + settings.FX_QUOTE_TTL,
     )
+
+
+QUOTE_RETENTION = timedelta(days=1)
+
+
+def quote_purge(*, now=None, batch: int = 5000) -> int:
+    """Delete quotes never used and expired over ``QUOTE_RETENTION`` ago, in batches; returns how many.
+
+    A used quote stays for good: its conversion names it (``Transaction.quote``).
+    Run by the worker every hour.
+    """
+    cutoff = (now or timezone.now()) - QUOTE_RETENTION
+    purged = 0
+    while True:
+        ids = list(FxQuote.objects.filter(used_at__isnull=True, expires_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return purged
+        purged += FxQuote.objects.filter(pk__in=ids, used_at__isnull=True).delete()[0]

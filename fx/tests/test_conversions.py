@@ -421,3 +421,17 @@ def test_a_conversion_is_counted_like_any_movement(client_for, customer, django_
     with django_capture_on_commit_callbacks(execute=True):
         assert _convert(client_for(owner), quote_for(owner, source_amount=1_000), usd, ngn).status_code == 201
     assert (counted("ledgerx_movements_total"), counted("ledgerx_moved_minor_units_total")) == (before[0] + 1, before[1] + 1_000)
+
+
+def test_the_worker_purges_old_unused_quotes_and_keeps_used_ones(client_for, customer):
+    from events.worker import _periodic_tasks
+    from fx.services import QUOTE_RETENTION, quote_purge
+
+    owner, usd, ngn = customer
+    used, old, fresh = quote_for(owner), quote_for(owner), quote_for(owner)
+    assert _convert(client_for(owner), used, usd, ngn).status_code == 201
+    long_ago = timezone.now() - QUOTE_RETENTION - timedelta(minutes=1)
+    FxQuote.objects.filter(pk__in=[used.pk, old.pk]).update(expires_at=long_ago)
+    assert quote_purge() == 1
+    assert set(FxQuote.objects.values_list("pk", flat=True)) == {used.pk, fresh.pk}
+    assert ("purge_fx_quotes", 3600, quote_purge) in _periodic_tasks()
