@@ -5,7 +5,7 @@ one conversion item, or many in a batch); this module only prices them.
 """
 
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -48,15 +48,21 @@ def mid_parse(value) -> Decimal:
         except InvalidOperation:
             problem = "Must be a decimal string, e.g. \"1532.75\"."
     if problem is None and (not rate.is_finite() or not MID_MIN <= rate <= MID_MAX):
-        problem = f"Must be between {MID_MIN} and {int(MID_MAX)}."
-    if problem is None and len(rate.normalize().as_tuple().digits) > rounding.RATE_DIGITS:
+        problem = "Must be between 0.00000001 and 100000000."
+    if problem is None and len(_significant_digits(rate)) > rounding.RATE_DIGITS:
         problem = f"At most {rounding.RATE_DIGITS} significant digits."
     if problem:
         raise ValidationFailed(fields={"mid": [problem]})
-    return rate.normalize()
+    return rate.normalize(Context(prec=rounding.RATE_DIGITS))  # exact: it has at most that many digits
+
+
+def _significant_digits(value: Decimal) -> str:
+    """The digits of ``value`` without leading or trailing zeros, counted without any context rounding."""
+    return "".join(map(str, value.as_tuple().digits)).strip("0")
 
 
 def rate_input_validate(*, base, quote, mid, spread_bps) -> Decimal:
+    """The parsed mid of a valid rate; raises ValidationFailed naming every bad field (no query)."""
     fields: dict = {}
     _currency_errors(fields, "base", base)
     _currency_errors(fields, "quote", quote)

@@ -345,6 +345,9 @@ def test_admins_set_and_list_rates_audited(client_for):
         ({"base": "USD", "quote": "NGN", "mid": 1500, "spread_bps": 50}, "mid"),
         ({"base": "USD", "quote": "NGN", "mid": "-1", "spread_bps": 50}, "mid"),
         ({"base": "USD", "quote": "NGN", "mid": "1.0000000000000001", "spread_bps": 50}, "mid"),
+        # More digits than any context would keep: refused, never rounded to 1.
+        ({"base": "USD", "quote": "NGN", "mid": "1.00000000000000000000000000000001", "spread_bps": 50}, "mid"),
+        ({"base": "USD", "quote": "NGN", "mid": "0.000000001", "spread_bps": 50}, "mid"),
         ({"base": "USD", "quote": "NGN", "mid": "NaN", "spread_bps": 50}, "mid"),
         ({"base": "USD", "quote": "NGN", "mid": "1500", "spread_bps": "50"}, "spread_bps"),
         ({"base": "USD", "quote": "NGN", "mid": "1500", "spread_bps": 10_000}, "spread_bps"),
