@@ -438,3 +438,17 @@ def test_the_worker_purges_old_unused_quotes_and_keeps_used_ones(client_for, cus
     assert quote_purge() == 1
     assert set(FxQuote.objects.values_list("pk", flat=True)) == {used.pk, fresh.pk}
     assert ("purge_fx_quotes", 3600, quote_purge) in _periodic_tasks()
+
+
+def test_the_service_takes_a_quote_id_as_text_too(customer):
+    from transactions.services import conversion_create
+    from transactions.tests.helpers import new_key
+
+    owner, usd, ngn = customer
+    quote = quote_for(owner)
+    outcome = conversion_create(actor=owner, quote_id=str(quote.pk), source=usd, destination=ngn, pin=PIN, idempotency_key=new_key())
+    assert outcome.transaction.quote_id == quote.pk
+    from ledgerx.exceptions import ValidationFailed
+
+    with pytest.raises(ValidationFailed):
+        conversion_create(actor=owner, quote_id="nope", source=usd, destination=ngn, pin=PIN, idempotency_key=new_key())
