@@ -27,7 +27,7 @@ from ledger.api_fields import (
     error,
     page_of,
 )
-from ledger.selectors import account_get_customer, account_get_for_user
+from ledger.selectors import account_identity_customer, account_identity_for_user
 from ledgerx.api.pagination import invalid_cursor
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.timestamps import timestamp_parse
@@ -173,7 +173,7 @@ class DepositCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(DepositInput, request)
-        account = account_get_for_user(user=request.user, account_id=data.pop("account"))
+        account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(services.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
@@ -189,7 +189,7 @@ class WithdrawalCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(WithdrawalInput, request)
-        account = account_get_for_user(user=request.user, account_id=data.pop("account"))
+        account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(services.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
@@ -205,8 +205,8 @@ class TransferCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(TransferInput, request)
-        source = account_get_for_user(user=request.user, account_id=data.pop("source_account"))
-        destination = account_get_customer(account_id=data.pop("destination_account"))
+        source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
+        destination = account_identity_customer(account_id=data.pop("destination_account"))
         return _render(
             services.transfer_create(
                 actor=request.user, source=source, destination=destination, idempotency_key=key, **data
@@ -235,8 +235,8 @@ class ConversionCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(ConversionInput, request)
-        source = account_get_for_user(user=request.user, account_id=data.pop("source_account"))
-        destination = account_get_for_user(user=request.user, account_id=data.pop("destination_account"))
+        source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
+        destination = account_identity_for_user(user=request.user, account_id=data.pop("destination_account"))
         return _render(
             services.conversion_create(
                 actor=request.user, quote_id=data.pop("quote"), source=source, destination=destination,
@@ -281,7 +281,8 @@ class _TransactionFilters(serializers.Serializer):
 
 
 def _validated_query(request) -> dict:
-    data = _TransactionFilters(data=request.query_params)
+    # A plain dict: DRF reads a QueryDict like a form, where an empty value means "absent".
+    data = _TransactionFilters(data=request.query_params.dict())
     data.is_valid(raise_exception=True)
     return data.validated_data
 

@@ -155,6 +155,10 @@ class Transaction(models.Model):
             models.Index(
                 fields=["expires_at"], condition=Q(status="pending"), name="txn_open_holds_idx"
             ),
+            # An account page's open holds: only pending rows are in it, so it stays small.
+            models.Index(
+                fields=["source_account", "expires_at"], condition=Q(status="pending"), name="txn_account_holds_idx"
+            ),
         ]
 
     def __str__(self) -> str:
