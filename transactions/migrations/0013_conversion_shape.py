@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('fx', '0002_quote_created_index'),
         ('ledger', '0005_fx_pool_role'),
-        ('transactions', '0010_conversion'),
+        ('transactions', '0012_movement_function'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
