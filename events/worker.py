@@ -377,6 +377,7 @@ def deliveries_wait_end(*, worker_id: str) -> None:
 
 def _periodic_tasks():
     from audit.services import audit_seal_pending
+    from fx.services import quote_purge
     from transactions.services import hold_expire, idempotency_purge
 
     return [
@@ -384,6 +385,7 @@ def _periodic_tasks():
         ("seal_audit", 60, lambda: audit_seal_pending(wait=False)),
         ("purge_idempotency", 3600, idempotency_purge),
         ("prune_deliveries", 3600, deliveries_prune),
+        ("purge_fx_quotes", 3600, quote_purge),
     ]
 
 
