@@ -165,7 +165,9 @@ _FANOUT_SQL = (
 )
 
 
-def events_statement_ctes(events: Sequence[PendingEvent]) -> tuple[list[tuple[str, str]], list, list[Event]]:
+def events_statement_ctes(
+    events: Sequence[PendingEvent], *, data_sql: str | None = None
+) -> tuple[list[tuple[str, str]], list, list[Event]]:
     """PostgreSQL: ``events`` as data-modifying CTEs ``[(name, sql)]`` with their parameters, and the events.
 
     A writer puts them in front of its own statement (``WITH <ctes> <its
@@ -175,13 +177,16 @@ def events_statement_ctes(events: Sequence[PendingEvent]) -> tuple[list[tuple[st
     endpoints, and each row's position (``xid``) is the transaction's id, taken
     by the INSERT. Every parameter is typed by its column or a cast, so the
     statement can be prepared. The returned events' ``xid`` stays unknown (None).
+    ``data_sql``: an SQL expression wrapping each event's data (``%s``), for
+    what only the writer's statement knows (the movement's booking moment).
     """
     ctes, params, written = [], [], []
+    event_sql_values = {**_XID_IN_STATEMENT, "data": data_sql} if data_sql else _XID_IN_STATEMENT
     for pending in events:
         event, rows = _event_rows(pending)
         written.append(event)
         for row in rows:
-            sql, values = insert_statement(row, sql_values=_XID_IN_STATEMENT)
+            sql, values = insert_statement(row, sql_values=event_sql_values if row is event else _XID_IN_STATEMENT)
             ctes.append((f"e{len(ctes)}", sql))
             params += values
         if pending.user_ids:

@@ -75,7 +75,8 @@ def _insert_shape(model: type[models.Model], vendor: str, sql_values: tuple = ()
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in columns_of)
     row = "(" + ", ".join(expressions.get(field.attname, "%s") for field in columns_of) + ")"
-    fields = tuple(field for field in columns_of if field.attname not in expressions)  # the parameters' fields
+    # The parameters' fields: every field sent as a value, including those whose expression wraps it (``%s``).
+    fields = tuple(field for field in columns_of if "%s" in expressions.get(field.attname, "%s"))
     return fields, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ", row
 
 
@@ -84,7 +85,8 @@ def insert_statement(*instances: models.Model, sql_values: dict[str, str] | None
 
     ``sql_values``: {field name: SQL expression} for columns the database
     computes in the statement itself (e.g. the writing transaction's id)
-    instead of a value sent as a parameter.
+    instead of a value sent as a parameter; an expression containing ``%s``
+    wraps the field's own value, sent as the parameter in that place.
     """
     # The connection itself, not the ``django.db.connection`` proxy: each field
     # looks up ``connection.ops``/``features`` several times, and every lookup

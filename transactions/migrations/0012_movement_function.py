@@ -1,9 +1,10 @@
-"""``ledgerx_movement_create`` from its one text: the result gains ``lock_wait_us``.
+"""``ledgerx_movement_create`` from its one text: the result gains ``committed`` and ``lock_wait_us``.
 
 The function's text lives in ``transactions/engine/sql/movements.sql``; this
 migration loads a frozen copy of it (``0012_movement_function.sql`` next to
-this file). Change from 0009: every result row carries how long the accounts'
-lock took, for the trace's lock-wait span. Deploying: migrate, then restart
+this file). Change from 0009: every result row carries the booking moment as
+the stored response writes it (for the events written in the same statement)
+and how long the accounts' lock took (for the trace's lock-wait span). Deploying: migrate, then restart
 the workers (the result gains a column; the old code reads it by position up
 to ``booked_at`` only after the restart).
 """

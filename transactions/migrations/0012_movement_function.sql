@@ -13,7 +13,9 @@
 --
 -- committed_at, the postings' created_at and the stored response's
 -- committed_at are all the booking moment, clock_timestamp() under the locks.
--- lock_wait_us: how long the accounts' lock took (the trace's lock-wait span).
+-- committed: the booking moment as the stored response writes it (JSON; null for a hold), which
+-- the events written in the same statement take too. lock_wait_us: how long the accounts'
+-- lock took (the trace's lock-wait span).
 DROP FUNCTION IF EXISTS ledgerx_movement_create(
     bigint, boolean, uuid, text, boolean, uuid, uuid, uuid, text, bigint, uuid, timestamptz, timestamptz, text, jsonb,
     text, text, text, jsonb, uuid, text, inet, text, jsonb
@@ -45,7 +47,7 @@ CREATE FUNCTION ledgerx_movement_create(
     p_audit_data jsonb
 ) RETURNS TABLE (
     entry_id bigint, account_id uuid, posted bigint, pending bigint, version bigint, status text, name text,
-    booked_at timestamptz, lock_wait_us bigint
+    booked_at timestamptz, committed jsonb, lock_wait_us bigint
 )
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -176,7 +178,7 @@ BEGIN
                SET pending = a.pending + p_amount, version = a.version + 1
              WHERE a.id = p_source
          RETURNING NULL::bigint, a.id, a.posted, a.pending, a.version, a.status::text, a.name::text, v_booked,
-                   v_lock_wait_us;
+                   v_committed, v_lock_wait_us;
     ELSE
         -- One UPDATE for both sides; each posting carries the balance its account ends at.
         RETURN QUERY
@@ -193,7 +195,7 @@ BEGIN
                   FROM changed c
             )
             SELECT v_entry, c.id, c.posted, c.pending, c.version, c.status::text, c.name::text, v_booked,
-                   v_lock_wait_us
+                   v_committed, v_lock_wait_us
               FROM changed c WHERE c.kind = 'customer';
     END IF;
 
