@@ -19,6 +19,7 @@ from accounts.serializers import (
     TokenPairOutput,
     UserOutput,
 )
+from ledgerx.api.created import created
 from ledgerx.api.ratelimit import auth_rate_limit_ip, auth_rate_limit_key
 
 
@@ -89,7 +90,8 @@ class RegisterApi(PublicApi):
         data.is_valid(raise_exception=True)
         auth_rate_limit_key(request, scope="register", value=data.validated_data["email"])
         user = services.user_register(**data.validated_data)
-        return Response(_user_body(user), status=status.HTTP_201_CREATED)
+        # The new user is read at `me`, once logged in.
+        return created(_user_body(user), "me", by_id=False)
 
 
 class LoginApi(PublicApi):

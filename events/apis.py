@@ -13,33 +13,19 @@ from rest_framework.views import APIView
 from events import selectors, services
 from events.models import Delivery, EventType, WebhookEndpoint
 from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, RATE_LIMITED, VALIDATION, StrictCharField, error, page_of
+from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination
-from ledgerx.exceptions import ValidationFailed
 
 INTERNAL = error("internal_error: an unexpected failure (logged with the request id).")
 INVALID_STATE = error("invalid_state: the endpoint is disabled; enable it first.")
 
 
-class _StrictPageSize:
-    """``?page_size=`` must be an integer (DRF would silently use the default); values clamp to 1-200."""
-
-    def get_page_size(self, request):
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            raise ValidationFailed(fields={"page_size": ["Must be an integer from 1 to 200."]}) from None
-        return min(max(size, 1), self.max_page_size)
-
-
-class IdPagination(_StrictPageSize, NewestFirstCursorPagination):
+class IdPagination(NewestFirstCursorPagination):
     # UUIDv7 ids grow with time: a pure keyset over -id.
     ordering = "-id"
 
 
-class EndpointPagination(_StrictPageSize, NewestFirstCursorPagination):
+class EndpointPagination(NewestFirstCursorPagination):
     ordering = ("-created_at", "-id")
 
 
@@ -199,7 +185,7 @@ class EndpointListCreateApi(APIView):
         data = EndpointCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         endpoint, secret = services.endpoint_create(actor=request.user, **data.validated_data)
-        return Response(endpoint_body(endpoint, secret), status=status.HTTP_201_CREATED)
+        return created(endpoint_body(endpoint, secret), "webhook-endpoint-detail")
 
 
 class EndpointDetailApi(APIView):

@@ -4,7 +4,7 @@
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +12,7 @@ from ledger import selectors, services
 from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, VALIDATION, StrictCharField, error, page_of
 from ledger.balance_cache import Identity, Snapshot
 from ledger.models import LedgerAccount
+from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.exceptions import ValidationFailed
@@ -114,7 +115,7 @@ class AccountListCreateApi(APIView):
         data = AccountCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         account = services.account_open(actor=request.user, owner=request.user, **data.validated_data)
-        return Response(account_row_body(account), status=status.HTTP_201_CREATED)
+        return created(account_row_body(account), "account-detail")
 
 
 class AccountDetailApi(APIView):

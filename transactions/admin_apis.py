@@ -10,6 +10,7 @@ from approvals.apis import ApprovalOutput, approval_body
 from approvals.models import ApprovalRequest
 from approvals.services import transaction_reverse_requested
 from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
+from ledgerx.api.created import created
 from ledgerx.exceptions import NotFound
 from transactions.apis import TransactionOutputSerializer
 from transactions.models import Transaction
@@ -48,4 +49,4 @@ class TransactionReverseApi(APIView):
         result = transaction_reverse_requested(actor=request.user, transaction=original, reason=reason_from(request))
         if isinstance(result, ApprovalRequest):
             return Response(approval_body(result), status=status.HTTP_202_ACCEPTED)
-        return Response(transaction_representation(result), status=status.HTTP_201_CREATED)
+        return created(transaction_representation(result), "transaction-detail")

@@ -28,12 +28,13 @@ from ledger.api_fields import (
     page_of,
 )
 from ledger.selectors import account_identity_customer, account_identity_for_user
-from ledgerx.api.pagination import invalid_cursor
+from ledgerx.api.created import created
+from ledgerx.api.pagination import invalid_cursor, page_size_parse
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.exceptions import ValidationFailed
 from transactions import batches, selectors, services
-from transactions.idempotency import MoneyOutcome, idempotency_key_validate
+from transactions.idempotency import idempotency_key_validate
 from transactions.models import Batch, Transaction
 from transactions.representations import batch_representation, transaction_representation
 
@@ -131,8 +132,11 @@ MONEY_ERRORS = {
 }
 
 
-def _render(outcome: MoneyOutcome) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+def _render(outcome, view_name: str = "transaction-detail") -> Response:
+    """A money outcome (a first answer or its replay): the stored status and body, ``Location`` on a 201."""
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if outcome.status == 201:
+        return created(outcome.body, view_name, headers=headers)
     return Response(outcome.body, status=outcome.status, headers=headers)
 
 
@@ -248,12 +252,9 @@ class KeysetPage:
     whether another page exists in the direction of travel.
     """
 
-    default_size = 50
-    max_size = 200
-
     def __init__(self, request):
         self.request = request
-        self.size = self._size(request.query_params.get("page_size"))
+        self.size = page_size_parse(request.query_params.get("page_size"))
         self.before = self.after = None
         raw = request.query_params.get("cursor")
         if raw:
@@ -262,14 +263,6 @@ class KeysetPage:
                 self.before = position
             else:
                 self.after = position
-
-    def _size(self, raw) -> int:
-        """``page_size``: absent -> the default; anything but an integer 1..200 -> 400."""
-        if raw is None:
-            return self.default_size
-        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_size):
-            raise ValidationFailed(fields={"page_size": [f"An integer from 1 to {self.max_size}."]})
-        return int(raw)
 
     @staticmethod
     def _decode(raw: str):
@@ -451,8 +444,7 @@ class BatchesApi(APIView):
         outcome = batches.batch_create(
             actor=request.user, items=items, atomic=data["atomic"], pin=data.get("pin"), idempotency_key=key
         )
-        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-        return Response(outcome.body, status=outcome.status, headers=headers)
+        return _render(outcome, "batch-detail")
 
     @extend_schema(
         operation_id="batches_list",
