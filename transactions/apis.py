@@ -13,6 +13,7 @@ import uuid
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
@@ -132,6 +133,29 @@ MONEY_ERRORS = {
 }
 
 
+class ReplayableJSONRenderer(JSONRenderer):
+    """JSON with every object's keys sorted, for the answers an Idempotency-Key replays.
+
+    PostgreSQL's jsonb keeps no key order, so a stored body read back for a
+    replay comes out reordered; rendering the first answer and the replay with
+    sorted keys makes the replay the first answer byte for byte.
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        return json.dumps(
+            data, cls=self.encoder_class, sort_keys=True, ensure_ascii=self.ensure_ascii,
+            allow_nan=not self.strict, separators=(",", ":"),
+        ).encode()
+
+
+class _MoneyApi(APIView):
+    """A view whose POST moves money under an Idempotency-Key (its GET, if any, renders the same way)."""
+
+    renderer_classes = [ReplayableJSONRenderer]
+
+
 def _render(outcome, view_name: str = "transaction-detail") -> Response:
     """A money outcome (a first answer or its replay): the stored status and body, ``Location`` on a 201."""
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
@@ -150,7 +174,7 @@ def _validated(serializer_class, request) -> dict:
     return data.validated_data
 
 
-class DepositCreateApi(APIView):
+class DepositCreateApi(_MoneyApi):
     @extend_schema(
         operation_id="deposits_create",
         tags=["money"],
@@ -166,7 +190,7 @@ class DepositCreateApi(APIView):
         return _render(services.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
-class WithdrawalCreateApi(APIView):
+class WithdrawalCreateApi(_MoneyApi):
     @extend_schema(
         operation_id="withdrawals_create",
         tags=["money"],
@@ -182,7 +206,7 @@ class WithdrawalCreateApi(APIView):
         return _render(services.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
-class TransferCreateApi(APIView):
+class TransferCreateApi(_MoneyApi):
     @extend_schema(
         operation_id="transfers_create",
         tags=["money"],
@@ -424,7 +448,7 @@ BatchPage = page_of(BatchOutputSerializer, "BatchPage")
 BATCH_ID = OpenApiParameter("batch_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
-class BatchesApi(APIView):
+class BatchesApi(_MoneyApi):
     @extend_schema(
         operation_id="batches_create",
         tags=["money"],
