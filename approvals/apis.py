@@ -11,6 +11,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import approval_approve, approval_reject
 from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
 from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.api.query import QueryInput
 from ledgerx.exceptions import NotFound
 
 APPROVAL_ID = OpenApiParameter("approval_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -34,7 +35,7 @@ def approval_body(approval: ApprovalRequest) -> dict:
     return ApprovalOutput(approval).data
 
 
-class ApprovalFilterInput(serializers.Serializer):
+class ApprovalFilterInput(QueryInput):
     status = serializers.ChoiceField(choices=ApprovalRequest.Status.values, required=False)
 
 

@@ -13,6 +13,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from audit.models import AuditAction, AuditRecord, AuditSeal
 from audit.selectors import audit_record_list
 from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.api.query import QueryInput
 
 
 class IsAdminRole(BasePermission):
@@ -97,7 +98,7 @@ class AuditRecordOutput(serializers.Serializer):
         return seal.prev_hash if seal else None
 
 
-class AuditFilterInput(serializers.Serializer):
+class AuditFilterInput(QueryInput):
     actor = serializers.UUIDField(required=False)
     action = serializers.ChoiceField(choices=AuditAction.choices, required=False)
     target_id = serializers.CharField(required=False, max_length=64)

@@ -15,6 +15,7 @@ from events.models import Delivery, EventType, WebhookEndpoint
 from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, RATE_LIMITED, VALIDATION, StrictCharField, error, page_of
 from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.api.query import QueryInput
 
 INTERNAL = error("internal_error: an unexpected failure (logged with the request id).")
 INVALID_STATE = error("invalid_state: the endpoint is disabled; enable it first.")
@@ -131,7 +132,7 @@ DELIVERY_ID = OpenApiParameter("delivery_id", OpenApiTypes.UUID, OpenApiParamete
 COMMON = {401: NOT_AUTHENTICATED, 429: RATE_LIMITED, 500: INTERNAL}
 
 
-class _TypeFilter(serializers.Serializer):
+class _TypeFilter(QueryInput):
     type = serializers.ChoiceField(choices=EventType.choices, required=False)
 
 

@@ -32,6 +32,7 @@ from ledger.selectors import account_identity_customer, account_identity_for_use
 from ledgerx.api.created import created
 from ledgerx.api.pagination import invalid_cursor, page_size_parse
 from ledgerx.api.parsers import json_loads
+from ledgerx.api.query import QueryInput
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.exceptions import ValidationFailed
 from transactions import batches, selectors, services
@@ -255,7 +256,7 @@ class TransactionListApi(APIView):
         return Response(page.render(rows, [transaction_representation(txn) for txn in rows]))
 
 
-class _TransactionFilters(serializers.Serializer):
+class _TransactionFilters(QueryInput):
     account = serializers.UUIDField(required=False, source="account_id")
     status = serializers.ChoiceField(choices=Transaction.Status.values, required=False)
     type = serializers.ChoiceField(choices=Transaction.Type.values, required=False)
@@ -401,7 +402,8 @@ class BatchItemInput(_MoneyInput):
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            wanted = self._FIELDS.get(data.get("type")) if isinstance(data, dict) else None
+            kind = data.get("type") if isinstance(data, dict) else None
+            wanted = self._FIELDS.get(kind) if isinstance(kind, str) else None  # {"type": {}} is not a key
             missing = {name: ["This field is required."] for name in wanted or () if name not in data}
             raise serializers.ValidationError({**missing, **exc.detail}) from None
 
