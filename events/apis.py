@@ -12,13 +12,11 @@ from rest_framework.views import APIView
 
 from events import selectors, services
 from events.models import Delivery, EventType, WebhookEndpoint
-from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, RATE_LIMITED, VALIDATION, StrictCharField, error, page_of
+from ledger.api_fields import StrictCharField, page_of
 from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination
 from ledgerx.api.query import QueryInput
 
-INTERNAL = error("internal_error: an unexpected failure (logged with the request id).")
-INVALID_STATE = error("invalid_state: the endpoint is disabled; enable it first.")
 
 
 class IdPagination(NewestFirstCursorPagination):
@@ -129,7 +127,6 @@ PAGE_PARAMETERS = [
 EVENT_ID = OpenApiParameter("event_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 ENDPOINT_ID = OpenApiParameter("endpoint_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 DELIVERY_ID = OpenApiParameter("delivery_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
-COMMON = {401: NOT_AUTHENTICATED, 429: RATE_LIMITED, 500: INTERNAL}
 
 
 class _TypeFilter(QueryInput):
@@ -144,7 +141,7 @@ class EventListApi(APIView):
         operation_id="events_list",
         tags=["events"],
         parameters=[OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=EventType.values), *PAGE_PARAMETERS],
-        responses={200: EventPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
+        responses={200: EventPage},
     )
     def get(self, request):
         query = _TypeFilter(data=request.query_params)
@@ -159,7 +156,7 @@ class EventListApi(APIView):
 class EventDetailApi(APIView):
     @extend_schema(
         operation_id="events_retrieve", tags=["events"], parameters=[EVENT_ID],
-        responses={200: EventOutput, 404: NOT_FOUND, **COMMON},
+        responses={200: EventOutput},
     )
     def get(self, request, event_id):
         return Response(services.event_representation(selectors.event_get_for_user(user=request.user, event_id=event_id)))
@@ -171,7 +168,7 @@ class EventDetailApi(APIView):
 class EndpointListCreateApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_list", tags=["webhooks"], parameters=PAGE_PARAMETERS,
-        responses={200: EndpointPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
+        responses={200: EndpointPage},
     )
     def get(self, request):
         paginator = EndpointPagination()
@@ -180,7 +177,7 @@ class EndpointListCreateApi(APIView):
 
     @extend_schema(
         operation_id="webhook_endpoints_create", tags=["webhooks"], request=EndpointCreateInput,
-        responses={201: EndpointWithSecretOutput, 400: VALIDATION, **COMMON},
+        responses={201: EndpointWithSecretOutput},
     )
     def post(self, request):
         data = EndpointCreateInput(data=request.data)
@@ -192,14 +189,14 @@ class EndpointListCreateApi(APIView):
 class EndpointDetailApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_retrieve", tags=["webhooks"], parameters=[ENDPOINT_ID],
-        responses={200: EndpointOutput, 404: NOT_FOUND, **COMMON},
+        responses={200: EndpointOutput},
     )
     def get(self, request, endpoint_id):
         return Response(endpoint_body(selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)))
 
     @extend_schema(
         operation_id="webhook_endpoints_update", tags=["webhooks"], parameters=[ENDPOINT_ID], request=EndpointUpdateInput,
-        responses={200: EndpointOutput, 400: VALIDATION, 404: NOT_FOUND, **COMMON},
+        responses={200: EndpointOutput},
     )
     def patch(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
@@ -210,7 +207,7 @@ class EndpointDetailApi(APIView):
 
     @extend_schema(
         operation_id="webhook_endpoints_destroy", tags=["webhooks"], parameters=[ENDPOINT_ID],
-        responses={204: None, 404: NOT_FOUND, **COMMON},
+        responses={204: None},
     )
     def delete(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
@@ -222,7 +219,7 @@ class EndpointRotateSecretApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_rotate_secret", tags=["webhooks"], parameters=[ENDPOINT_ID], request=None,
         description="A new secret; the previous one keeps signing beside it for 24 hours (both signatures are sent).",
-        responses={200: EndpointWithSecretOutput, 404: NOT_FOUND, **COMMON},
+        responses={200: EndpointWithSecretOutput},
     )
     def post(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
@@ -233,10 +230,7 @@ class EndpointRotateSecretApi(APIView):
 class DeliveryListApi(APIView):
     @extend_schema(
         operation_id="webhook_deliveries_list", tags=["webhooks"], parameters=[ENDPOINT_ID, *PAGE_PARAMETERS],
-        responses={
-            200: DeliveryPage, 400: VALIDATION, 404: error("not_found: no such endpoint of yours, or an invalid cursor."),
-            **COMMON,
-        },
+        responses={200: DeliveryPage},
     )
     def get(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
@@ -249,7 +243,7 @@ class DeliveryRetryApi(APIView):
     @extend_schema(
         operation_id="webhook_deliveries_retry", tags=["webhooks"], parameters=[ENDPOINT_ID, DELIVERY_ID], request=None,
         description="Send this delivery again now (the next worker pass picks it up).",
-        responses={202: DeliveryOutput, 404: NOT_FOUND, 409: INVALID_STATE, **COMMON},
+        responses={202: DeliveryOutput},
     )
     def post(self, request, endpoint_id, delivery_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger import selectors, services
-from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, VALIDATION, StrictCharField, error, page_of
+from ledger.api_fields import StrictCharField, page_of
 from ledger.balance_cache import Identity, Snapshot
 from ledger.models import LedgerAccount
 from ledgerx.api.created import created
@@ -65,7 +65,6 @@ class StatementLineOutput(serializers.Serializer):
 
 AccountPage = page_of(AccountOutput, "AccountPage")
 StatementPage = page_of(StatementLineOutput, "StatementPage")
-BAD_CURSOR = error("not_found: the account does not exist or is not yours, or the cursor is invalid.")
 
 
 def _account_body(account_id, state: Snapshot, identity: Identity) -> dict:
@@ -98,7 +97,7 @@ class AccountListCreateApi(APIView):
     @extend_schema(
         operation_id="accounts_list",
         tags=["accounts"],
-        responses={200: AccountPage, 401: NOT_AUTHENTICATED, 404: error("not_found: invalid cursor.")},
+        responses={200: AccountPage},
     )
     def get(self, request):
         paginator = AccountPagination()
@@ -109,7 +108,7 @@ class AccountListCreateApi(APIView):
         operation_id="accounts_create",
         tags=["accounts"],
         request=AccountCreateInput,
-        responses={201: AccountOutput, 400: VALIDATION, 401: NOT_AUTHENTICATED},
+        responses={201: AccountOutput},
     )
     def post(self, request):
         data = AccountCreateInput(data=request.data)
@@ -123,7 +122,7 @@ class AccountDetailApi(APIView):
         operation_id="accounts_retrieve",
         tags=["accounts"],
         parameters=[ACCOUNT_ID],
-        responses={200: AccountOutput, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: AccountOutput},
     )
     def get(self, request, account_id):
         state, identity = selectors.account_view_for_user(user=request.user, account_id=account_id)
@@ -144,7 +143,7 @@ class AccountBalanceApi(APIView):
                 description="ISO 8601 timestamp (UTC if no offset); default now.",
             ),
         ],
-        responses={200: PointInTimeBalanceOutput, 400: VALIDATION, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: PointInTimeBalanceOutput},
     )
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)
@@ -161,7 +160,7 @@ class AccountEntriesApi(APIView):
         operation_id="accounts_entries",
         tags=["accounts"],
         parameters=[ACCOUNT_ID],
-        responses={200: StatementPage, 401: NOT_AUTHENTICATED, 404: BAD_CURSOR},
+        responses={200: StatementPage},
     )
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)

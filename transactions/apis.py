@@ -18,23 +18,13 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from ledger.api_fields import (
-    NOT_AUTHENTICATED,
-    NOT_FOUND,
-    VALIDATION,
-    StrictAmountField,
-    StrictBooleanField,
-    StrictCharField,
-    error,
-    page_of,
-)
+from ledger.api_fields import StrictAmountField, StrictBooleanField, StrictCharField, page_of
 from ledger.selectors import account_identity_customer, account_identity_for_user
 from ledgerx.api.created import created
 from ledgerx.api.pagination import invalid_cursor, page_size_parse
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.query import QueryInput
 from ledgerx.api.timestamps import timestamp_parse
-from ledgerx.exceptions import ValidationFailed
 from transactions import batches, selectors, services
 from transactions.idempotency import idempotency_key_validate
 from transactions.models import Batch, Transaction
@@ -122,16 +112,6 @@ REPLAYED = OpenApiParameter(
     description="`true` when this is the stored response of an earlier request with the same key.",
 )
 TRANSACTION_ID = OpenApiParameter("transaction_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
-MONEY_ERRORS = {
-    400: error(
-        "validation_error (bad field or amount), idempotency_key_required, currency_mismatch, same_account."
-    ),
-    401: NOT_AUTHENTICATED,
-    403: error("pin_not_set / invalid_pin (with attempts_remaining) / user_suspended."),
-    404: NOT_FOUND,
-    409: error("insufficient_funds / account_frozen / idempotency_in_progress."),
-    422: error("idempotency_key_reused: the key was used with a different request."),
-}
 
 
 class ReplayableJSONRenderer(JSONRenderer):
@@ -181,7 +161,7 @@ class DepositCreateApi(_MoneyApi):
         tags=["money"],
         request=DepositInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+        responses={201: TransactionOutputSerializer},
     )
     def post(self, request):
         key = _idempotency_key(request)
@@ -197,7 +177,7 @@ class WithdrawalCreateApi(_MoneyApi):
         tags=["money"],
         request=WithdrawalInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+        responses={201: TransactionOutputSerializer},
     )
     def post(self, request):
         key = _idempotency_key(request)
@@ -213,7 +193,7 @@ class TransferCreateApi(_MoneyApi):
         tags=["money"],
         request=TransferInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+        responses={201: TransactionOutputSerializer},
     )
     def post(self, request):
         key = _idempotency_key(request)
@@ -240,12 +220,7 @@ class TransactionListApi(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."),
             OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1-200, default 50."),
         ],
-        responses={
-            200: TransactionPage,
-            400: VALIDATION,
-            401: NOT_AUTHENTICATED,
-            404: error("not_found: `account` is not one of yours, or the cursor is invalid."),
-        },
+        responses={200: TransactionPage},
     )
     def get(self, request):
         filters = _validated_query(request)
@@ -333,20 +308,11 @@ class TransactionDetailApi(APIView):
         operation_id="transactions_retrieve",
         tags=["money"],
         parameters=[TRANSACTION_ID],
-        responses={200: TransactionOutputSerializer, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: TransactionOutputSerializer},
     )
     def get(self, request, transaction_id):
         txn = selectors.transaction_get_for_user(user=request.user, transaction_id=transaction_id)
         return Response(transaction_representation(txn))
-
-
-HOLD_RESPONSES = {
-    200: TransactionOutputSerializer,
-    401: NOT_AUTHENTICATED,
-    403: error("forbidden (not the source account's owner) / user_suspended."),
-    404: NOT_FOUND,
-    409: error("invalid_state (not a pending hold, or expired) / account_frozen."),
-}
 
 
 class HoldCommitApi(APIView):
@@ -355,7 +321,7 @@ class HoldCommitApi(APIView):
         tags=["money"],
         request=None,
         parameters=[TRANSACTION_ID],
-        responses=HOLD_RESPONSES,
+        responses={200: TransactionOutputSerializer},
         description="Commit a pending hold (source owner, no PIN): the reserved amount moves.",
     )
     def post(self, request, transaction_id):
@@ -369,7 +335,7 @@ class HoldVoidApi(APIView):
         tags=["money"],
         request=None,
         parameters=[TRANSACTION_ID],
-        responses=HOLD_RESPONSES,
+        responses={200: TransactionOutputSerializer},
         description="Void a pending hold (source owner): the reservation is released.",
     )
     def post(self, request, transaction_id):
@@ -456,7 +422,7 @@ class BatchesApi(_MoneyApi):
         tags=["money"],
         request=BatchInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={201: BatchOutputSerializer, **MONEY_ERRORS},
+        responses={201: BatchOutputSerializer},
         description=(
             "Apply 1-1000 movements in order, in one commit. Atomic (default): all or none; a refused "
             "item answers its own error with `index`. `atomic: false`: 201 with each item's outcome."
@@ -479,12 +445,7 @@ class BatchesApi(_MoneyApi):
             OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."),
             OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1-200, default 50."),
         ],
-        responses={
-            200: BatchPage,
-            400: error("validation_error: `page_size` is not an integer from 1 to 200."),
-            401: NOT_AUTHENTICATED,
-            404: error("not_found: the cursor is invalid."),
-        },
+        responses={200: BatchPage},
     )
     def get(self, request):
         page = KeysetPage(request)
@@ -498,7 +459,7 @@ class BatchDetailApi(APIView):
         operation_id="batches_retrieve",
         tags=["money"],
         parameters=[BATCH_ID],
-        responses={200: BatchOutputSerializer, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: BatchOutputSerializer},
     )
     def get(self, request, batch_id):
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)

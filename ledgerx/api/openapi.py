@@ -350,8 +350,6 @@ def _request_components(result: dict) -> None:
     for name in ("TransactionOutput",):
         if name in schemas:
             schemas[name]["properties"]["amount"].update(minimum=1, maximum=settings.MAX_AMOUNT)
-    for stale in ("ErrorEnvelope", "ErrorDetail"):
-        schemas.pop(stale, None)
 
 
 def _parameters(op: dict, operation: Operation) -> None:

@@ -201,3 +201,13 @@ def test_a_201_names_what_it_created_and_a_401_names_the_scheme(client_for, api_
     assert first["Location"] == replay["Location"] == f"/api/v1/transactions/{first.json()['id']}"
     anonymous = api_client.get("/api/v1/me")
     assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["/api/v1/transactions?type=", "/api/v1/transactions?account=", "/api/v1/events?type="])
+def test_a_filter_sent_empty_is_a_400_not_no_filter(client_for, query):
+    from accounts.tests.factories import UserFactory
+
+    response = client_for(UserFactory()).get(query)
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {query.rsplit("?", 1)[1].rstrip("=")}
