@@ -17,7 +17,9 @@ from ledgerx.exceptions import PayloadTooLarge
 access_logger = logging.getLogger("ledgerx.access")
 # Exceptions Django turns into their own 4xx page.
 _REFUSALS = (PermissionDenied, Http404, BadRequest, SuspiciousOperation)
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# An X-Request-ID the client sends is kept when it matches (the OpenAPI schema declares it too).
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+_VALID_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 def client_ip(request) -> str:

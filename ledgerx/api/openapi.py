@@ -19,7 +19,7 @@ to handle every answer, from the tables the server itself answers from:
   request/response examples on every operation.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -34,6 +34,7 @@ from accounts.exceptions import (
 )
 from accounts.services import PIN_PATTERN
 from ledger.exceptions import AccountFrozen, BalanceLimit, InsufficientFunds
+from ledgerx.api.middleware import REQUEST_ID_PATTERN
 from ledgerx.api.pagination import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from ledgerx.exceptions import (
     Forbidden,
@@ -51,6 +52,7 @@ from ledgerx.exceptions import (
 )
 from transactions.engine.codes import KIND_REFUSALS, refusal
 from transactions.exceptions import IdempotencyKeyRequired, IdempotencyKeyReused
+from transactions.idempotency import IDEMPOTENCY_KEY_PATTERN
 
 Errors = tuple[type[LedgerXError], ...]
 
@@ -147,7 +149,10 @@ _WHY = {
     "validation_error": "a malformed body or a bad field or parameter (see `fields`)",
     "not_found": "no such object, or not yours",
 }
-_LIST_WHY = {"validation_error": "`page_size` is not an integer from 1 to 200", "not_found": "the cursor is invalid"}
+_LIST_WHY = {
+    "validation_error": f"`page_size` is not an integer from 1 to {PAGE_SIZE_MAX}",
+    "not_found": "the cursor is invalid",
+}
 
 
 def _why(kind: type[LedgerXError], operation: Operation) -> str:
@@ -157,8 +162,7 @@ def _why(kind: type[LedgerXError], operation: Operation) -> str:
         return why
     return f"{why}, or {_LIST_WHY[kind.code]}" if kind in operation.errors else _LIST_WHY[kind.code]
 
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
-IDEMPOTENCY_KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"  # printable ASCII, not only spaces
+
 
 _HEADERS = {
     "X-Request-ID": {
@@ -198,12 +202,8 @@ def _camel(code: str) -> str:
     return "".join(part.capitalize() for part in code.split("_"))
 
 
-@dataclass
-class _Status:
-    codes: dict[str, str] = field(default_factory=dict)  # code -> why, in declaration order
-
-
-def _errors_by_status(operation: Operation, *, authenticated: bool, method: str) -> dict[int, _Status]:
+def _errors_by_status(operation: Operation, *, authenticated: bool, method: str) -> dict[int, dict[str, str]]:
+    """status -> {code: why}, in declaration order: every error this operation can answer."""
     kinds: list[type[LedgerXError]] = list(operation.errors)
     if operation.list:
         kinds += _LIST
@@ -212,9 +212,9 @@ def _errors_by_status(operation: Operation, *, authenticated: bool, method: str)
     if method in _WITH_BODY:
         kinds.append(PayloadTooLarge)
     kinds += _EVERYWHERE
-    statuses: dict[int, _Status] = {}
+    statuses: dict[int, dict[str, str]] = {}
     for kind in kinds:
-        statuses.setdefault(kind.status, _Status()).codes.setdefault(kind.code, _why(kind, operation))
+        statuses.setdefault(kind.status, {}).setdefault(kind.code, _why(kind, operation))
     return dict(sorted(statuses.items()))
 
 
@@ -414,7 +414,7 @@ def postprocess(result, generator, request, public):
                     content["example"] = _example(content["schema"], schemas)
             statuses = _errors_by_status(operation, authenticated=authenticated, method=method)
             for status, found in statuses.items():
-                codes = list(found.codes)
+                codes = list(found)
                 # An atomic batch answers a refused item's own error, with its index.
                 batch = operation_id == "batches_create" and status in (400, 404, 409)
                 name, schema = _error_component(codes, batch=batch)
@@ -425,12 +425,12 @@ def postprocess(result, generator, request, public):
                 if status == 401:
                     headers["WWW-Authenticate"] = _header("WWW-Authenticate")
                 responses[str(status)] = {
-                    "description": "; ".join(f"`{code}`: {why}" for code, why in found.codes.items()) + ".",
+                    "description": "; ".join(f"`{code}`: {why}" for code, why in found.items()) + ".",
                     "headers": headers,
                     "content": {
                         "application/json": {
                             "schema": {"$ref": f"#/components/schemas/{name}"},
-                            "examples": {code: {"value": _error_example(code, why)} for code, why in found.codes.items()},
+                            "examples": {code: {"value": _error_example(code, why)} for code, why in found.items()},
                         }
                     },
                 }
