@@ -13,7 +13,7 @@ from accounts.services import user_suspend
 from approvals.apis import ApprovalOutput, approval_body
 from approvals.models import ApprovalRequest
 from approvals.services import user_reinstate_requested
-from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, reason_from
 from ledgerx.exceptions import NotFound
 
 USER_ID = OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -31,12 +31,11 @@ class UserSuspendApi(APIView):
 
     @extend_schema(
         operation_id="admin_users_suspend",
-        summary="Suspend a user (admin)",
         description="The user can still log in and read, but every money-moving request answers 403 user_suspended.",
         tags=["back office"],
         parameters=[USER_ID],
         request=ReasonInput,
-        responses=backoffice_responses({200: UserOutput}, conflicts="invalid_state: the user is already suspended."),
+        responses={200: UserOutput},
     )
     def post(self, request, user_id):
         user = _user_get(user_id)
@@ -48,15 +47,12 @@ class UserReinstateApi(APIView):
 
     @extend_schema(
         operation_id="admin_users_reinstate",
-        summary="Reinstate a suspended user (admin)",
         description="Lifts the suspension and clears the failed PIN count. With `LEDGERX_FOUR_EYES_REINSTATE=1` "
         "answers 202 with a pending approval request instead.",
         tags=["back office"],
         parameters=[USER_ID],
         request=ReasonInput,
-        responses=backoffice_responses(
-            {200: UserOutput, 202: ApprovalOutput}, conflicts="invalid_state: the user is not suspended."
-        ),
+        responses={200: UserOutput, 202: ApprovalOutput},
     )
     def post(self, request, user_id):
         user = _user_get(user_id)

@@ -1,8 +1,7 @@
 """Identity API: thin views; each validates shape, applies its rate limit and
 calls one service (see accounts.services for the rules)."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -10,7 +9,6 @@ from rest_framework.views import APIView
 
 from accounts import devices, services
 from accounts.serializers import (
-    ErrorEnvelope,
     LoginInput,
     PasswordChangeInput,
     PinSetInput,
@@ -19,24 +17,10 @@ from accounts.serializers import (
     TokenPairOutput,
     UserOutput,
 )
+from ledgerx.api.created import created
 from ledgerx.api.ratelimit import auth_rate_limit_ip, auth_rate_limit_key
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ErrorEnvelope, description=description)
-
-
-RETRY_AFTER = OpenApiParameter(
-    name="Retry-After",
-    type=OpenApiTypes.INT,
-    location=OpenApiParameter.HEADER,
-    response=[429, 503],
-    description="Seconds to wait: until the rate-limit window resets (429), before retrying (503).",
-)
-VALIDATION = _error("validation_error: malformed JSON or a bad field.")
-RATE_LIMITED = _error("rate_limited: too many requests (see Retry-After).")
-LIMITER_DOWN = _error("service_unavailable: the rate limiter (Redis) is down; retry later.")
-NOT_AUTHENTICATED = _error("not_authenticated / token_invalid: missing, expired or revoked access token.")
 NO_CONTENT = OpenApiResponse(description="Done; no body.")
 
 
@@ -74,14 +58,8 @@ class RegisterApi(PublicApi):
         tags=["identity"],
         auth=[],
         request=RegisterInput,
-        parameters=[RETRY_AFTER],
-        responses={
-            201: UserOutput,
-            400: VALIDATION,
-            409: _error("email_taken: a user with this email exists."),
-            429: RATE_LIMITED,
-            503: LIMITER_DOWN,
-        },
+        parameters=[],
+        responses={201: UserOutput},
     )
     def post(self, request):
         auth_rate_limit_ip(request, scope="register")
@@ -89,7 +67,8 @@ class RegisterApi(PublicApi):
         data.is_valid(raise_exception=True)
         auth_rate_limit_key(request, scope="register", value=data.validated_data["email"])
         user = services.user_register(**data.validated_data)
-        return Response(_user_body(user), status=status.HTTP_201_CREATED)
+        # The new user is read at `me`, once logged in.
+        return created(_user_body(user), "me", by_id=False)
 
 
 class LoginApi(PublicApi):
@@ -99,14 +78,8 @@ class LoginApi(PublicApi):
         tags=["identity"],
         auth=[],
         request=LoginInput,
-        parameters=[RETRY_AFTER],
-        responses={
-            200: TokenPairOutput,
-            400: VALIDATION,
-            401: _error("invalid_credentials: unknown email or wrong password (indistinguishable)."),
-            429: RATE_LIMITED,
-            503: LIMITER_DOWN,
-        },
+        parameters=[],
+        responses={200: TokenPairOutput},
     )
     def post(self, request):
         auth_rate_limit_ip(request, scope="login")
@@ -134,17 +107,8 @@ class RefreshApi(PublicApi):
         tags=["identity"],
         auth=[],
         request=RefreshInput,
-        parameters=[RETRY_AFTER],
-        responses={
-            200: TokenPairOutput,
-            400: VALIDATION,
-            401: _error(
-                "token_invalid: bad, expired or revoked refresh token. Presenting a revoked one "
-                "revokes every refresh token of its user."
-            ),
-            429: RATE_LIMITED,
-            503: LIMITER_DOWN,
-        },
+        parameters=[],
+        responses={200: TokenPairOutput},
     )
     def post(self, request):
         auth_rate_limit_ip(request, scope="refresh")
@@ -165,13 +129,8 @@ class LogoutApi(APIView):
         description="Revoke one of your refresh tokens.",
         tags=["identity"],
         request=RefreshInput,
-        parameters=[RETRY_AFTER],
-        responses={
-            204: NO_CONTENT,
-            400: VALIDATION,
-            401: _error("not_authenticated / token_invalid: bad access token, or a refresh token not yours."),
-            429: RATE_LIMITED,
-        },
+        parameters=[],
+        responses={204: NO_CONTENT},
     )
     def post(self, request):
         data = RefreshInput(data=request.data)
@@ -187,8 +146,8 @@ class MeApi(APIView):
         operation_id="me_retrieve",
         description="The authenticated user.",
         tags=["identity"],
-        parameters=[RETRY_AFTER],
-        responses={200: UserOutput, 401: NOT_AUTHENTICATED, 429: RATE_LIMITED},
+        parameters=[],
+        responses={200: UserOutput},
     )
     def get(self, request):
         return Response(_user_body(request.user))
@@ -202,14 +161,8 @@ class PasswordChangeApi(APIView):
         description="Change the password; every refresh token of the user is revoked.",
         tags=["identity"],
         request=PasswordChangeInput,
-        parameters=[RETRY_AFTER],
-        responses={
-            204: NO_CONTENT,
-            400: VALIDATION,
-            401: _error("invalid_credentials (wrong current password), or not_authenticated / token_invalid."),
-            429: RATE_LIMITED,
-            503: LIMITER_DOWN,
-        },
+        parameters=[],
+        responses={204: NO_CONTENT},
     )
     def put(self, request):
         # A stolen access token must not allow fast password guessing.
@@ -228,14 +181,8 @@ class PinSetApi(APIView):
         description="Set or replace the transaction PIN (4-6 ASCII digits as a string); the password proves identity.",
         tags=["identity"],
         request=PinSetInput,
-        parameters=[RETRY_AFTER],
-        responses={
-            204: NO_CONTENT,
-            400: _error("validation_error (not a string of 4-6 ASCII digits) or weak_pin."),
-            401: _error("invalid_credentials (wrong password), or not_authenticated / token_invalid."),
-            429: RATE_LIMITED,
-            503: LIMITER_DOWN,
-        },
+        parameters=[],
+        responses={204: NO_CONTENT},
     )
     def put(self, request):
         auth_rate_limit_key(request, scope="pin", value=str(request.user.pk))

@@ -59,18 +59,3 @@ class UserOutput(serializers.Serializer):
     role = serializers.ChoiceField(choices=["user", "admin"])
     status = serializers.ChoiceField(choices=["active", "suspended"])
     pin_set = serializers.BooleanField()
-
-
-class ErrorDetail(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Only on validation errors: field name -> messages.",
-    )
-    attempts_remaining = serializers.IntegerField(required=False, help_text="Only on invalid_pin.")
-
-
-class ErrorEnvelope(serializers.Serializer):
-    error = ErrorDetail()

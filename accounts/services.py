@@ -68,7 +68,9 @@ from ledgerx.fastsql import prepared_cursor
 from ledgerx.observability import metrics
 from ledgerx.text import reason_clean
 
-_PIN_RE = re.compile(r"[0-9]{4,6}")  # [0-9], not \d: \d also matches full-width and other digits
+# [0-9], not \d: \d also matches full-width and other digits. The OpenAPI schema declares it too.
+PIN_PATTERN = r"[0-9]{4,6}"
+_PIN_RE = re.compile(PIN_PATTERN)
 
 
 # --- PIN ------------------------------------------------------------------------

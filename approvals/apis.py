@@ -9,8 +9,9 @@ from rest_framework.views import APIView
 
 from approvals.models import ApprovalRequest
 from approvals.services import approval_approve, approval_reject
-from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, reason_from
 from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.api.query import QueryInput
 from ledgerx.exceptions import NotFound
 
 APPROVAL_ID = OpenApiParameter("approval_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -34,7 +35,7 @@ def approval_body(approval: ApprovalRequest) -> dict:
     return ApprovalOutput(approval).data
 
 
-class ApprovalFilterInput(serializers.Serializer):
+class ApprovalFilterInput(QueryInput):
     status = serializers.ChoiceField(choices=ApprovalRequest.Status.values, required=False)
 
 
@@ -49,14 +50,13 @@ class ApprovalListApi(ListAPIView):
 
     @extend_schema(
         operation_id="admin_approvals_list",
-        summary="List four-eyes approval requests (admin)",
         description="Newest first, cursor-paginated.",
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=ApprovalRequest.Status.values),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="At most 200."),
         ],
         tags=["back office"],
-        responses=backoffice_responses({200: ApprovalOutput(many=True)}, reason=False),
+        responses={200: ApprovalOutput(many=True)},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -77,22 +77,18 @@ def _approval_get(approval_id) -> ApprovalRequest:
         raise NotFound() from None
 
 
-_DECIDE_CONFLICTS = "invalid_state: the request is already decided (or the action's own state check failed)."
-
-
 class ApprovalApproveApi(APIView):
     permission_classes = BACKOFFICE_PERMISSIONS
 
     @extend_schema(
         operation_id="admin_approvals_approve",
-        summary="Approve a request and carry out its action (admin)",
         description="The action and the decision commit together; if the action is refused (e.g. "
         "insufficient_funds) nothing changes and the request stays pending. The requester cannot approve "
         "their own request (403 forbidden).",
         tags=["back office"],
         parameters=[APPROVAL_ID],
         request=ReasonInput,
-        responses=backoffice_responses({200: ApprovalOutput}, conflicts=_DECIDE_CONFLICTS + " / insufficient_funds."),
+        responses={200: ApprovalOutput},
     )
     def post(self, request, approval_id):
         approval = _approval_get(approval_id)
@@ -104,11 +100,10 @@ class ApprovalRejectApi(APIView):
 
     @extend_schema(
         operation_id="admin_approvals_reject",
-        summary="Reject a request (admin; the requester may withdraw their own)",
         tags=["back office"],
         parameters=[APPROVAL_ID],
         request=ReasonInput,
-        responses=backoffice_responses({200: ApprovalOutput}, conflicts=_DECIDE_CONFLICTS),
+        responses={200: ApprovalOutput},
     )
     def post(self, request, approval_id):
         approval = _approval_get(approval_id)

@@ -18,39 +18,24 @@ from rest_framework.views import APIView
 
 from events import selectors, services
 from events.models import Delivery, Event, EventType, WebhookEndpoint
-from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, RATE_LIMITED, VALIDATION, StrictCharField, error, page_of
-from ledgerx.api.pagination import NewestFirstCursorPagination, invalid_cursor
+from ledger.api_fields import StrictCharField, page_of
+from ledgerx.api.created import created
+from ledgerx.api.pagination import NewestFirstCursorPagination, invalid_cursor, page_size_parse
 from ledgerx.api.parsers import json_loads
-from ledgerx.exceptions import ValidationFailed
-
-INTERNAL = error("internal_error: an unexpected failure (logged with the request id).")
-INVALID_STATE = error("invalid_state: the endpoint is disabled; enable it first.")
+from ledgerx.api.query import QueryInput
 
 
-class _StrictPageSize:
-    """``?page_size=`` must be an integer (DRF would silently use the default); values clamp to 1-200."""
 
-    def get_page_size(self, request):
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            raise ValidationFailed(fields={"page_size": ["Must be an integer from 1 to 200."]}) from None
-        return min(max(size, 1), self.max_page_size)
-
-
-class IdPagination(_StrictPageSize, NewestFirstCursorPagination):
+class IdPagination(NewestFirstCursorPagination):
     # UUIDv7 ids grow with time: a pure keyset over -id.
     ordering = "-id"
 
 
-class EndpointPagination(_StrictPageSize, NewestFirstCursorPagination):
+class EndpointPagination(NewestFirstCursorPagination):
     ordering = ("-created_at", "-id")
 
 
-class EventLogPage(_StrictPageSize):
+class EventLogPage:
     """Opaque cursors over the event log's positions (xid, id) for ``selectors.event_page_for_user``.
 
     A cursor is base64url JSON {"d": "next"|"prev", "x": xid, "i": event id}.
@@ -61,13 +46,10 @@ class EventLogPage(_StrictPageSize):
     empty links to itself (poll it again later).
     """
 
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
 
     def __init__(self, request):
         self.request = request
-        self.size = self.get_page_size(request)
+        self.size = page_size_parse(request.query_params.get("page_size"))
         self.before = self.after = None
         raw = request.query_params.get("cursor")
         if raw:
@@ -217,10 +199,9 @@ PAGE_PARAMETERS = [
 EVENT_ID = OpenApiParameter("event_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 ENDPOINT_ID = OpenApiParameter("endpoint_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 DELIVERY_ID = OpenApiParameter("delivery_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
-COMMON = {401: NOT_AUTHENTICATED, 429: RATE_LIMITED, 500: INTERNAL}
 
 
-class _TypeFilter(serializers.Serializer):
+class _TypeFilter(QueryInput):
     type = serializers.ChoiceField(choices=EventType.choices, required=False)
 
 
@@ -236,10 +217,10 @@ class EventListApi(APIView):
             "committed after it: follow it to poll; an event never appears behind a page already read."
         ),
         parameters=[OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=EventType.values), *PAGE_PARAMETERS],
-        responses={200: EventPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
+        responses={200: EventPage},
     )
     def get(self, request):
-        query = _TypeFilter(data=request.query_params.dict())  # an empty value is invalid, not absent
+        query = _TypeFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
         page = EventLogPage(request)
         rows = selectors.event_page_for_user(
@@ -252,7 +233,7 @@ class EventListApi(APIView):
 class EventDetailApi(APIView):
     @extend_schema(
         operation_id="events_retrieve", tags=["events"], parameters=[EVENT_ID],
-        responses={200: EventOutput, 404: NOT_FOUND, **COMMON},
+        responses={200: EventOutput},
     )
     def get(self, request, event_id):
         return Response(services.event_representation(selectors.event_get_for_user(user=request.user, event_id=event_id)))
@@ -264,7 +245,7 @@ class EventDetailApi(APIView):
 class EndpointListCreateApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_list", tags=["webhooks"], parameters=PAGE_PARAMETERS,
-        responses={200: EndpointPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
+        responses={200: EndpointPage},
     )
     def get(self, request):
         paginator = EndpointPagination()
@@ -273,26 +254,26 @@ class EndpointListCreateApi(APIView):
 
     @extend_schema(
         operation_id="webhook_endpoints_create", tags=["webhooks"], request=EndpointCreateInput,
-        responses={201: EndpointWithSecretOutput, 400: VALIDATION, **COMMON},
+        responses={201: EndpointWithSecretOutput},
     )
     def post(self, request):
         data = EndpointCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         endpoint, secret = services.endpoint_create(actor=request.user, **data.validated_data)
-        return Response(endpoint_body(endpoint, secret), status=status.HTTP_201_CREATED)
+        return created(endpoint_body(endpoint, secret), "webhook-endpoint-detail")
 
 
 class EndpointDetailApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_retrieve", tags=["webhooks"], parameters=[ENDPOINT_ID],
-        responses={200: EndpointOutput, 404: NOT_FOUND, **COMMON},
+        responses={200: EndpointOutput},
     )
     def get(self, request, endpoint_id):
         return Response(endpoint_body(selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)))
 
     @extend_schema(
         operation_id="webhook_endpoints_update", tags=["webhooks"], parameters=[ENDPOINT_ID], request=EndpointUpdateInput,
-        responses={200: EndpointOutput, 400: VALIDATION, 404: NOT_FOUND, **COMMON},
+        responses={200: EndpointOutput},
     )
     def patch(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
@@ -303,7 +284,7 @@ class EndpointDetailApi(APIView):
 
     @extend_schema(
         operation_id="webhook_endpoints_destroy", tags=["webhooks"], parameters=[ENDPOINT_ID],
-        responses={204: None, 404: NOT_FOUND, **COMMON},
+        responses={204: None},
     )
     def delete(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
@@ -315,7 +296,7 @@ class EndpointRotateSecretApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_rotate_secret", tags=["webhooks"], parameters=[ENDPOINT_ID], request=None,
         description="A new secret; the previous one keeps signing beside it for 24 hours (both signatures are sent).",
-        responses={200: EndpointWithSecretOutput, 404: NOT_FOUND, **COMMON},
+        responses={200: EndpointWithSecretOutput},
     )
     def post(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
@@ -326,10 +307,7 @@ class EndpointRotateSecretApi(APIView):
 class DeliveryListApi(APIView):
     @extend_schema(
         operation_id="webhook_deliveries_list", tags=["webhooks"], parameters=[ENDPOINT_ID, *PAGE_PARAMETERS],
-        responses={
-            200: DeliveryPage, 400: VALIDATION, 404: error("not_found: no such endpoint of yours, or an invalid cursor."),
-            **COMMON,
-        },
+        responses={200: DeliveryPage},
     )
     def get(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
@@ -342,7 +320,7 @@ class DeliveryRetryApi(APIView):
     @extend_schema(
         operation_id="webhook_deliveries_retry", tags=["webhooks"], parameters=[ENDPOINT_ID, DELIVERY_ID], request=None,
         description="Send this delivery again now (the next worker pass picks it up).",
-        responses={202: DeliveryOutput, 404: NOT_FOUND, 409: INVALID_STATE, **COMMON},
+        responses={202: DeliveryOutput},
     )
     def post(self, request, endpoint_id, delivery_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)

@@ -9,13 +9,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.apis import BACKOFFICE_PERMISSIONS, backoffice_responses
+from audit.apis import BACKOFFICE_PERMISSIONS
 from fx import selectors, services
 from fx.representations import quote_representation, rate_representation
-from ledger.api_fields import NOT_AUTHENTICATED, RATE_LIMITED, StrictAmountField, StrictCharField, error
-
-# What any operation here can also answer (the contract lists 429 and 500 for every operation).
-ALWAYS = {429: RATE_LIMITED, 500: error("internal_error: an unexpected failure (logged with the request id).")}
+from ledger.api_fields import StrictAmountField, StrictCharField
+from ledgerx.api.created import created
 
 
 class QuoteInput(serializers.Serializer):
@@ -48,20 +46,15 @@ class QuoteCreateApi(APIView):
         operation_id="fx_quotes_create",
         tags=["currency conversion"],
         request=QuoteInput,
-        responses={
-            201: QuoteOutput,
-            400: error("validation_error: currencies, exactly one amount, or an amount that converts to nothing."),
-            401: NOT_AUTHENTICATED,
-            409: error("invalid_state: no rate for the pair, or the rate is stale."),
-            **ALWAYS,
-        },
+        responses={201: QuoteOutput},
         description="A firm price for at least 30 seconds. Give `source_amount` or `destination_amount`; "
         "the other is computed at the rate and rounded in the house's favour.",
     )
     def post(self, request):
         data = _validated(QuoteInput, request)
         quote = services.quote_create(actor=request.user, **data)
-        return Response(quote_representation(quote), status=201)
+        # A quote is not read back (``POST conversions`` uses it): Location names where quotes are made.
+        return created(quote_representation(quote), "fx-quotes", by_id=False)
 
 
 class RateInput(serializers.Serializer):
@@ -93,7 +86,7 @@ class RatesAdminApi(APIView):
     @extend_schema(
         operation_id="admin_fx_rates_list",
         tags=["back office"],
-        responses={**backoffice_responses({200: RateOutput(many=True)}, reason=False), **ALWAYS},
+        responses={200: RateOutput(many=True)},
     )
     def get(self, request):
         return Response([rate_representation(rate) for rate in selectors.rates_all()])
@@ -102,11 +95,7 @@ class RatesAdminApi(APIView):
         operation_id="admin_fx_rates_set",
         tags=["back office"],
         request=RateInput,
-        responses={
-            **backoffice_responses({200: RateOutput}, reason=False),
-            400: error("validation_error: a currency, `mid` or `spread_bps`."),
-            **ALWAYS,
-        },
+        responses={200: RateOutput},
         description="Set a pair's mid rate and spread (audited). One row per pair: setting NGN/USD replaces USD/NGN.",
     )
     def put(self, request):

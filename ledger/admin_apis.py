@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, reason_from
 from ledger.apis import AccountOutput, account_row_body
 from ledger.selectors import account_get_customer
 from ledger.services import account_freeze, account_unfreeze
@@ -18,12 +18,11 @@ class AccountFreezeApi(APIView):
 
     @extend_schema(
         operation_id="admin_accounts_freeze",
-        summary="Freeze a customer account (admin)",
         description="A frozen account can neither send nor receive (409 account_frozen); it can still be read.",
         tags=["back office"],
         parameters=[ACCOUNT_ID],
         request=ReasonInput,
-        responses=backoffice_responses({200: AccountOutput}, conflicts="invalid_state: the account is already frozen."),
+        responses={200: AccountOutput},
     )
     def post(self, request, account_id):
         account = account_get_customer(account_id=account_id)
@@ -35,11 +34,10 @@ class AccountUnfreezeApi(APIView):
 
     @extend_schema(
         operation_id="admin_accounts_unfreeze",
-        summary="Unfreeze a customer account (admin)",
         tags=["back office"],
         parameters=[ACCOUNT_ID],
         request=ReasonInput,
-        responses=backoffice_responses({200: AccountOutput}, conflicts="invalid_state: the account is not frozen."),
+        responses={200: AccountOutput},
     )
     def post(self, request, account_id):
         account = account_get_customer(account_id=account_id)

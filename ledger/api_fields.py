@@ -1,4 +1,4 @@
-"""Strict DRF fields and shared schema pieces for the money APIs.
+"""Strict DRF fields and the page shape for the money APIs.
 
 DRF's IntegerField accepts "1050" and 10.0, its CharField accepts 12 and its
 BooleanField accepts "yes"; money input must be exactly the JSON type the
@@ -7,10 +7,8 @@ contract names, so these fields check the type and never coerce.
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-from accounts.serializers import ErrorEnvelope
 
 
 @extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": 10**15})
@@ -56,16 +54,6 @@ class StrictBooleanField(serializers.Field):
 
     def to_representation(self, value):
         return bool(value)
-
-
-def error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=ErrorEnvelope, description=description)
-
-
-NOT_AUTHENTICATED = error("not_authenticated / token_invalid: missing, expired or revoked access token.")
-NOT_FOUND = error("not_found: no such object, or it belongs to another user.")
-VALIDATION = error("validation_error: malformed JSON or a bad field (see `fields`).")
-RATE_LIMITED = error("rate_limited: too many requests (see Retry-After).")
 
 
 def page_of(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:

@@ -4,14 +4,15 @@
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger import selectors, services
-from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, VALIDATION, StrictCharField, error, page_of
+from ledger.api_fields import StrictCharField, page_of
 from ledger.balance_cache import Identity, Snapshot
 from ledger.models import LedgerAccount
+from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.exceptions import ValidationFailed
@@ -67,7 +68,6 @@ class StatementLineOutput(serializers.Serializer):
 
 AccountPage = page_of(AccountOutput, "AccountPage")
 StatementPage = page_of(StatementLineOutput, "StatementPage")
-BAD_CURSOR = error("not_found: the account does not exist or is not yours, or the cursor is invalid.")
 
 
 def _account_body(account_id, state: Snapshot, identity: Identity) -> dict:
@@ -100,7 +100,7 @@ class AccountListCreateApi(APIView):
     @extend_schema(
         operation_id="accounts_list",
         tags=["accounts"],
-        responses={200: AccountPage, 401: NOT_AUTHENTICATED, 404: error("not_found: invalid cursor.")},
+        responses={200: AccountPage},
     )
     def get(self, request):
         paginator = AccountPagination()
@@ -111,13 +111,13 @@ class AccountListCreateApi(APIView):
         operation_id="accounts_create",
         tags=["accounts"],
         request=AccountCreateInput,
-        responses={201: AccountOutput, 400: VALIDATION, 401: NOT_AUTHENTICATED},
+        responses={201: AccountOutput},
     )
     def post(self, request):
         data = AccountCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         account = services.account_open(actor=request.user, owner=request.user, **data.validated_data)
-        return Response(account_row_body(account), status=status.HTTP_201_CREATED)
+        return created(account_row_body(account), "account-detail")
 
 
 class AccountDetailApi(APIView):
@@ -125,7 +125,7 @@ class AccountDetailApi(APIView):
         operation_id="accounts_retrieve",
         tags=["accounts"],
         parameters=[ACCOUNT_ID],
-        responses={200: AccountOutput, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: AccountOutput},
     )
     def get(self, request, account_id):
         state, identity = selectors.account_view_for_user(user=request.user, account_id=account_id)
@@ -146,7 +146,7 @@ class AccountBalanceApi(APIView):
                 description="ISO 8601 timestamp (UTC if no offset); default now.",
             ),
         ],
-        responses={200: PointInTimeBalanceOutput, 400: VALIDATION, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: PointInTimeBalanceOutput},
     )
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)
@@ -163,7 +163,7 @@ class AccountEntriesApi(APIView):
         operation_id="accounts_entries",
         tags=["accounts"],
         parameters=[ACCOUNT_ID],
-        responses={200: StatementPage, 401: NOT_AUTHENTICATED, 404: BAD_CURSOR},
+        responses={200: StatementPage},
     )
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)

@@ -261,6 +261,11 @@ def accounts_lock(*, ids: Iterable, share_user=None) -> LockResult:
     LedgerAccount.DoesNotExist for an unknown id.
     """
     wanted = set(ids)
+    if not wanted:
+        # Nothing to lock (a batch whose every account is unknown): no money can move,
+        # so the user's status needs no lock, only reading.
+        status = None if share_user is None else type(share_user).objects.filter(pk=share_user.pk).values_list("status", flat=True).first()
+        return LockResult({}, status)
     with tracing.span("ledgerx.movement.lock_wait", **{"ledgerx.accounts": len(wanted)}):
         if connection.vendor == "postgresql":
             rows = _accounts_lock_postgres(wanted, share_user)

@@ -59,3 +59,36 @@ class RateLimited(LedgerXError):
     def __init__(self, retry_after: int, message: str | None = None):
         super().__init__(message)
         self.retry_after = max(1, int(retry_after))
+
+
+# The HTTP layer's own answers. Nothing in the domain raises them: the error
+# renderer (``ledgerx.api.errors``) answers with their code and status, and the
+# OpenAPI schema (``ledgerx.api.openapi``) declares them from the same classes.
+
+
+class NotAuthenticated(LedgerXError):
+    code = "not_authenticated"
+    status = 401
+    default_message = "Authentication credentials were not provided."
+
+
+class MethodNotAllowed(LedgerXError):
+    code = "method_not_allowed"
+    status = 405
+    default_message = "The path does not support this method."
+
+
+class NotAcceptable(LedgerXError):
+    code = "not_acceptable"
+    status = 406
+    default_message = "The Accept header names no type the API serves (it serves application/json)."
+
+
+class PayloadTooLarge(LedgerXError):
+    code = "payload_too_large"
+    status = 413
+    default_message = "The request body is too large."
+
+
+class InternalError(LedgerXError):
+    """The default of ``LedgerXError``, named: what an unexpected failure answers."""

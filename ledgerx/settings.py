@@ -399,6 +399,8 @@ SPECTACULAR_SETTINGS = {
         "BatchItemTypeEnum": ["deposit", "withdrawal", "transfer"],
     },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Every status, error code and header each operation can answer: ledgerx/api/openapi.py.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "ledgerx.api.openapi.postprocess"],
     "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {
         "EventTypeEnum": "events.models.EventType",

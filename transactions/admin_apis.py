@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 from approvals.apis import ApprovalOutput, approval_body
 from approvals.models import ApprovalRequest
 from approvals.services import transaction_reverse_requested
-from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, backoffice_responses, reason_from
+from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, reason_from
+from ledgerx.api.created import created
 from ledgerx.exceptions import NotFound
 from transactions.apis import TransactionOutputSerializer
 from transactions.models import Transaction
@@ -30,22 +31,17 @@ class TransactionReverseApi(APIView):
 
     @extend_schema(
         operation_id="admin_transactions_reverse",
-        summary="Reverse a committed transaction (admin)",
         description="Creates a new balanced `reversal` transaction that undoes the original, which becomes "
         "`reversed`. Answers 201 with the reversal; at or above the currency's four-eyes threshold "
         "(`LEDGERX_FOUR_EYES_AMOUNT`) 202 with a pending approval request instead.",
         tags=["back office"],
         parameters=[TRANSACTION_ID],
         request=ReasonInput,
-        responses=backoffice_responses(
-            {201: TransactionOutputSerializer, 202: ApprovalOutput},
-            conflicts="invalid_state (already reversed, a reversal, or not committed) / insufficient_funds "
-            "(a customer account would go below zero).",
-        ),
+        responses={201: TransactionOutputSerializer, 202: ApprovalOutput},
     )
     def post(self, request, transaction_id):
         original = _transaction_get(transaction_id)
         result = transaction_reverse_requested(actor=request.user, transaction=original, reason=reason_from(request))
         if isinstance(result, ApprovalRequest):
             return Response(approval_body(result), status=status.HTTP_202_ACCEPTED)
-        return Response(transaction_representation(result), status=status.HTTP_201_CREATED)
+        return created(transaction_representation(result), "transaction-detail")

@@ -13,28 +13,20 @@ import uuid
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from ledger.api_fields import (
-    NOT_AUTHENTICATED,
-    NOT_FOUND,
-    VALIDATION,
-    StrictAmountField,
-    StrictBooleanField,
-    StrictCharField,
-    error,
-    page_of,
-)
+from ledger.api_fields import StrictAmountField, StrictBooleanField, StrictCharField, page_of
 from ledger.selectors import account_identity_customer, account_identity_for_user
-from ledgerx.api.pagination import invalid_cursor
+from ledgerx.api.created import created
+from ledgerx.api.pagination import invalid_cursor, page_size_parse
 from ledgerx.api.parsers import json_loads
+from ledgerx.api.query import QueryInput
 from ledgerx.api.timestamps import timestamp_parse
-from ledgerx.exceptions import ValidationFailed
-from fx.apis import ALWAYS
 from transactions import batches, selectors, services
-from transactions.idempotency import MoneyOutcome, idempotency_key_validate
+from transactions.idempotency import idempotency_key_validate
 from transactions.models import Batch, Transaction
 from transactions.representations import batch_representation, transaction_representation
 
@@ -134,20 +126,36 @@ REPLAYED = OpenApiParameter(
     description="`true` when this is the stored response of an earlier request with the same key.",
 )
 TRANSACTION_ID = OpenApiParameter("transaction_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
-MONEY_ERRORS = {
-    400: error(
-        "validation_error (bad field or amount), idempotency_key_required, currency_mismatch, same_account."
-    ),
-    401: NOT_AUTHENTICATED,
-    403: error("pin_not_set / invalid_pin (with attempts_remaining) / user_suspended."),
-    404: NOT_FOUND,
-    409: error("insufficient_funds / account_frozen / idempotency_in_progress."),
-    422: error("idempotency_key_reused: the key was used with a different request."),
-}
 
 
-def _render(outcome: MoneyOutcome) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+class ReplayableJSONRenderer(JSONRenderer):
+    """JSON with every object's keys sorted, for the answers an Idempotency-Key replays.
+
+    PostgreSQL's jsonb keeps no key order, so a stored body read back for a
+    replay comes out reordered; rendering the first answer and the replay with
+    sorted keys makes the replay the first answer byte for byte.
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        return json.dumps(
+            data, cls=self.encoder_class, sort_keys=True, ensure_ascii=self.ensure_ascii,
+            allow_nan=not self.strict, separators=(",", ":"),
+        ).encode()
+
+
+class _MoneyApi(APIView):
+    """A view whose POST moves money under an Idempotency-Key (its GET, if any, renders the same way)."""
+
+    renderer_classes = [ReplayableJSONRenderer]
+
+
+def _render(outcome, view_name: str = "transaction-detail") -> Response:
+    """A money outcome (a first answer or its replay): the stored status and body, ``Location`` on a 201."""
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if outcome.status == 201:
+        return created(outcome.body, view_name, headers=headers)
     return Response(outcome.body, status=outcome.status, headers=headers)
 
 
@@ -161,13 +169,13 @@ def _validated(serializer_class, request) -> dict:
     return data.validated_data
 
 
-class DepositCreateApi(APIView):
+class DepositCreateApi(_MoneyApi):
     @extend_schema(
         operation_id="deposits_create",
         tags=["money"],
         request=DepositInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+        responses={201: TransactionOutputSerializer},
     )
     def post(self, request):
         key = _idempotency_key(request)
@@ -177,13 +185,13 @@ class DepositCreateApi(APIView):
         return _render(services.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
-class WithdrawalCreateApi(APIView):
+class WithdrawalCreateApi(_MoneyApi):
     @extend_schema(
         operation_id="withdrawals_create",
         tags=["money"],
         request=WithdrawalInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+        responses={201: TransactionOutputSerializer},
     )
     def post(self, request):
         key = _idempotency_key(request)
@@ -193,13 +201,13 @@ class WithdrawalCreateApi(APIView):
         return _render(services.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
-class TransferCreateApi(APIView):
+class TransferCreateApi(_MoneyApi):
     @extend_schema(
         operation_id="transfers_create",
         tags=["money"],
         request=TransferInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={201: TransactionOutputSerializer, **MONEY_ERRORS},
+        responses={201: TransactionOutputSerializer},
     )
     def post(self, request):
         key = _idempotency_key(request)
@@ -220,14 +228,7 @@ class ConversionCreateApi(APIView):
         tags=["money"],
         request=ConversionInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={
-            201: TransactionOutputSerializer,
-            **MONEY_ERRORS,
-            400: error("validation_error, idempotency_key_required, currency_mismatch (not the quote's currencies), same_account."),
-            404: error("not_found: an account or the quote is not yours."),
-            409: error("quote_expired (expired or used) / insufficient_funds / account_frozen / balance_limit / idempotency_in_progress."),
-            **ALWAYS,
-        },
+        responses={201: TransactionOutputSerializer},
         description="Convert between two of your accounts at a quote's amounts and rate: one balanced journal entry "
         "per currency through the house's FX pools. A quote is used at most once.",
     )
@@ -257,12 +258,7 @@ class TransactionListApi(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."),
             OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1-200, default 50."),
         ],
-        responses={
-            200: TransactionPage,
-            400: VALIDATION,
-            401: NOT_AUTHENTICATED,
-            404: error("not_found: `account` is not one of yours, or the cursor is invalid."),
-        },
+        responses={200: TransactionPage},
     )
     def get(self, request):
         filters = _validated_query(request)
@@ -273,7 +269,7 @@ class TransactionListApi(APIView):
         return Response(page.render(rows, [transaction_representation(txn) for txn in rows]))
 
 
-class _TransactionFilters(serializers.Serializer):
+class _TransactionFilters(QueryInput):
     account = serializers.UUIDField(required=False, source="account_id")
     status = serializers.ChoiceField(choices=Transaction.Status.values, required=False)
     type = serializers.ChoiceField(choices=Transaction.Type.values, required=False)
@@ -281,8 +277,7 @@ class _TransactionFilters(serializers.Serializer):
 
 
 def _validated_query(request) -> dict:
-    # A plain dict: DRF reads a QueryDict like a form, where an empty value means "absent".
-    data = _TransactionFilters(data=request.query_params.dict())
+    data = _TransactionFilters(data=request.query_params)
     data.is_valid(raise_exception=True)
     return data.validated_data
 
@@ -295,12 +290,9 @@ class KeysetPage:
     whether another page exists in the direction of travel.
     """
 
-    default_size = 50
-    max_size = 200
-
     def __init__(self, request):
         self.request = request
-        self.size = self._size(request.query_params.get("page_size"))
+        self.size = page_size_parse(request.query_params.get("page_size"))
         self.before = self.after = None
         raw = request.query_params.get("cursor")
         if raw:
@@ -309,14 +301,6 @@ class KeysetPage:
                 self.before = position
             else:
                 self.after = position
-
-    def _size(self, raw) -> int:
-        """``page_size``: absent -> the default; anything but an integer 1..200 -> 400."""
-        if raw is None:
-            return self.default_size
-        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_size):
-            raise ValidationFailed(fields={"page_size": [f"An integer from 1 to {self.max_size}."]})
-        return int(raw)
 
     @staticmethod
     def _decode(raw: str):
@@ -362,20 +346,11 @@ class TransactionDetailApi(APIView):
         operation_id="transactions_retrieve",
         tags=["money"],
         parameters=[TRANSACTION_ID],
-        responses={200: TransactionOutputSerializer, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: TransactionOutputSerializer},
     )
     def get(self, request, transaction_id):
         txn = selectors.transaction_get_for_user(user=request.user, transaction_id=transaction_id)
         return Response(transaction_representation(txn))
-
-
-HOLD_RESPONSES = {
-    200: TransactionOutputSerializer,
-    401: NOT_AUTHENTICATED,
-    403: error("forbidden (not the source account's owner) / user_suspended."),
-    404: NOT_FOUND,
-    409: error("invalid_state (not a pending hold, or expired) / account_frozen."),
-}
 
 
 class HoldCommitApi(APIView):
@@ -384,7 +359,7 @@ class HoldCommitApi(APIView):
         tags=["money"],
         request=None,
         parameters=[TRANSACTION_ID],
-        responses=HOLD_RESPONSES,
+        responses={200: TransactionOutputSerializer},
         description="Commit a pending hold (source owner, no PIN): the reserved amount moves.",
     )
     def post(self, request, transaction_id):
@@ -398,7 +373,7 @@ class HoldVoidApi(APIView):
         tags=["money"],
         request=None,
         parameters=[TRANSACTION_ID],
-        responses=HOLD_RESPONSES,
+        responses={200: TransactionOutputSerializer},
         description="Void a pending hold (source owner): the reservation is released.",
     )
     def post(self, request, transaction_id):
@@ -434,7 +409,8 @@ class BatchItemInput(_MoneyInput):
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            wanted = self._FIELDS.get(data.get("type")) if isinstance(data, dict) else None
+            kind = data.get("type") if isinstance(data, dict) else None
+            wanted = self._FIELDS.get(kind) if isinstance(kind, str) else None  # {"type": {}} is not a key
             missing = {name: ["This field is required."] for name in wanted or () if name not in data}
             raise serializers.ValidationError({**missing, **exc.detail}) from None
 
@@ -481,13 +457,13 @@ BatchPage = page_of(BatchOutputSerializer, "BatchPage")
 BATCH_ID = OpenApiParameter("batch_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
-class BatchesApi(APIView):
+class BatchesApi(_MoneyApi):
     @extend_schema(
         operation_id="batches_create",
         tags=["money"],
         request=BatchInput,
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
-        responses={201: BatchOutputSerializer, **MONEY_ERRORS},
+        responses={201: BatchOutputSerializer},
         description=(
             "Apply 1-1000 movements in order, in one commit. Atomic (default): all or none; a refused "
             "item answers its own error with `index`. `atomic: false`: 201 with each item's outcome."
@@ -501,8 +477,7 @@ class BatchesApi(APIView):
         outcome = batches.batch_create(
             actor=request.user, items=items, atomic=data["atomic"], pin=data.get("pin"), idempotency_key=key
         )
-        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-        return Response(outcome.body, status=outcome.status, headers=headers)
+        return _render(outcome, "batch-detail")
 
     @extend_schema(
         operation_id="batches_list",
@@ -511,12 +486,7 @@ class BatchesApi(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="From `next`/`previous`."),
             OpenApiParameter("page_size", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1-200, default 50."),
         ],
-        responses={
-            200: BatchPage,
-            400: error("validation_error: `page_size` is not an integer from 1 to 200."),
-            401: NOT_AUTHENTICATED,
-            404: error("not_found: the cursor is invalid."),
-        },
+        responses={200: BatchPage},
     )
     def get(self, request):
         page = KeysetPage(request)
@@ -530,7 +500,7 @@ class BatchDetailApi(APIView):
         operation_id="batches_retrieve",
         tags=["money"],
         parameters=[BATCH_ID],
-        responses={200: BatchOutputSerializer, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        responses={200: BatchOutputSerializer},
     )
     def get(self, request, batch_id):
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)

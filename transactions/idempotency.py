@@ -30,6 +30,7 @@ with keys in another order or with defaulted fields spelled out is the same.
 import hashlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,11 +64,16 @@ class MoneyOutcome:
     replayed: bool
 
 
+# Printable ASCII, not only spaces (the OpenAPI schema declares it too, with the length 1-255).
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
 def idempotency_key_validate(key) -> str:
     """Raises IdempotencyKeyRequired if missing/empty, ValidationFailed if malformed."""
     if key is None or key == "":
         raise IdempotencyKeyRequired()
-    if not isinstance(key, str) or len(key) > 255 or not all(" " <= char <= "~" for char in key) or not key.strip():
+    if not isinstance(key, str) or len(key) > 255 or not _IDEMPOTENCY_KEY.fullmatch(key):
         raise ValidationFailed(
             "The Idempotency-Key header must be 1-255 printable ASCII characters.",
             fields={"Idempotency-Key": ["Must be 1-255 printable ASCII characters."]},

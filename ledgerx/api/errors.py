@@ -20,7 +20,21 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from ledgerx.exceptions import LedgerXError, RateLimited, ServiceUnavailable
+from accounts.exceptions import TokenInvalid
+from ledger.exceptions import BalanceLimit
+from ledgerx.exceptions import (
+    Forbidden,
+    InternalError,
+    LedgerXError,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from ledgerx.observability import metrics
 
 logger = logging.getLogger("ledgerx.errors")
@@ -100,9 +114,21 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra) -> 
 def error_response(status: int, code: str, message: str, fields: dict | None = None, headers=None, **extra):
     metrics.api_error_counted(code=code, status=status)
     response = JsonResponse(error_body(code, message, fields, **extra), status=status)
+    if status == 401:
+        # RFC 9110: a 401 names the scheme that would be accepted.
+        response["WWW-Authenticate"] = "Bearer"
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def typed_error_response(kind: type[LedgerXError], message: str | None = None, fields=None, headers=None):
+    """The envelope of one of the typed errors (its code and status), outside a view."""
+    return error_response(kind.status, kind.code, message or kind.default_message, fields, headers=headers)
+
+
+def _internal_error():
+    return typed_error_response(InternalError)
 
 
 def _flatten_fields(detail) -> dict[str, list[str]]:
@@ -128,56 +154,65 @@ def _flatten_fields(detail) -> dict[str, list[str]]:
     return {"non_field_errors": [str(detail)]}
 
 
+def _known(kind: type[LedgerXError], message: str | None = None, fields=None, headers=None):
+    """(status, code, message, fields, headers, extra) of one of the typed errors."""
+    return kind.status, kind.code, message or kind.default_message, fields, headers or {}, {}
+
+
+def _invalid(message: str, fields=None):
+    return _known(ValidationFailed, message, fields or {"non_field_errors": [message]})
+
+
 def _from_exception(exc: Exception):
-    """Map any exception to (status, code, message, fields, headers, extra)."""
+    """Map any exception to (status, code, message, fields, headers, extra).
+
+    Every answer is one of the typed errors' code and status, so the OpenAPI
+    schema, which declares them from the same classes, names every code.
+    """
     if isinstance(exc, RateLimited):
         return exc.status, exc.code, exc.message, None, {"Retry-After": str(exc.retry_after)}, {}
     if isinstance(exc, ServiceUnavailable):
         return exc.status, exc.code, exc.message, exc.fields, {"Retry-After": str(OUTAGE_RETRY_AFTER)}, exc.extra
     if isinstance(exc, LedgerXError):
-        return exc.status, exc.code, exc.message, exc.fields, {}, exc.extra
+        # Every 503 says when to come back, whichever dependency is down.
+        headers = {"Retry-After": str(OUTAGE_RETRY_AFTER)} if exc.status == 503 else {}
+        return exc.status, exc.code, exc.message, exc.fields, headers, exc.extra
     if isinstance(exc, drf.ValidationError):
-        return 400, "validation_error", "The request is invalid.", _flatten_fields(exc.detail), {}, {}
+        return _known(ValidationFailed, fields=_flatten_fields(exc.detail))
     if isinstance(exc, drf.ParseError):
-        return 400, "validation_error", "Malformed JSON body.", {"non_field_errors": [str(exc.detail)]}, {}, {}
+        return _invalid("Malformed JSON body.", {"non_field_errors": [str(exc.detail)]})
     if isinstance(exc, drf.UnsupportedMediaType):
-        message = "Send the body as JSON with Content-Type: application/json."
-        return 400, "validation_error", message, {"non_field_errors": [message]}, {}, {}
-    if isinstance(exc, (InvalidToken, TokenError)):
-        return 401, "token_invalid", "The token is invalid, expired or revoked.", None, {}, {}
-    if isinstance(exc, drf.AuthenticationFailed):
+        return _invalid("Send the body as JSON with Content-Type: application/json.")
+    if isinstance(exc, (InvalidToken, TokenError, drf.AuthenticationFailed)):
         # Credentials were presented but rejected (bad signature, expired, revoked).
-        return 401, "token_invalid", "The token is invalid, expired or revoked.", None, {}, {}
+        return _known(TokenInvalid)
     if isinstance(exc, drf.NotAuthenticated):
-        return 401, "not_authenticated", "Authentication credentials were not provided.", None, {}, {}
+        return _known(NotAuthenticated)
     if isinstance(exc, (drf.PermissionDenied, PermissionDenied)):
-        return 403, "forbidden", "You do not have permission to perform this action.", None, {}, {}
+        return _known(Forbidden)
     if isinstance(exc, (drf.NotFound, Http404)):
-        return 404, "not_found", "Not found.", None, {}, {}
+        return _known(NotFound)
     if isinstance(exc, drf.MethodNotAllowed):
-        return 405, "method_not_allowed", str(exc.detail), None, {}, {}
+        return _known(MethodNotAllowed, str(exc.detail))
     if isinstance(exc, drf.NotAcceptable):
-        return 406, "not_acceptable", str(exc.detail), None, {}, {}
+        return _known(NotAcceptable, str(exc.detail))
     if isinstance(exc, drf.Throttled):
-        return 429, "rate_limited", "Too many requests.", None, {"Retry-After": str(int(exc.wait or 1))}, {}
+        return _known(RateLimited, headers={"Retry-After": str(int(exc.wait or 1))})
     if isinstance(exc, RequestDataTooBig):
-        return 413, "payload_too_large", "The request body is too large.", None, {}, {}
+        return _known(PayloadTooLarge)
     if isinstance(exc, SuspiciousOperation):
-        return 400, "validation_error", "The request is malformed.", {"non_field_errors": ["The request is malformed."]}, {}, {}
-    if isinstance(exc, drf.APIException):
-        return exc.status_code, "error", str(exc.detail), None, {}, {}
+        return _invalid("The request is malformed.")
     if isinstance(exc, _OUTAGE_ERRORS):
         database_outage_log.log(exc)
         message = "The database is unavailable; try again shortly."
-        return 503, "service_unavailable", message, None, {"Retry-After": str(OUTAGE_RETRY_AFTER)}, {}
+        return _known(ServiceUnavailable, message, headers={"Retry-After": str(OUTAGE_RETRY_AFTER)})
     if _number_out_of_range(exc):
         # A sum past the bigint columns (a balance, a total): the movement engine
         # refuses balances over its ceiling first; this is the backstop.
-        return 409, "balance_limit", "The result would exceed the largest amount the ledger holds.", None, {}, {}
+        return _known(BalanceLimit, "The result would exceed the largest amount the ledger holds.")
     if isinstance(exc, (*_DATA_ERRORS, OverflowError)):
         # A value the database (or the driver) cannot store: the client's data, not our failure.
-        message = "A value is out of range or cannot be stored."
-        return 400, "validation_error", message, {"non_field_errors": [message]}, {}, {}
+        return _invalid("A value is out of range or cannot be stored.")
     return None
 
 
@@ -186,7 +221,7 @@ def render_exception(exc: Exception) -> JsonResponse:
     mapped = _from_exception(exc)
     if mapped is None:
         logger.exception("unhandled exception", exc_info=exc)
-        return error_response(500, "internal_error", "An unexpected error occurred.")
+        return _internal_error()
     status, code, message, fields, headers, extra = mapped
     if status >= 500 and code != "service_unavailable":  # an outage is logged per burst, above
         logger.error("server error %s: %s", code, message)
@@ -206,7 +241,7 @@ def is_api_path(path: str) -> bool:
 def handler404(request, exception=None):
     if not is_api_path(request.path):
         return defaults.page_not_found(request, exception)
-    return error_response(404, "not_found", "Not found.")
+    return typed_error_response(NotFound)
 
 
 def handler500(request):
@@ -226,27 +261,28 @@ def handler500(request):
         return defaults.server_error(request)
     if exc is not None and _from_exception(exc) is not None:
         return render_exception(exc)
-    return error_response(500, "internal_error", "An unexpected error occurred.")
+    return _internal_error()
 
 
 def handler400(request, exception=None):
     if not is_api_path(request.path):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
-        return error_response(413, "payload_too_large", "The request body is too large.")
-    return error_response(400, "validation_error", "The request is malformed.", {"non_field_errors": ["The request is malformed."]})
+        return typed_error_response(PayloadTooLarge)
+    message = "The request is malformed."
+    return typed_error_response(ValidationFailed, message, {"non_field_errors": [message]})
 
 
 def handler403(request, exception=None):
     if not is_api_path(request.path):
         return defaults.permission_denied(request, exception)
-    return error_response(403, "forbidden", "You do not have permission to perform this action.")
+    return typed_error_response(Forbidden)
 
 
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: the envelope on API paths, Django's page elsewhere (admin)."""
     if is_api_path(request.path):
-        return error_response(403, "forbidden", "CSRF verification failed.")
+        return typed_error_response(Forbidden, "CSRF verification failed.")
     from django.views.csrf import csrf_failure as django_csrf_failure
 
     return django_csrf_failure(request, reason=reason)
@@ -255,4 +291,4 @@ def csrf_failure(request, reason=""):
 @csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """Catch-all for unknown /api/ paths (any method): the 404 envelope."""
-    return error_response(404, "not_found", "Not found.")
+    return typed_error_response(NotFound)

@@ -10,13 +10,16 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 
-from ledgerx.api.errors import OUTAGE_RETRY_AFTER, error_response, is_api_path, is_database_outage, render_exception
+from ledgerx.api.errors import OUTAGE_RETRY_AFTER, is_api_path, is_database_outage, render_exception, typed_error_response
 from ledgerx.context import client_ip_var, request_id_var, user_id_var
+from ledgerx.exceptions import PayloadTooLarge
 
 access_logger = logging.getLogger("ledgerx.access")
 # Exceptions Django turns into their own 4xx page.
 _REFUSALS = (PermissionDenied, Http404, BadRequest, SuspiciousOperation)
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# An X-Request-ID the client sends is kept when it matches (the OpenAPI schema declares it too).
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+_VALID_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 def client_ip(request) -> str:
@@ -115,7 +118,7 @@ class RequestContextMiddleware:
             except RequestDataTooBig:
                 too_large = True
             if too_large:
-                return error_response(413, "payload_too_large", "The request body is too large.")
+                return typed_error_response(PayloadTooLarge)
         return None
 
     def process_exception(self, request, exception):

@@ -16,9 +16,20 @@ from rest_framework import exceptions as drf
 from rest_framework.pagination import CursorPagination
 
 from ledgerx.api.timestamps import timestamp_parse
-from ledgerx.exceptions import NotFound
+from ledgerx.exceptions import NotFound, ValidationFailed
 
 _BIGINT = range(-(2**63), 2**63)
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 200
+
+
+def page_size_parse(raw: str | None) -> int:
+    """``?page_size=``: absent -> the default; anything but an integer 1..200 -> 400 (never silently the default)."""
+    if raw is None:
+        return PAGE_SIZE_DEFAULT
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= PAGE_SIZE_MAX):
+        raise ValidationFailed(fields={"page_size": [f"An integer from 1 to {PAGE_SIZE_MAX}."]})
+    return int(raw)
 
 
 def invalid_cursor() -> NotFound:
@@ -41,10 +52,13 @@ def _position_canonical(field: models.Field, raw: str) -> str | None:
 
 
 class NewestFirstCursorPagination(CursorPagination):
-    page_size = 50
+    page_size = PAGE_SIZE_DEFAULT
     page_size_query_param = "page_size"
-    max_page_size = 200
+    max_page_size = PAGE_SIZE_MAX
     ordering = "-created_at"
+
+    def get_page_size(self, request):
+        return page_size_parse(request.query_params.get(self.page_size_query_param))
 
     def paginate_queryset(self, queryset, request, view=None):
         self._model = queryset.model

@@ -66,6 +66,19 @@ REFUSALS: dict[str, type[LedgerXError] | object] = {
 
 assert set(REFUSALS) == set(PRECEDENCE) - {"key_bound"}
 
+# The refusals each kind of movement can meet: a deposit's and a withdrawal's
+# other side is a system account (never frozen, never short, never over the
+# customer balance limit), and only a transfer names two accounts. The OpenAPI
+# schema declares each money endpoint's errors from this table.
+KIND_REFUSALS: dict[str, tuple[str, ...]] = {
+    "deposit": ("in_progress", "user_suspended", "not_found", "account_frozen:destination", "balance_limit"),
+    "withdrawal": ("in_progress", "user_suspended", "not_found", "account_frozen:source", "insufficient_funds"),
+    "transfer": tuple(code for code in PRECEDENCE if code not in ("key_bound", "quote_expired")),
+    "conversion": tuple(code for code in PRECEDENCE if code != "key_bound"),
+}
+
+assert all(set(codes) <= set(REFUSALS) for codes in KIND_REFUSALS.values())
+
 
 def refusal(code: str) -> LedgerXError:
     """The exception of a refusal code. Raises KeyError for a code not in ``PRECEDENCE``."""

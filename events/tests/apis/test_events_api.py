@@ -145,4 +145,5 @@ def test_a_page_size_that_is_not_an_integer_is_a_400(client_for):
     for path in ("/api/v1/events", "/api/v1/webhook-endpoints"):
         response = client.get(f"{path}?page_size=abc")
         assert response.status_code == 400 and "page_size" in response.json()["error"]["fields"]
-    assert client.get("/api/v1/events?page_size=5000").status_code == 200
+    assert client.get("/api/v1/events?page_size=5000").status_code == 400  # past the maximum: no silent clamp
+    assert client.get("/api/v1/events?page_size=0").status_code == 400

@@ -157,6 +157,7 @@ def test_a_batch_where_every_item_fails_is_failed_and_moves_nothing(client_for, 
         ([{"type": "deposit", "account": "x", "amount": 10.5}], "items.0.amount"),
         ([{"type": "deposit", "amount": 10}], "items.0.account"),
         ([{"type": "loan", "account": None, "amount": 10}], "items.0.type"),
+        ([{"type": {}, "account": "00000000-0000-0000-0000-000000000001", "amount": 1}], "items.0.type"),
         ([{"type": "deposit", "account": "00000000-0000-0000-0000-000000000001", "amount": 10, "hold": True}], "items.0.hold"),
         ([], "items"),
         ([{"type": "deposit", "account": "00000000-0000-0000-0000-000000000001", "amount": 1}] * 1001, "items"),
@@ -325,3 +326,15 @@ def test_a_single_movements_committed_at_is_its_booking_moment(client_for, payer
     assert client.get(f"/api/v1/accounts/{source.pk}/balance", {"as_of": earlier}).json()["posted"] == 10_000
     replay = client.post(f"/api/v1/{path}", body, format="json", HTTP_IDEMPOTENCY_KEY="booked")
     assert replay.json()["committed_at"] == committed_at
+
+
+def test_a_non_atomic_batch_naming_only_unknown_accounts_fails_every_item(client_for, payer):
+    before = books()
+    unknown = "e3e70682-c209-1cac-a29f-6fbed82c07cd"
+    items = [{"type": "deposit", "account": unknown, "amount": 1}, {"type": "withdrawal", "account": unknown, "amount": 1}]
+    response = post_batch(client_for(payer), {"items": items, "atomic": False, "pin": PIN})
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "failed"
+    assert [result["error"]["code"] for result in response.json()["results"]] == ["not_found", "not_found"]
+    after = books()  # the 201 binds its key; no money moved
+    assert (after["balances"], after["postings"]) == (before["balances"], before["postings"])

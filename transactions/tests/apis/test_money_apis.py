@@ -142,6 +142,31 @@ def test_replay_and_reuse(client_for):
     assert Transaction.objects.filter(type="withdrawal").count() == 1
 
 
+# Keys jsonb would reorder (it sorts by length, then bytes): the replay must not.
+_METADATA = {"zz-order": "3", "a": "1", "middle-key": "2"}
+
+
+@pytest.mark.parametrize("endpoint", ["deposits", "withdrawals", "transfers", "batches"])
+def test_a_replay_is_the_first_answer_byte_for_byte(client_for, endpoint):
+    account = funded_account(amount=1000)
+    other = customer_account(owner=account.owner)
+    money = {"amount": 300, "description": "rent", "metadata": _METADATA}
+    payload = {
+        "deposits": {"account": str(account.pk), **money},
+        "withdrawals": {"account": str(account.pk), "pin": PIN, **money},
+        "transfers": {"source_account": str(account.pk), "destination_account": str(other.pk), "pin": PIN, **money},
+        "batches": {"pin": PIN, "items": [{"type": "withdrawal", "account": str(account.pk), **money}]},
+    }[endpoint]
+    client = client_for(account.owner)
+    first = _post(client, endpoint, payload, key="bytes")
+    replay = _post(client, endpoint, payload, key="bytes")
+    assert (first.status_code, replay.status_code) == (201, 201)
+    assert replay["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed")
+    assert replay.content == first.content
+    assert replay["Location"] == first["Location"]
+    assert IdempotencyRecord.objects.filter(key="bytes").count() == 1
+
+
 def test_withdrawal_errors(client_for):
     account = funded_account(amount=100)
     client = client_for(account.owner)
