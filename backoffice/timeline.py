@@ -294,7 +294,7 @@ def _user_link(user) -> str:
 
 def _account_link(account) -> str:
     if account is None:
-        return "-"
+        return "outside"  # the money came from or went to the outside world (the system accounts)
     return format_html(
         '<a href="{}">{}</a>', reverse("admin:ledger_ledgeraccount_change", args=[account.pk]), account.number
     )
@@ -347,7 +347,7 @@ def _money_row(txn: Transaction, timeline: Timeline, records_by_target: dict, re
     account = timeline.account
     if account is not None:
         sign = -1 if txn.source_account_id == account.pk else 1
-        row.amount = money_display(sign * txn.amount, txn.currency)
+        row.amount = ("+" if sign > 0 else "") + money_display(sign * txn.amount, txn.currency)
         posting = postings.get(txn.entry_id)
         row.balance_after = money_display(posting.balance_after, posting.currency) if posting else ""
     else:
@@ -392,9 +392,10 @@ def target_link(target_type: str, target_id: str, names: dict) -> str:
     page = _TARGET_PAGES.get(target_type)
     if page is None or term_uuid(target_id) is None:
         return format_html("{} {}", target_type.replace("_", " "), target_id)
-    text = names.get(target_id, target_id)
+    if target_id in names:  # an account number or an email: never broken across lines
+        return format_html('{} <a href="{}">{}</a>', target_type.replace("_", " "), reverse(page, args=[target_id]), names[target_id])
     return format_html(
-        '{} <a class="ledgerx-id" href="{}">{}</a>', target_type.replace("_", " "), reverse(page, args=[target_id]), text
+        '{} <a class="ledgerx-id" href="{}">{}</a>', target_type.replace("_", " "), reverse(page, args=[target_id]), target_id
     )
 
 
@@ -420,7 +421,10 @@ def _audit_row(record: AuditRecord, names: dict) -> Row:
     if record.ip:
         row.details.append(format_html("from {}", record.ip))
     row.details.append(
-        format_html('record <a class="ledgerx-id" href="{}">{}</a>', reverse("admin:audit_auditrecord_change", args=[record.pk]), record.pk)
+        format_html(
+            '<a href="{}" title="audit record {}">record {}…</a>',
+            reverse("admin:audit_auditrecord_change", args=[record.pk]), record.pk, str(record.pk)[:8],
+        )
     )
     return row
 

@@ -117,7 +117,8 @@ def volume(days: int) -> dict:
             "svg": bar_chart(
                 chart_id=f"ledgerx-volume-{code}", title=f"{code} moved per day, last {days} days", days=day_list,
                 values=per_currency.get(code, {}), y_label=code, fmt=lambda amount, code=code: money_display(amount, code),
-            ),
+                minimum_step=10 ** settings.CURRENCIES[code],
+            ) if per_currency.get(code) else "",
         }
         for code in sorted(settings.CURRENCIES)
     ]

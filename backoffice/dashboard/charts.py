@@ -10,12 +10,10 @@ LEFT, BOTTOM, TOP, RIGHT = 110, 40, 12, 10  # room for the y labels, the x label
 Y_TICKS = 4
 
 
-def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 x 10^n at or above ``value`` (a y axis that ends on a round number)."""
-    if value <= 0:
-        return 1
+def _nice_step(value: float) -> int:
+    """The smallest 1, 2 or 5 x 10^n at or above ``value`` (gridlines on round numbers)."""
     magnitude = 1
-    while magnitude * 10 <= value:
+    while magnitude * 10 < value:
         magnitude *= 10
     for step in (1, 2, 5, 10):
         if step * magnitude >= value:
@@ -23,14 +21,26 @@ def _nice_ceiling(value: int) -> int:
     return 10 * magnitude
 
 
-def bar_chart(*, chart_id: str, title: str, days: list[date], values: dict, y_label: str, fmt: Callable[[int], str]) -> str:
-    """Bars per day, a y axis with ``Y_TICKS`` labelled gridlines, dates under the x axis, a title per bar."""
+def axis_top(peak: int, minimum_step: int = 1) -> int:
+    """The y axis's end: ``Y_TICKS`` equal round steps covering ``peak``."""
+    return Y_TICKS * max(minimum_step, _nice_step(peak / Y_TICKS))
+
+
+def bar_chart(
+    *, chart_id: str, title: str, days: list[date], values: dict, y_label: str, fmt: Callable[[int], str],
+    minimum_step: int = 1,
+) -> str:
+    """Bars per day, a y axis with ``Y_TICKS`` labelled gridlines, dates under the x axis, a title per bar.
+
+    ``minimum_step`` keeps the gridlines at least that far apart (one major
+    currency unit for money, so an axis never reads 0.00, 0.00, 0.01).
+    """
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = _nice_ceiling(max([values.get(day, 0) for day in days] + [0]))
+    top = axis_top(max([values.get(day, 0) for day in days] + [0]), minimum_step)
     slot = plot_w / len(days)
     parts = []
     for tick in range(Y_TICKS + 1):
-        amount = top * tick // Y_TICKS
+        amount = top // Y_TICKS * tick
         y = round(TOP + plot_h - plot_h * tick / Y_TICKS, 1)
         parts.append(format_html(
             '<line x1="{}" y1="{}" x2="{}" y2="{}" class="grid"/><text x="{}" y="{}" class="ylabel">{}</text>',

@@ -72,9 +72,13 @@ def test_volume_and_counts_per_day_with_axes_for_the_chosen_range(superuser_clie
     count_chart = page.split('id="ledgerx-count-chart"', 1)[1].split("</svg>", 1)[0]
     assert count_chart.count("<rect") == 30 and "day (UTC)" in count_chart and ">transactions</text>" in count_chart
     assert timezone.now().strftime("%m-%d") in count_chart  # today's date under the x axis
-    assert re.search(r'class="ylabel">5</text>', count_chart)  # the y axis ends on a round number at or above the peak (4 today)
+    # Equal round steps up to the peak (4 today).
+    assert re.findall(r'class="ylabel">([^<]*)</text>', count_chart) == ["0", "1", "2", "3", "4"]
     usd = page.split('id="ledgerx-volume-USD"', 1)[1].split("</svg>", 1)[0]
-    assert "200.00 USD</text>" in usd  # the y axis's top label, in money
+    assert re.findall(r'class="ylabel">([^<]*)</text>', usd) == [
+        "0.00 USD", "50.00 USD", "100.00 USD", "150.00 USD", "200.00 USD"  # 190.00 USD today
+    ]
+    assert 'id="ledgerx-volume-EUR-none"' in page and "No EUR moved in the last 30 days." in page
     assert "cdn" not in page.lower() and "<script src=\"http" not in page
     for days in (7, 90):
         response = superuser_client.get(URL, {"days": days})

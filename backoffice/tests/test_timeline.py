@@ -47,7 +47,7 @@ def test_an_account_timeline_merges_its_records_and_money_newest_first(superuser
     assert [(row.kind, row.what, row.amount, row.balance_after) for row in rows] == [
         ("money", "Reversal", "-12.00 USD", "0.00 USD"),
         ("audit", "Account Frozen", "", ""),
-        ("money", "Transfer", "12.00 USD", "12.00 USD"),
+        ("money", "Transfer", "+12.00 USD", "12.00 USD"),
         ("audit", "Account Opened", "", ""),
     ]
     reversal_row, frozen, transfer_row, _opened = rows

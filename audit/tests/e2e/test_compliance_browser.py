@@ -136,3 +136,76 @@ def test_compliance_officers_freeze_reverse_with_four_eyes_and_find_activity(liv
     assert "UTC" in listing  # times with seconds, in UTC, said so
     assert str(reversal.pk) in listing
     _shot(page, "06-activity-by-number")
+
+
+def _no_horizontal_scroll(page):
+    """At 1366 px every column shows: neither the page nor a table's box scrolls sideways (nothing hidden to the right)."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1366, f"page is {width} px wide"
+    clipped = page.evaluate(
+        "Array.from(document.querySelectorAll('.results, table, svg'))"
+        ".filter(el => el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > 1366)"
+        ".map(el => (el.id || el.className.baseVal || el.className) + ':' + el.scrollWidth + '>' + el.clientWidth)"
+    )
+    assert clipped == [], clipped
+
+
+def test_an_officer_finds_an_account_by_number_prefix_reads_its_timeline_and_exports_a_list(live_server, page_1366):
+    from audit.models import AuditAction, AuditRecord
+    from ledger.services import account_freeze
+
+    base, page = live_server.url, page_1366
+    officer = _officer("officer@example.com")
+    source, destination = funded_account(amount=50_000), funded_account(amount=2_500)
+    transfer = transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=12_345, pin=PIN, idempotency_key=new_key()
+    ).transaction
+    account_freeze(actor=officer, account=destination, reason="e2e: sanctions screening hit")
+
+    _log_in(page, base, officer)
+    # Find the account by the start of its number.
+    page.goto(f"{base}/admin/ledger/ledgeraccount/")
+    assert "account number or its start" in page.inner_text("#changelist-search")
+    page.fill("#searchbar", destination.number[:9])
+    page.press("#searchbar", "Enter")
+    page.wait_for_selector("#result_list")
+    assert destination.number in page.inner_text("#result_list")
+    _shot(page, "07-accounts-by-number-prefix")
+    _no_horizontal_scroll(page)
+
+    # Its page: balances, statement, and History opens its activity timeline.
+    page.click(f'#result_list a:text-is("{destination.number}")')
+    page.wait_for_selector("#ledgerx-statement")
+    assert "148.45 USD" in page.inner_text("#ledgerx-statement")  # 25.00 + 123.45, the balance after the transfer
+    _shot(page, "08-account-page")
+    _no_horizontal_scroll(page)
+    page.click("a.historylink")
+    page.wait_for_selector("#ledgerx-timeline")
+    timeline = page.inner_text("#ledgerx-timeline")
+    assert "Account Frozen" in timeline and "e2e: sanctions screening hit" in timeline
+    assert "Transfer" in timeline and "123.45 USD" in timeline and "148.45 USD" in timeline
+    assert str(transfer.pk) in timeline and "officer@example.com" in timeline
+    assert page.locator(f'#ledgerx-timeline a[href*="{transfer.pk}"]').count() >= 1
+    _shot(page, "09-account-timeline")
+    _no_horizontal_scroll(page)
+
+    # Export a filtered list: the deposits.
+    page.goto(f"{base}/admin/transactions/transaction/?type__exact=deposit")
+    page.wait_for_selector("#result_list")
+    _shot(page, "10-deposits-list")
+    _no_horizontal_scroll(page)
+    with page.expect_download() as download_info:
+        page.click("#ledgerx-export-csv")
+    content = Path(download_info.value.path()).read_text()
+    lines = content.strip().splitlines()
+    assert lines[0].startswith("Id,Type,Status,Amount,")
+    assert len(lines) == 1 + 2 and all(",deposit," in line.lower() for line in lines[1:])
+    assert any("500.00 USD" in line for line in lines[1:]) and any("25.00 USD" in line for line in lines[1:])
+    record = AuditRecord.objects.get(action=AuditAction.ADMIN_EXPORT)
+    assert (record.actor_id, record.data["query"], record.data["rows"]) == (officer.pk, {"type__exact": "deposit"}, 2)
+
+    page.goto(f"{base}/admin/audit/dashboard/")
+    page.wait_for_selector("#ledgerx-count-chart")
+    assert "e2e: sanctions screening hit" in page.inner_text("#ledgerx-recent-actions")
+    _shot(page, "11-dashboard")
+    _no_horizontal_scroll(page)
