@@ -165,7 +165,9 @@ def timeline_for(term: str) -> Timeline | None:
         account = LedgerAccount.objects.select_related("owner").filter(pk=pk).first()
         if account is not None:
             return account_timeline(account)
-    return request_timeline(term) if _REQUEST_ID.fullmatch(term) else None
+    if _REQUEST_ID.fullmatch(term) and AuditRecord.objects.filter(request_id=term).exclude(request_id="").exists():
+        return request_timeline(term)
+    return None
 
 
 def _audit() -> QuerySet:
@@ -373,30 +375,33 @@ def _money_row(txn: Transaction, timeline: Timeline, records_by_target: dict, re
 
 def _target_names(records: list[AuditRecord]) -> dict[str, str]:
     """Account numbers and user emails for the page's targets: one lookup by primary key each kind."""
-    accounts = [r.target_id for r in records if r.target_type == "ledger_account" and term_uuid(r.target_id)]
-    users = [r.target_id for r in records if r.target_type == "user" and term_uuid(r.target_id)]
+    accounts = [r.target_id for r in records if r.target_type in ACCOUNT_TARGETS and term_uuid(r.target_id)]
+    users = [r.target_id for r in records if r.target_type in USER_TARGETS and term_uuid(r.target_id)]
     names = {str(pk): number for pk, number in LedgerAccount.objects.filter(pk__in=accounts).values_list("pk", "number")}
     names.update({str(pk): email for pk, email in User.objects.filter(pk__in=users).values_list("pk", "email")})
     return names
 
 
+# Services name targets "ledger_account", "user" ...; admin edits (``admin.change``) by model label.
+ACCOUNT_TARGETS = ("ledger_account", "ledger.ledgeraccount")
+USER_TARGETS = ("user", "accounts.user")
 _TARGET_PAGES = {
     "transaction": "admin:transactions_transaction_change",
-    "ledger_account": "admin:ledger_ledgeraccount_change",
-    "user": "admin:accounts_user_change",
+    "transactions.transaction": "admin:transactions_transaction_change",
+    **{name: "admin:ledger_ledgeraccount_change" for name in ACCOUNT_TARGETS},
+    **{name: "admin:accounts_user_change" for name in USER_TARGETS},
     "approval": "admin:approvals_approvalrequest_change",
 }
 
 
 def target_link(target_type: str, target_id: str, names: dict) -> str:
     page = _TARGET_PAGES.get(target_type)
+    kind = {**dict.fromkeys(ACCOUNT_TARGETS, "account"), **dict.fromkeys(USER_TARGETS, "user")}.get(target_type, target_type.replace("_", " "))
     if page is None or term_uuid(target_id) is None:
-        return format_html("{} {}", target_type.replace("_", " "), target_id)
+        return format_html("{} {}", kind, target_id)
     if target_id in names:  # an account number or an email: never broken across lines
-        return format_html('{} <a href="{}">{}</a>', target_type.replace("_", " "), reverse(page, args=[target_id]), names[target_id])
-    return format_html(
-        '{} <a class="ledgerx-id" href="{}">{}</a>', target_type.replace("_", " "), reverse(page, args=[target_id]), target_id
-    )
+        return format_html('{} <a href="{}">{}</a>', kind, reverse(page, args=[target_id]), names[target_id])
+    return format_html('{} <a class="ledgerx-id" href="{}">{}</a>', kind, reverse(page, args=[target_id]), target_id)
 
 
 def _audit_row(record: AuditRecord, names: dict) -> Row:

@@ -22,7 +22,7 @@ from accounts.models import User
 from approvals.models import ApprovalRequest
 from audit.models import AuditAction, AuditRecord, VerificationRun
 from backoffice.dashboard.charts import bar_chart
-from backoffice.timeline import target_link
+from backoffice.timeline import ACCOUNT_TARGETS, USER_TARGETS, target_link
 from events.models import WebhookEndpoint
 from ledger.models import LedgerAccount
 from ledger.money import money_display
@@ -165,12 +165,12 @@ def recent_actions(days: int) -> dict:
     records = sorted(records, key=lambda record: (record.at, record.pk), reverse=True)[:LIST_ROWS * 2]
     accounts = {
         str(pk): (number, status) for pk, number, status in LedgerAccount.objects.filter(
-            pk__in=[r.target_id for r in records if r.target_type == "ledger_account"]
+            pk__in=[r.target_id for r in records if r.target_type in ACCOUNT_TARGETS]
         ).values_list("pk", "number", "status")
     }
     emails = dict(
         (str(pk), email) for pk, email in User.objects.filter(
-            pk__in=[r.target_id for r in records if r.target_type == "user"]
+            pk__in=[r.target_id for r in records if r.target_type in USER_TARGETS]
         ).values_list("pk", "email")
     )
     names = {**{pk: number for pk, (number, _status) in accounts.items()}, **emails}

@@ -142,6 +142,7 @@ def test_timeline_for_resolves_each_shape(world):
     assert timeline_for(str(world["source"].pk)).kind == "account"
     assert timeline_for(str(world["officer"].pk)).kind == "user"
     assert timeline_for("some request id") is None  # spaces: not a request id
+    assert timeline_for("no-such-request") is None  # a request id no record carries: nothing found
     assert user_timeline(world["officer"]).kind == "user"
 
 
@@ -181,3 +182,14 @@ def test_every_timeline_query_is_planned_on_an_index(superuser_client, world):
             assert "Seq Scan" not in plan, f"{term}: {sql}\n{plan}"
     request_plan = [plan for sql, plan in _plans(superuser_client, "req-transfer-1") if "request_id" in sql]
     assert request_plan and re.search(r"audit_request_idx", request_plan[0]), request_plan
+
+
+def test_an_admin_edit_shows_on_the_accounts_timeline_with_old_and_new_values(superuser_client, world):
+    account = world["source"]
+    url = reverse("admin:ledger_ledgeraccount_change", args=[account.pk])
+    assert superuser_client.post(url, {"name": "Savings"}).status_code == 302
+    response, rows = _rows(superuser_client, account.number)
+    edit = rows[0]
+    assert (edit.kind, edit.what) == ("audit", "Admin Change")
+    assert f'account <a href="{url}">{account.number}</a>' == edit.subject
+    assert "name:  → Savings" in edit.details[0]
