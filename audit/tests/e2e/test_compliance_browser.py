@@ -5,11 +5,13 @@ Screenshots at 1366 px go to ``artifacts/e2e/`` (gitignored) for a person to loo
 asserts what the page shows.
 """
 
+import re
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connections
+from django.utils.timezone import now as timezone_now
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from approvals.models import ApprovalRequest
@@ -209,3 +211,67 @@ def test_an_officer_finds_an_account_by_number_prefix_reads_its_timeline_and_exp
     assert "e2e: sanctions screening hit" in page.inner_text("#ledgerx-recent-actions")
     _shot(page, "11-dashboard")
     _no_horizontal_scroll(page)
+
+
+def test_every_list_and_object_page_shows_all_its_columns_at_1366_px(live_server, page_1366, settings):
+    """Each list the back office registers, and the first object's page, with realistic rows."""
+    from django.contrib import admin
+    from django.urls import reverse
+
+    from accounts.tests.factories import AdminFactory
+    from approvals.services import transaction_reverse_requested
+    from events.models import WebhookEndpoint
+    from ledger.services import account_freeze
+    from transactions.services import transaction_reverse
+
+    settings.FOUR_EYES_AMOUNT = {"USD": 100_000}
+    base, page = live_server.url, page_1366
+    chief = AdminFactory(email="chief.compliance.officer@example.com", full_name="Chief Compliance Officer")
+    source = funded_account(amount=900_000_00)
+    destination = funded_account(amount=12_345_67)
+    small = transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=1_234_56, pin=PIN, idempotency_key=new_key(),
+        description="Invoice 2026-11 for consulting services, second instalment",
+    ).transaction
+    large = transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=250_000_00, pin=PIN, idempotency_key=new_key()
+    ).transaction
+    transfer_create(
+        actor=source.owner, source=source, destination=destination, amount=99_00, pin=PIN, idempotency_key=new_key(), hold=True
+    )
+    transaction_reverse(actor=chief, transaction=small, reason="duplicate payment reported by the customer's bank")
+    transaction_reverse_requested(actor=chief, transaction=large, reason="suspected account takeover")
+    account_freeze(actor=chief, account=destination, reason="sanctions screening hit, pending review")
+    WebhookEndpoint.objects.create(
+        owner=source.owner, url="https://hooks.example-customer-with-a-long-domain.com/ledgerx/webhooks/v1",
+        secret_nonce="n", failing_since=timezone_now(),
+    )
+
+    _log_in(page, base, chief)
+    checked = []
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        try:
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        except Exception:  # noqa: BLE001 - a model admin without a list
+            continue
+        page.goto(base + url)
+        page.wait_for_selector("#content")
+        name = f"20-list-{opts.app_label}-{opts.model_name}"
+        _shot(page, name)
+        _no_horizontal_scroll(page)
+        first = page.locator("#result_list tbody tr th a, #result_list tbody tr td a").first
+        if page.locator("#result_list").count() and first.count():
+            first.click()
+            page.wait_for_selector("#content")
+            _shot(page, name.replace("list", "page"))
+            _no_horizontal_scroll(page)
+        checked.append(opts.label_lower)
+    assert {"ledger.ledgeraccount", "accounts.user", "transactions.transaction", "audit.auditrecord",
+            "approvals.approvalrequest", "events.webhookendpoint"} <= set(checked)
+    for path in ("/admin/", f"/admin/activity/?q={destination.number}", f"/admin/activity/?q={source.owner.email}",
+                 f"/admin/activity/?q={large.pk}", "/admin/audit/dashboard/?days=90"):
+        page.goto(base + path)
+        page.wait_for_selector("#content")
+        _shot(page, "21-" + re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")[:60])
+        _no_horizontal_scroll(page)
