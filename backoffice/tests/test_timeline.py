@@ -193,3 +193,20 @@ def test_an_admin_edit_shows_on_the_accounts_timeline_with_old_and_new_values(su
     assert (edit.kind, edit.what) == ("audit", "Admin Change")
     assert f'account <a href="{url}">{account.number}</a>' == edit.subject
     assert "name:  → Savings" in edit.details[0]
+
+
+def test_the_request_id_an_api_answer_carried_finds_what_it_did(superuser_client, api_client):
+    account = funded_account(amount=0)
+    api_client.force_authenticate(account.owner)
+    response = api_client.post(
+        "/api/v1/deposits", {"account": str(account.pk), "amount": 4200}, format="json",
+        HTTP_IDEMPOTENCY_KEY=new_key(), HTTP_X_REQUEST_ID="support-ticket-4711",
+    )
+    assert response.status_code == 201 and response["X-Request-ID"] == "support-ticket-4711"
+    _response, rows = _rows(superuser_client, "support-ticket-4711")
+    assert [(row.what, row.target_id, row.request_id) for row in rows] == [
+        ("Deposit Created", response.json()["id"], "support-ticket-4711")
+    ]
+    # The deposit's money row on the account's timeline carries the same request id, as a link.
+    _response, rows = _rows(superuser_client, account.number)
+    assert rows[0].what == "Deposit" and rows[0].request_id == "support-ticket-4711" and rows[0].amount == "+42.00 USD"
