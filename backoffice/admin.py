@@ -19,3 +19,31 @@ from audit.models import Dashboard  # noqa: E402
 from backoffice.dashboard import DashboardAdmin  # noqa: E402
 
 admin.site.register(Dashboard, DashboardAdmin)
+
+from approvals.admin import AuditTrailAdmin  # noqa: E402
+from audit.models import AuditRecord  # noqa: E402
+from backoffice.timeline import target_link, target_names  # noqa: E402
+
+
+class AuditTrailPageAdmin(AuditTrailAdmin):
+    """The audit trail naming accounts by number and users by email (two lookups by primary key per page)."""
+
+    def get_changelist(self, request, **kwargs):
+        base = super().get_changelist(request, **kwargs)
+
+        class NamedChangeList(base):
+            def get_results(self, request):
+                super().get_results(request)
+                names = target_names(list(self.result_list))
+                for record in self.result_list:
+                    record.target_names = names
+
+        return NamedChangeList
+
+    @admin.display(description="about")
+    def target_link(self, obj) -> str:
+        return target_link(obj.target_type, obj.target_id, getattr(obj, "target_names", {}))
+
+
+admin.site.unregister(AuditRecord)
+admin.site.register(AuditRecord, AuditTrailPageAdmin)

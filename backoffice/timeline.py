@@ -275,7 +275,7 @@ def _rows(timeline: Timeline, objects: list) -> list[Row]:
             if posting.account_id == timeline.account.pk:
                 postings[posting.entry_id] = posting
     records = [obj for obj in objects if isinstance(obj, AuditRecord)]
-    names = _target_names(records)
+    names = target_names(records)
 
     rows = []
     for obj in objects:
@@ -373,7 +373,7 @@ def _money_row(txn: Transaction, timeline: Timeline, records_by_target: dict, re
     return row
 
 
-def _target_names(records: list[AuditRecord]) -> dict[str, str]:
+def target_names(records: list[AuditRecord]) -> dict[str, str]:
     """Account numbers and user emails for the page's targets: one lookup by primary key each kind."""
     accounts = [r.target_id for r in records if r.target_type in ACCOUNT_TARGETS and term_uuid(r.target_id)]
     users = [r.target_id for r in records if r.target_type in USER_TARGETS and term_uuid(r.target_id)]

@@ -210,3 +210,11 @@ def test_the_request_id_an_api_answer_carried_finds_what_it_did(superuser_client
     # The deposit's money row on the account's timeline carries the same request id, as a link.
     _response, rows = _rows(superuser_client, account.number)
     assert rows[0].what == "Deposit" and rows[0].request_id == "support-ticket-4711" and rows[0].amount == "+42.00 USD"
+
+
+def test_the_audit_trail_list_names_accounts_by_number_and_users_by_email(superuser_client, world):
+    page = superuser_client.get(reverse("admin:audit_auditrecord_changelist")).content.decode()
+    account = world["destination"]
+    assert f'account <a href="{reverse("admin:ledger_ledgeraccount_change", args=[account.pk])}">{account.number}</a>' in page
+    owner = world["source"].owner
+    assert f'user <a href="{reverse("admin:accounts_user_change", args=[owner.pk])}">{owner.email}</a>' in page
