@@ -67,6 +67,9 @@ def targets(run: dict) -> list[dict]:
     add(5, "`http_transfer_warm` c=16 >= 0.8 x c=4", R(("ledgerx", "http_transfer_warm", 16), ("ledgerx", "http_transfer_warm", 4)), 0.8)
     for c in CONCURRENCIES:
         add(5, f"`http_balance` >= 0.6 x `http_me` (c={c})", R(("ledgerx", "http_balance", c), ("ledgerx", "http_me", c)), 0.6)
+    for scenario, bare in (("random", "random_nometrics"), ("http_transfer_warm", "http_transfer_warm_nometrics")):
+        kept = R(("ledgerx", scenario, 4), ("ledgerx", bare, 4))
+        add(8, f"metrics cost <= 3% on `{scenario}` (c=4; 1 - {scenario}/{bare})", None if kept is None else 1 - kept, 0.03, False)
     scale = run.get("scale") or {}
     st = scale.get("statement", {})
     if "small" in st and "big" in st:
@@ -350,6 +353,8 @@ def results_markdown(run: dict) -> str:
         ("deposit / random", paired(lx("deposit"), lx("random"))),
         ("hold_commit / random", paired(lx("hold_commit"), lx("random"))),
         ("random / random_noaudit", paired(lx("random"), lx("random_noaudit"))),
+        ("random / random_nometrics", paired(lx("random"), lx("random_nometrics"))),
+        ("http_transfer_warm / http_transfer_warm_nometrics", paired(lx("http_transfer_warm"), lx("http_transfer_warm_nometrics"))),
         ("http_transfer / bcrypt ceiling", lambda c: ratio(L("http_transfer", c), (b or {}).get("ceiling_per_s"))),
         ("http_balance / http_me", paired(lx("http_balance"), lx("http_me"))),
         ("http_transfer_warm / http_me", paired(lx("http_transfer_warm"), lx("http_me"))),

@@ -29,7 +29,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CONCURRENCIES = (1, 4, 16)
 HTTP_PAIR = ("http_me", "http_balance")  # target 5: the balance read against a trivial authenticated read
-HTTP_EVERY_ROUND = (*HTTP_PAIR, "http_transfer_warm")  # the warm transfer is also a ratio to http_me
+# The warm transfer is also a ratio to http_me, and to itself with every metric off (target 8).
+HTTP_EVERY_ROUND = (*HTTP_PAIR, "http_transfer_warm", "http_transfer_warm_nometrics")
 HTTP_ORDER = (*HTTP_EVERY_ROUND, "http_transfer")
 
 
@@ -76,7 +77,7 @@ def median_result(runs: list[dict]) -> dict:
 # `hot` next to pgbench (target 2) -- so the report's round-by-round ratios compare points
 # taken seconds apart. The pgbench-driven movements go last: they leave their audit records
 # to be sealed after their window, tens of thousands at a time.
-POINT_ORDER = ("tpcb", "random", "random_noaudit", "hot", "deposit", "hold_commit", *SQL_SCENARIOS)
+POINT_ORDER = ("tpcb", "random", "random_noaudit", "random_nometrics", "hot", "deposit", "hold_commit", *SQL_SCENARIOS)
 
 
 def round_points(round_: int) -> tuple[str, ...]:
@@ -181,12 +182,20 @@ def run_all(*, quick: bool, log) -> int:
     run["http_transfer_window"] = {"duration_s": transfer_duration, "warmup_s": transfer_warmup}
     try:
         # http_transfer against a server with the verified-PIN cache off: a bcrypt check every request.
-        with http.Server() as server, http.Server(pin_cache_seconds=0) as cold_server:
+        # and the metrics' cost against a server with every metric off.
+        with (
+            http.Server() as server,
+            http.Server(pin_cache_seconds=0) as cold_server,
+            http.Server(metrics=False) as bare_server,
+        ):
 
             def http_point(name: str, c: int) -> dict:
                 quiesce(name)
                 d, w = (transfer_duration, transfer_warmup) if name == "http_transfer" else (http_duration, warmup)
-                target = cold_server if http.PIN_CACHE_FOR[name] == 0 else server
+                if name in http.METRICS_OFF:
+                    target = bare_server
+                else:
+                    target = cold_server if http.PIN_CACHE_FOR[name] == 0 else server
                 return http.run_http_scenario(target, name, c, d, w, log=log)
 
             http_samples = measure_rounds(repeats, http_round_points, http_point, log)

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -32,6 +31,7 @@ from ledger.exceptions import BALANCE_LIMIT, BalanceLimit, InsufficientFunds, Un
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import currency_supported
 from ledgerx.exceptions import InvalidState, ValidationFailed
+from ledgerx.text import reason_clean, text_error
 
 _ACCOUNT_TABLE = LedgerAccount._meta.db_table
 _ENTRY_TABLE = JournalEntry._meta.db_table
@@ -40,7 +40,7 @@ _NUMBER_ATTEMPTS = 5
 
 
 def _system_shards() -> int:
-    return max(1, int(getattr(settings, "LEDGER_SYSTEM_SHARDS", 8)))
+    return max(1, settings.LEDGER_SYSTEM_SHARDS)
 
 
 # --- Customer accounts ---------------------------------------------------------------
@@ -64,6 +64,16 @@ def _account_number_new() -> str:
     return body + _luhn_digit(body)
 
 
+def _name_check(name) -> None:
+    """An account's display name: a string up to the column's length. Raises ValidationFailed."""
+    limit = LedgerAccount._meta.get_field("name").max_length
+    if not isinstance(name, str) or len(name) > limit:
+        raise ValidationFailed(fields={"name": [f"Must be a string of at most {limit} characters."]})
+    error = text_error(name)
+    if error:
+        raise ValidationFailed(fields={"name": [error]})
+
+
 def account_open(*, actor, owner, currency: str, name: str = "") -> LedgerAccount:
     """Open a customer account for ``owner``.
 
@@ -71,8 +81,7 @@ def account_open(*, actor, owner, currency: str, name: str = "") -> LedgerAccoun
     """
     if not currency_supported(currency):
         raise ValidationFailed(fields={"currency": [f"Unsupported currency. Use one of: {', '.join(settings.CURRENCIES)}."]})
-    if not isinstance(name, str) or len(name) > 100:
-        raise ValidationFailed(fields={"name": ["Must be a string of at most 100 characters."]})
+    _name_check(name)
     system_accounts_ensure(currency=currency)
     for _attempt in range(_NUMBER_ATTEMPTS):
         number = _account_number_new()
@@ -96,8 +105,7 @@ _STATUS_EVENTS = {LedgerAccount.Status.FROZEN: EventType.ACCOUNT_FROZEN, LedgerA
 
 
 def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str, action: AuditAction) -> LedgerAccount:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
+    reason = reason_clean(reason)
     backoffice_actor_check(actor)
     with transaction.atomic(durable=True):
         locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
@@ -115,7 +123,7 @@ def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str,
             action=action,
             target_type="ledger_account",
             target_id=locked.pk,
-            data={"reason": reason.strip(), "old_status": old, "new_status": new},
+            data={"reason": reason, "old_status": old, "new_status": new},
         )
         account_event_record(type=_STATUS_EVENTS[new], account=locked)
     account.status, account.version = locked.status, locked.version
@@ -129,8 +137,7 @@ def account_rename(*, account: LedgerAccount, name: str) -> LedgerAccount:
     account endpoint shows, so the cached account follows. Runs in the
     caller's transaction (the admin's change view, which also audits the edit).
     """
-    if not isinstance(name, str) or len(name) > 100:
-        raise ValidationFailed(fields={"name": ["Must be a string of at most 100 characters."]})
+    _name_check(name)
     with transaction.atomic():
         locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
         locked.name = name

@@ -27,7 +27,7 @@ from ledger.api_fields import (
     error,
     page_of,
 )
-from ledger.selectors import account_get_customer, account_get_for_user
+from ledger.selectors import account_identity_customer, account_identity_for_user
 from ledgerx.api.pagination import invalid_cursor
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.timestamps import timestamp_parse
@@ -158,7 +158,7 @@ class DepositCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(DepositInput, request)
-        account = account_get_for_user(user=request.user, account_id=data.pop("account"))
+        account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(services.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
@@ -174,7 +174,7 @@ class WithdrawalCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(WithdrawalInput, request)
-        account = account_get_for_user(user=request.user, account_id=data.pop("account"))
+        account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(services.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
@@ -190,8 +190,8 @@ class TransferCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(TransferInput, request)
-        source = account_get_for_user(user=request.user, account_id=data.pop("source_account"))
-        destination = account_get_customer(account_id=data.pop("destination_account"))
+        source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
+        destination = account_identity_customer(account_id=data.pop("destination_account"))
         return _render(
             services.transfer_create(
                 actor=request.user, source=source, destination=destination, idempotency_key=key, **data

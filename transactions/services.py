@@ -22,8 +22,7 @@ from django.conf import settings
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from accounts.exceptions import UserSuspended
-from accounts.services import pin_verify
+from accounts.services import pin_proven, pin_verify
 from audit.models import AuditAction, AuditRecord
 from audit.services import audit_record_unsaved, audit_rows_queued
 from events.models import EventType
@@ -35,7 +34,7 @@ from ledger.services import accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from ledgerx.fastsql import rows_insert
 from ledgerx.ids import uuid7
-from ledgerx.text import text_error
+from ledgerx.text import reason_clean, text_error
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.movements import Movement, after_lock, check_actor_active, check_can_move
 from transactions.models import IdempotencyRecord, Transaction
@@ -117,6 +116,7 @@ def _external_movement(
     metadata: dict,
     inbound: bool,
     before: Callable[[], None] | None,
+    before_needless: Callable[[], bool] | None = None,
 ) -> MoneyOutcome:
     """A movement between a customer account and the outside world.
 
@@ -157,6 +157,7 @@ def _external_movement(
             events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[account]),),
         ),
         before=before,
+        before_needless=before_needless,
     )
 
 
@@ -211,6 +212,7 @@ def withdrawal_create(
         metadata=metadata or {},
         inbound=False,
         before=lambda: pin_verify(user=actor, pin=pin),
+        before_needless=lambda: pin_proven(user=actor, pin=pin),
     )
 
 
@@ -293,6 +295,7 @@ def transfer_create(
             events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[source, destination]),),
         ),
         before=lambda: pin_verify(user=actor, pin=pin),
+        before_needless=lambda: pin_proven(user=actor, pin=pin),
     )
 
 
@@ -408,9 +411,7 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
     InvalidState (a reversal, not committed, or already reversed),
     InsufficientFunds (a customer account would go below zero or below its holds).
     """
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
-    reason = reason.strip()
+    reason = reason_clean(reason)
     with db_transaction.atomic(durable=True):
         reversal = reversal_write(actor=actor, transaction=transaction, reason=reason)
     transaction.status = Transaction.Status.REVERSED
