@@ -116,6 +116,12 @@ def test_older_link_and_a_bad_cursor(superuser_client, world):
     response, rows = _rows(superuser_client, world["destination"].number, after="not-a-cursor")
     assert len(rows) == 4
     assert "no longer valid" in " ".join(str(m) for m in response.context["messages"])
+    forged = Cursor(world["reversal"].created_at, 0, "not-a-uuid").encode()  # the audit source's rank, a bad id
+    response, rows = _rows(superuser_client, world["destination"].number, after=forged)
+    assert len(rows) == 4 and "no longer valid" in " ".join(str(m) for m in response.context["messages"])
+    naive = Cursor(world["reversal"].created_at.replace(tzinfo=None), 1, str(world["reversal"].pk)).encode()
+    response, rows = _rows(superuser_client, world["destination"].number, after=naive)
+    assert len(rows) == 4 and "no longer valid" in " ".join(str(m) for m in response.context["messages"])
     response, rows = _rows(superuser_client, "nobody-like-this@example.com")
     assert rows is None and "Nothing found" in " ".join(str(m) for m in response.context["messages"])
 
