@@ -8,6 +8,8 @@ keyset on ``ledger_posting_account_idx`` (``?statement_before=<posting id>``),
 never OFFSET.
 """
 
+from urllib.parse import quote
+
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -124,7 +126,7 @@ def user_transactions_panel(user) -> str:
     rows = [(_when(row.at), row.what, row.status, row.subject, row.amount, row.actor, request_link(row.request_id)) for row in page.rows]
     table = _table("ledgerx-user-transactions", ["At (UTC)", "What", "Status", "Transaction", "Amount", "By", "Request"],
                    rows, "No transactions.")
-    more = format_html(' <a href="{}?q={}">All activity ›</a>', reverse("admin:ledgerx_activity"), user.email)
+    more = format_html(' <a href="{}?q={}">All activity ›</a>', reverse("admin:ledgerx_activity"), quote(user.email, safe="@"))
     return format_html("{}{}", table, more)
 
 

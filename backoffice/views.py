@@ -1,5 +1,7 @@
 """The back office's own pages (registered on the admin site by ``backoffice.admin``)."""
 
+from urllib.parse import quote
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
@@ -55,7 +57,7 @@ def _subject_links(timeline) -> list[tuple[str, str]]:
     if timeline.kind == "user":
         return [
             ("User page", reverse("admin:accounts_user_change", args=[subject.pk])),
-            ("Accounts", reverse("admin:ledger_ledgeraccount_changelist") + f"?q={subject.email}"),
+            ("Accounts", reverse("admin:ledger_ledgeraccount_changelist") + f"?q={quote(subject.email, safe='@')}"),
         ]
     if timeline.kind == "transaction":
         return [("Transaction page", reverse("admin:transactions_transaction_change", args=[subject.pk]))]

@@ -98,3 +98,16 @@ def test_the_page_panels_are_planned_on_indexes(superuser_client, busy_account, 
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN " + holds[0])
                 assert "txn_account_holds_idx" in "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_links_carry_an_email_with_a_plus_intact(superuser_client):
+    from accounts.tests.factories import UserFactory
+
+    user = UserFactory(email="ada+ledger@example.com")
+    page = superuser_client.get(reverse("admin:accounts_user_change", args=[user.pk])).content.decode()
+    assert f'{reverse("admin:ledgerx_activity")}?q=ada%2Bledger@example.com" id="ledgerx-user-activity"' in page
+    response = superuser_client.get(reverse("admin:ledgerx_activity"), {"q": "ada+ledger@example.com"})
+    assert response.context["timeline"].subject.pk == user.pk
+    assert superuser_client.get(reverse("admin:accounts_user_history", args=[user.pk]))["Location"].endswith(
+        "?q=ada%2Bledger%40example.com"
+    )
