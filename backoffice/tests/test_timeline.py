@@ -224,3 +224,8 @@ def test_the_audit_trail_list_names_accounts_by_number_and_users_by_email(superu
     assert f'account <a href="{reverse("admin:ledger_ledgeraccount_change", args=[account.pk])}">{account.number}</a>' in page
     owner = world["source"].owner
     assert f'user <a href="{reverse("admin:accounts_user_change", args=[owner.pk])}">{owner.email}</a>' in page
+
+
+def test_the_admin_index_has_the_activity_search(superuser_client):
+    page = superuser_client.get(reverse("admin:index")).content.decode()
+    assert f'<form method="get" action="{URL}" id="ledgerx-index-activity-search">' in page
