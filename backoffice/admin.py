@@ -7,11 +7,12 @@ from backoffice.views import activity_view
 admin.site.register_view("activity/", activity_view, "ledgerx_activity")
 
 from accounts.models import User  # noqa: E402
-from backoffice.object_pages import AccountPageAdmin, UserPageAdmin  # noqa: E402
+from backoffice.object_pages import AccountPageAdmin, TransactionPageAdmin, UserPageAdmin  # noqa: E402
 from ledger.models import LedgerAccount  # noqa: E402
+from transactions.models import Transaction  # noqa: E402
 
-# The account and user pages with the panels that read the layers above their apps.
-for model, page_admin in ((LedgerAccount, AccountPageAdmin), (User, UserPageAdmin)):
+# The account, user and transaction pages with the panels that read the layers above their apps.
+for model, page_admin in ((LedgerAccount, AccountPageAdmin), (User, UserPageAdmin), (Transaction, TransactionPageAdmin)):
     admin.site.unregister(model)
     admin.site.register(model, page_admin)
 

@@ -76,10 +76,11 @@ _TABLES = ("transactions_transaction", "ledger_posting", "ledger_ledgeraccount",
 
 @pytest.mark.postgres
 def test_the_page_panels_are_planned_on_indexes(superuser_client, busy_account, api_client):
-    account, _hold = busy_account
+    account, hold = busy_account
     api_client.post("/api/v1/auth/login", {"email": account.owner.email, "password": DEFAULT_PASSWORD}, format="json")
     for url in (reverse("admin:ledger_ledgeraccount_change", args=[account.pk]),
-                reverse("admin:accounts_user_change", args=[account.owner_id])):
+                reverse("admin:accounts_user_change", args=[account.owner_id]),
+                reverse("admin:transactions_transaction_change", args=[hold.pk])):
         with CaptureQueriesContext(connection) as queries:
             assert superuser_client.get(url).status_code == 200
         with connection.cursor() as cursor:

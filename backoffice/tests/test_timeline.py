@@ -229,3 +229,10 @@ def test_the_audit_trail_list_names_accounts_by_number_and_users_by_email(superu
 def test_the_admin_index_has_the_activity_search(superuser_client):
     page = superuser_client.get(reverse("admin:index")).content.decode()
     assert f'<form method="get" action="{URL}" id="ledgerx-index-activity-search">' in page
+
+
+def test_the_original_transactions_page_shows_who_reversed_it_and_why(superuser_client, world):
+    page = superuser_client.get(reverse("admin:transactions_transaction_change", args=[world["transfer"].pk])).content.decode()
+    panel = page.split('id="ledgerx-transaction-activity"', 1)[1].split("</table>", 1)[0]
+    assert "Reversal" in panel and "reversal: sent in error" in panel and "officer@example.com" in panel
+    assert str(world["reversal"].pk) in panel
