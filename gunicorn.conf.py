@@ -29,7 +29,8 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 bind = os.environ.get("LEDGERX_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("LEDGERX_WORKERS", multiprocessing.cpu_count() + 1))
-worker_class = "gthread"
+# gthread, with gunicorn's own refusals (below) answered in the JSON envelope.
+worker_class = "ledgerx.server.workers.JsonErrorThreadWorker"
 threads = int(os.environ.get("LEDGERX_THREADS", 4))
 timeout = int(os.environ.get("LEDGERX_WORKER_TIMEOUT", 30))
 graceful_timeout = 30
@@ -39,9 +40,9 @@ max_requests = 20000
 max_requests_jitter = 2000
 preload_app = True
 forwarded_allow_ips = os.environ.get("LEDGERX_FORWARDED_ALLOW_IPS", "127.0.0.1")
-# gunicorn refuses what is over these limits itself, before Django sees it, with
-# a small HTML page (400 for the line, 431 for a header), not the JSON envelope.
-# No LedgerX request comes near them (the longest is a cursor-paginated list URL,
+# gunicorn refuses what is over these limits itself, before Django sees it; the
+# worker class answers in the JSON envelope (414 for the line, 431 for the
+# headers, 400 for a line that is not HTTP). No LedgerX request comes near them (the longest is a cursor-paginated list URL,
 # well under 1 KB; a bearer token is ~400 bytes); a proxy in front should apply
 # the same or tighter limits (README "Security").
 limit_request_line = 4094

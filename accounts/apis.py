@@ -30,8 +30,8 @@ RETRY_AFTER = OpenApiParameter(
     name="Retry-After",
     type=OpenApiTypes.INT,
     location=OpenApiParameter.HEADER,
-    response=[429],
-    description="Seconds until the rate-limit window resets.",
+    response=[429, 503],
+    description="Seconds to wait: until the rate-limit window resets (429), before retrying (503).",
 )
 VALIDATION = _error("validation_error: malformed JSON or a bad field.")
 RATE_LIMITED = _error("rate_limited: too many requests (see Retry-After).")

@@ -70,6 +70,8 @@ class AuditAction(models.TextChoices):
     HOLD_VOIDED = "hold.voided"
     HOLD_EXPIRED = "hold.expired"
     TRANSACTION_REVERSED = "transaction.reversed"
+    CONVERSION_CREATED = "transaction.conversion"
+    FX_RATE_SET = "fx.rate_set"
     ADMIN_CHANGE = "admin.change"
     ADMIN_EXPORT = "admin.export"
     APPROVAL_REQUESTED = "approval.requested"

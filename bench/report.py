@@ -57,6 +57,7 @@ def targets(run: dict) -> list[dict]:
     add(2, "`hot` c=16 >= 0.8 x `hot` c=4 (falls <= 20%)", R(("ledgerx", "hot", 16), ("ledgerx", "hot", 4)), 0.8)
     for c in CONCURRENCIES:
         add(3, f"`deposit` >= 0.8 x `random` (c={c})", R(("ledgerx", "deposit", c), ("ledgerx", "random", c)), 0.8)
+    add(3, "`conversion` c=4 >= 0.8 x `random` c=4", R(("ledgerx", "conversion", 4), ("ledgerx", "random", 4)), 0.8)
     for c in CONCURRENCIES:
         kept = R(("ledgerx", "random", c), ("ledgerx", "random_noaudit", c))
         add(4, f"audit costs <= 15% on `random` (c={c}; 1 - random/random_noaudit)", None if kept is None else 1 - kept, 0.15, False)

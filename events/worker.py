@@ -24,7 +24,8 @@ deliver on its embedded SQLite default. The loop is small and as safe:
   gets its backlog at once, in the order of first attempts.
 * **Limits**: 10 s timeout per attempt (``settings.WEBHOOKS_TIMEOUT``, connect
   and whole response), at most ``PER_ENDPOINT`` requests in flight per
-  endpoint per worker, a response body over 64 KB is not read. The URL is
+  endpoint across all workers (counted as live claims, under a lock of the
+  endpoint row: ``deliveries_claim``), a response body over 64 KB is not read. The URL is
   checked again and resolved before each attempt, and the connection goes to
   the address that was checked (no DNS rebinding).
 """
@@ -45,7 +46,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -62,7 +63,7 @@ JITTER = 0.2  # +-20 %
 DISABLE_AFTER = timedelta(days=5)
 LEASE = timedelta(seconds=60)  # > the 10 s timeout with room: a live worker never loses its claim
 RESPONSE_MAX = 64 * 1024
-PER_ENDPOINT = 4
+PER_ENDPOINT = 4  # deliveries of one endpoint claimed (in flight) at a time, by all workers together
 USER_AGENT = "LedgerX-Webhooks/1"
 
 
@@ -75,19 +76,59 @@ def retry_delay(attempts: int, *, rng=random) -> float:
 # --- Claiming -----------------------------------------------------------------------
 
 
+def _endpoints_full(now: datetime):
+    """Endpoints with ``PER_ENDPOINT`` live claims (a subquery, read on the small index of leased rows)."""
+    return (
+        Delivery.objects.filter(claimed_until__gte=now)
+        .values("endpoint_id")
+        .annotate(leased=Count("id"))
+        .filter(leased__gte=PER_ENDPOINT)
+        .values("endpoint_id")
+    )
+
+
 def deliveries_claim(*, worker_id: str, limit: int, now: datetime | None = None) -> list[uuid.UUID]:
-    """Claim up to ``limit`` due deliveries of enabled endpoints for ``worker_id``; returns their ids."""
+    """Claim up to ``limit`` due deliveries of enabled endpoints for ``worker_id``; returns their ids.
+
+    At most ``PER_ENDPOINT`` deliveries of one endpoint are claimed at a time
+    by all workers together: the claim locks the candidates' endpoint rows
+    (``FOR NO KEY UPDATE``, which does not wait for or block the movements
+    adding deliveries, and ``SKIP LOCKED``: an endpoint another worker is
+    claiming for right now is left to it), counts their live claims and takes
+    only what fits. Endpoints already full are left out of the candidates, so
+    one endpoint's backlog does not fill a pass and starve the others.
+    """
     now = now or timezone.now()
     with transaction.atomic(durable=not connection.in_atomic_block):
         due = (
             Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .filter(endpoint__status=WebhookEndpoint.Status.ENABLED)
-            .order_by("next_attempt_at", "id")
+            .exclude(endpoint_id__in=_endpoints_full(now))
+            .order_by("next_attempt_at", "xid", "id")
         )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
-        ids = list(due.values_list("id", flat=True)[:limit])
+        candidates = list(due.values_list("id", "endpoint_id")[:limit])
+        if not candidates:
+            return []
+        # SQLite has no row locks: its single writer already serializes the claims.
+        endpoints = WebhookEndpoint.objects.filter(pk__in={endpoint for _id, endpoint in candidates}).order_by("pk")
+        if connection.features.has_select_for_update_skip_locked:
+            endpoints = endpoints.select_for_update(no_key=True, skip_locked=True)
+        locked = list(endpoints.values_list("pk", flat=True))
+        live = dict(
+            Delivery.objects.filter(endpoint_id__in=locked, claimed_until__gte=now)
+            .values("endpoint_id")
+            .annotate(leased=Count("id"))
+            .values_list("endpoint_id", "leased")
+        )
+        room = {endpoint: PER_ENDPOINT - live.get(endpoint, 0) for endpoint in locked}
+        ids = []
+        for delivery_id, endpoint in candidates:
+            if room.get(endpoint, 0) > 0:
+                ids.append(delivery_id)
+                room[endpoint] -= 1
         if not ids:
             return []
         # Conditional, so that without row locks (SQLite) a row another worker
@@ -98,7 +139,7 @@ def deliveries_claim(*, worker_id: str, limit: int, now: datetime | None = None)
         )
         return list(
             Delivery.objects.filter(id__in=ids, claimed_by=worker_id, claimed_until=until)
-            .order_by("next_attempt_at", "id")
+            .order_by("next_attempt_at", "xid", "id")
             .values_list("id", flat=True)
         )
 
@@ -258,29 +299,27 @@ def deliveries_run(*, worker_id: str, limit: int = 100, pool: ThreadPoolExecutor
     """Claim and send one batch of due deliveries; returns how many were attempted.
 
     Without ``pool`` the deliveries are sent one after the other in this
-    thread (tests, SQLite); with it, concurrently, at most ``PER_ENDPOINT`` per
-    endpoint at a time.
+    thread (tests, SQLite); with it, concurrently (the claim already holds
+    each endpoint to ``PER_ENDPOINT``).
     """
     ids = deliveries_claim(worker_id=worker_id, limit=limit)
     if not ids:
         return 0
-    # One query for the whole batch, in claim order (oldest due first).
+    # One query for the whole batch, in claim order (oldest due first, then the log's order).
     loaded = Delivery.objects.select_related("event", "endpoint").in_bulk(ids)
     claimed = [loaded[delivery_id] for delivery_id in ids if delivery_id in loaded]
     if pool is None:
         for delivery in claimed:
             delivery_attempt(delivery, worker_id=worker_id)
         return len(ids)
-    gates = {delivery.endpoint_id: threading.BoundedSemaphore(PER_ENDPOINT) for delivery in claimed}
 
     def send(delivery):
-        with gates[delivery.endpoint_id]:
-            try:
-                delivery_attempt(delivery, worker_id=worker_id)
-            except Exception:  # one bad delivery must not stop the batch; its lease expires and it is retried
-                logger.exception("delivery %s failed unexpectedly", delivery.pk)
-            finally:
-                close_old_connections()
+        try:
+            delivery_attempt(delivery, worker_id=worker_id)
+        except Exception:  # one bad delivery must not stop the batch; its lease expires and it is retried
+            logger.exception("delivery %s failed unexpectedly", delivery.pk)
+        finally:
+            close_old_connections()
 
     list(pool.map(send, claimed))
     return len(ids)

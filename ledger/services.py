@@ -31,6 +31,7 @@ from ledger.exceptions import BALANCE_LIMIT, BalanceLimit, InsufficientFunds, Un
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import currency_supported
 from ledgerx.exceptions import InvalidState, ValidationFailed
+from ledgerx.observability import tracing
 from ledgerx.text import reason_clean, text_error
 
 _ACCOUNT_TABLE = LedgerAccount._meta.db_table
@@ -192,7 +193,7 @@ def system_accounts_ensure(*, currency: str) -> None:
                         system_role=role,
                         shard=shard,
                         currency=currency,
-                        number=f"SYS-{currency}-{role[:3].upper()}-{shard:02d}",
+                        number=f"SYS-{currency}-{role[:3].upper().rstrip('_')}-{shard:02d}",
                         name=f"System {role} {currency} #{shard}",
                     )
             except IntegrityError:  # created concurrently
@@ -260,13 +261,14 @@ def accounts_lock(*, ids: Iterable, share_user=None) -> LockResult:
     LedgerAccount.DoesNotExist for an unknown id.
     """
     wanted = set(ids)
-    if connection.vendor == "postgresql":
-        rows = _accounts_lock_postgres(wanted, share_user)
-    else:
-        queryset = LedgerAccount.objects.select_for_update(of=("self",)).filter(pk__in=wanted).order_by("pk")
-        if share_user is not None:
-            queryset = queryset.annotate(locked_user_status=_user_status_sql(share_user))
-        rows = list(queryset)
+    with tracing.span("ledgerx.movement.lock_wait", **{"ledgerx.accounts": len(wanted)}):
+        if connection.vendor == "postgresql":
+            rows = _accounts_lock_postgres(wanted, share_user)
+        else:
+            queryset = LedgerAccount.objects.select_for_update(of=("self",)).filter(pk__in=wanted).order_by("pk")
+            if share_user is not None:
+                queryset = queryset.annotate(locked_user_status=_user_status_sql(share_user))
+            rows = list(queryset)
     found = {row.pk: row for row in rows}
     if not wanted.issubset(found):
         raise LedgerAccount.DoesNotExist("A ledger account to lock does not exist.")

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "events",
     "ledgerx",  # the project's own system checks (ledgerx.checks)
     "approvals",
+    "fx",
     "backoffice",  # the admin's pages that read every app (timelines, dashboard, exports)
 ]
 
@@ -302,6 +303,9 @@ HOLD_TTL = timedelta(seconds=env_int("LEDGERX_HOLD_TTL", 7 * 24 * 3600))
 LEDGER_SYSTEM_SHARDS = 8
 IDEMPOTENCY_RETENTION = timedelta(hours=env_int("LEDGERX_IDEMPOTENCY_RETENTION_HOURS", 48))
 IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("LEDGERX_IDEMPOTENCY_IN_FLIGHT_SECONDS", 60)
+# Currency conversion (fx): a rate older than this refuses new quotes; a quote is firm this long (at least 30 s).
+FX_MAX_AGE = timedelta(seconds=env_int("LEDGERX_FX_MAX_AGE", 24 * 3600))
+FX_QUOTE_TTL = timedelta(seconds=max(30, env_int("LEDGERX_FX_QUOTE_SECONDS", 30)))
 
 # --- Events and webhooks -------------------------------------------------------------
 # Development and tests only: allow http:// and private/loopback webhook URLs.

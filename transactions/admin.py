@@ -16,6 +16,7 @@ from approvals.admin import approval_or_result
 from approvals.services import transaction_reverse_requested
 from audit.admin_tools import CurrencyFilter, ObjectActionsAdmin, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
 from audit.compliance import PERM_REVERSE
+from fx.rounding import rate_text
 from ledger.admin import account_condition
 from ledger.models import Posting
 from ledger.money import money_display
@@ -74,8 +75,8 @@ class TransactionAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
     ordering = ("-created_at", "-id")  # txn_created_idx
     sortable_by = ("created_at",)
     fields = (
-        "id", "type", "status", "amount_display", "currency", "source_account", "destination_account",
-        "description", "metadata", "initiated_by", "created_at", "committed_at", "expires_at",
+        "id", "type", "status", "amount_display", "currency", "conversion_display", "source_account",
+        "destination_account", "description", "metadata", "initiated_by", "created_at", "committed_at", "expires_at",
         "reverses", "reversed_by_link", "batch", "entry", "postings_table",
     )
     readonly_fields = fields
@@ -91,6 +92,17 @@ class TransactionAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
 
     def has_reverse_permission(self, request) -> bool:
         return request.user.has_perm(PERM_REVERSE)
+
+    @admin.display(description="Conversion")
+    def conversion_display(self, obj: Transaction) -> str:
+        """Both legs and the recorded rate of a conversion (or its reversal); empty otherwise."""
+        if obj.source_amount is None:
+            return "-"
+        text = (
+            f"{money_display(obj.source_amount, obj.currency)} -> "
+            f"{money_display(obj.destination_amount, obj.destination_currency)} at {rate_text(obj.rate)}"
+        )
+        return f"{text} (quote {obj.quote_id})" if obj.quote_id else text
 
     def search_condition(self, term: str) -> Q | None:
         # Each side has its own (account, created_at, id) index: the OR is two index scans.

@@ -1,7 +1,7 @@
 """The business view of money movement: transactions and idempotency records.
 
 A ``Transaction`` is what the client asked for (deposit, withdrawal, transfer,
-reversal) and its lifecycle: ``pending`` (an open hold) -> ``committed`` |
+conversion, reversal) and its lifecycle: ``pending`` (an open hold) -> ``committed`` |
 ``voided``; ``committed`` -> ``reversed``. A committed transaction points at
 the ``ledger.JournalEntry`` that moved the money; a pending hold has no entry
 yet (see the design note in ``ledger/models.py``).
@@ -61,6 +61,7 @@ class Transaction(models.Model):
         WITHDRAWAL = "withdrawal", "Withdrawal"
         TRANSFER = "transfer", "Transfer"
         REVERSAL = "reversal", "Reversal"
+        CONVERSION = "conversion", "Conversion"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -109,13 +110,23 @@ class Transaction(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     committed_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Holds only.")
+    # Conversions (and their reversals): both legs and the rate they were booked at. ``amount`` and
+    # ``currency`` are the source leg's. One quote, one conversion: the unique key is the database's guard.
+    source_amount = models.BigIntegerField(null=True, blank=True, editable=False)
+    destination_amount = models.BigIntegerField(null=True, blank=True, editable=False)
+    destination_currency = models.CharField(max_length=3, null=True, blank=True, editable=False)
+    rate = models.DecimalField(max_digits=40, decimal_places=30, null=True, blank=True, editable=False)
+    quote = models.OneToOneField(
+        "fx.FxQuote", null=True, blank=True, on_delete=models.PROTECT, related_name="transaction", editable=False
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="transactions_amount_positive"),
             models.CheckConstraint(
-                condition=Q(type__in=["deposit", "withdrawal", "transfer", "reversal"]), name="transactions_type_valid"
+                condition=Q(type__in=["deposit", "withdrawal", "transfer", "reversal", "conversion"]),
+                name="transactions_type_valid",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "committed", "voided", "reversed"]), name="transactions_status_valid"

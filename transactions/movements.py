@@ -46,7 +46,7 @@ from ledger.services import (
     system_shards_forget,
 )
 from ledgerx.fastsql import prepared_cursor, rows_insert
-from ledgerx.observability import metrics
+from ledgerx.observability import metrics, tracing
 from transactions.engine.codes import refusal
 from transactions.engine import postgres as engine_call
 from transactions.models import IdempotencyRecord, Transaction
@@ -183,9 +183,14 @@ def _write_postgres(
         events_sql = "".join(f", {name} AS ({text})" for name, text in ctes)
         call_sql = engine_call.CALL_SQL
         sql = f"WITH m AS ({call_sql}){events_sql} SELECT * FROM m" if ctes else call_sql
-        with prepared_cursor() as cursor:
-            cursor.execute(sql, params + event_params)
-            rows = cursor.fetchall()
+        with tracing.span("ledgerx.movement", **{"ledgerx.type": txn.type, "ledgerx.currency": txn.currency}):
+            sent_ns = tracing.now_ns()
+            with prepared_cursor() as cursor:
+                cursor.execute(sql, params + event_params)
+                rows = cursor.fetchall()
+            if rows:
+                # The lock is taken inside the call: its span has the duration the function measured.
+                tracing.span_measured("ledgerx.movement.lock_wait", start_ns=sent_ns, duration_ns=rows[0][-1] * 1000)
     except DatabaseError as exc:
         _raise_refusal(exc, movement)
         raise
@@ -196,14 +201,14 @@ def _write_postgres(
         txn.entry_id = rows[0][0]
         if txn.status == Transaction.Status.COMMITTED:
             # The booking moment, taken under the locks (the function stored it in the response and the audit data).
-            booked = rows[0][-1]
+            booked = rows[0][-2]
             txn.committed_at = booked
             movement.body["committed_at"] = timestamp(booked)
             movement.audit.data["committed_at"] = timestamp(booked)
     txn._state.adding = False
     txn._state.db = connection.alias
     # The customer accounts' state the function wrote, for the cache (as ``entry_post`` does on the ORM path).
-    snapshots = {account: Snapshot(*state) for _entry, account, *state, _booked in rows}
+    snapshots = {account: Snapshot(*state) for _entry, account, *state, _booked, _lock_wait_us in rows}
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 

@@ -35,6 +35,7 @@ from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFail
 from ledgerx.fastsql import rows_insert
 from ledgerx.ids import uuid7
 from ledgerx.text import reason_clean, text_error
+from transactions.batches import BatchItem, conversion_run
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.movements import Movement, after_lock, check_actor_active, check_can_move
 from transactions.models import IdempotencyRecord, Transaction
@@ -299,6 +300,55 @@ def transfer_create(
     )
 
 
+# --- Conversions ------------------------------------------------------------------------
+
+
+def conversion_create(
+    *,
+    actor,
+    quote_id,
+    source: LedgerAccount,
+    destination: LedgerAccount,
+    pin: str,
+    idempotency_key: str,
+    description: str = "",
+    metadata: dict | None = None,
+) -> MoneyOutcome:
+    """Convert between two of the actor's accounts at the amounts and rate of the actor's quote (``fx``).
+
+    A movement of the batch engine with one conversion item
+    (``transactions.batches.conversion_run``): the same locks, refusal order,
+    audit, events and cache refresh as any movement. Raises
+    ValidationFailed, NotFound (an account or the quote not the actor's),
+    SameAccount, CurrencyMismatch (not the quote's currencies),
+    PinNotSet/InvalidPin/UserSuspended, QuoteExpired (expired or used),
+    AccountFrozen, InsufficientFunds, BalanceLimit, and the idempotency errors.
+    """
+    _input_validate(amount=1, description=description, metadata=metadata)
+    if not source.is_customer or source.owner_id != actor.pk or not destination.is_customer or destination.owner_id != actor.pk:
+        raise NotFound()
+    metadata = metadata or {}
+    item = BatchItem(
+        type=Transaction.Type.CONVERSION,
+        source_account=source.pk,
+        destination_account=destination.pk,
+        quote=quote_id,
+        description=description,
+        metadata=metadata,
+    )
+    fingerprint = request_fingerprint(
+        "conversions",
+        {
+            "quote": str(quote_id),
+            "source_account": str(source.pk),
+            "destination_account": str(destination.pk),
+            "description": description,
+            "metadata": metadata,
+        },
+    )
+    return conversion_run(actor=actor, item=item, pin=pin, idempotency_key=idempotency_key, fingerprint=fingerprint)
+
+
 def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: AuditAction) -> Transaction:
     """Commit or release a pending hold under the account and transaction locks."""
     if transaction.type != Transaction.Type.TRANSFER or transaction.destination_account_id is None:
@@ -451,8 +501,7 @@ def reversal_write(*, actor, transaction: Transaction, reason: str, **audit_extr
             id=reversal_id,
             type=Transaction.Type.REVERSAL,
             status=Transaction.Status.COMMITTED,
-            amount=original.amount,
-            currency=original.currency,
+            **_reversal_legs(original),
             source_account_id=original.destination_account_id,
             destination_account_id=original.source_account_id,
             description=f"Reversal of {original.pk}",
@@ -481,6 +530,20 @@ def reversal_write(*, actor, transaction: Transaction, reason: str, **audit_extr
             transaction_event(type=EventType.TRANSACTION_REVERSED, data=transaction_representation(original), accounts=sides),
         ])
     return reversal
+
+
+def _reversal_legs(original: Transaction) -> dict:
+    """The reversal's amount fields: the original's, sides swapped; a conversion's both legs at its recorded rate."""
+    if original.type != Transaction.Type.CONVERSION:
+        return {"amount": original.amount, "currency": original.currency}
+    return {
+        "amount": original.destination_amount,
+        "currency": original.destination_currency,
+        "source_amount": original.destination_amount,
+        "destination_amount": original.source_amount,
+        "destination_currency": original.currency,
+        "rate": original.rate,
+    }
 
 
 # --- Housekeeping -----------------------------------------------------------------------

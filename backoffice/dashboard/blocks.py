@@ -24,6 +24,7 @@ from audit.models import AuditAction, AuditRecord, VerificationRun
 from backoffice.dashboard.charts import bar_chart
 from backoffice.timeline import ACCOUNT_TARGETS, USER_TARGETS, target_link
 from events.models import WebhookEndpoint
+from fx.selectors import pool_positions
 from ledger.models import LedgerAccount
 from ledger.money import money_display
 from transactions.models import Transaction
@@ -61,7 +62,8 @@ def totals(days: int) -> dict:
 
     Every entry sums to zero per currency, so customers hold exactly what came
     in through the funding accounts (which go negative as deposits arrive) less
-    what left through the payouts accounts: no sum over the customer accounts.
+    what left through the payouts accounts and less what the FX pools hold of
+    the currency (conversions): no sum over the customer accounts.
     """
     system: dict = {code: {"funding": 0, "payouts": 0} for code in settings.CURRENCIES}
     for row in (
@@ -77,12 +79,13 @@ def totals(days: int) -> dict:
     rows = []
     for code in sorted(settings.CURRENCIES):
         deposits, withdrawals = -system.get(code, {}).get("funding", 0), system.get(code, {}).get("payouts", 0)
+        converted_out = system.get(code, {}).get(LedgerAccount.SystemRole.FX_POOL, 0)
         hold = holds.get(code, {})
         rows.append({
             "currency": code,
             "deposits": money_display(deposits, code),
             "withdrawals": money_display(withdrawals, code),
-            "customer": money_display(deposits - withdrawals, code),
+            "customer": money_display(deposits - withdrawals - converted_out, code),
             "holds": money_display(hold.get("total") or 0, code),
             "holds_count": hold.get("count", 0),
         })
@@ -193,6 +196,7 @@ def recent_actions(days: int) -> dict:
 BLOCKS = [
     Block("verifications", verifications),
     Block("totals", totals),
+    Block("fx_pools", lambda days: {"rows": pool_positions()}),
     Block("volume", volume),
     Block("approvals", approvals),
     Block("webhooks", webhooks),

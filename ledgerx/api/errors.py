@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from ledgerx.exceptions import LedgerXError, RateLimited
+from ledgerx.exceptions import LedgerXError, RateLimited, ServiceUnavailable
 from ledgerx.observability import metrics
 
 logger = logging.getLogger("ledgerx.errors")
@@ -39,7 +39,8 @@ _DATA_ERRORS: tuple = (DataError,)
 if psycopg is not None:
     _OUTAGE_ERRORS += (psycopg.OperationalError, psycopg.InterfaceError)
     _DATA_ERRORS += (psycopg.DataError,)
-# Seconds a client is told to wait after a database outage answer.
+# Seconds a client is told to wait after a 503 (an outage of the database, the
+# rate limiter, a readiness probe's dependency): every 503 carries it.
 OUTAGE_RETRY_AFTER = 2
 NUMERIC_OUT_OF_RANGE = "22003"
 
@@ -131,6 +132,8 @@ def _from_exception(exc: Exception):
     """Map any exception to (status, code, message, fields, headers, extra)."""
     if isinstance(exc, RateLimited):
         return exc.status, exc.code, exc.message, None, {"Retry-After": str(exc.retry_after)}, {}
+    if isinstance(exc, ServiceUnavailable):
+        return exc.status, exc.code, exc.message, exc.fields, {"Retry-After": str(OUTAGE_RETRY_AFTER)}, exc.extra
     if isinstance(exc, LedgerXError):
         return exc.status, exc.code, exc.message, exc.fields, {}, exc.extra
     if isinstance(exc, drf.ValidationError):

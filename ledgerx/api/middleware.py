@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 
-from ledgerx.api.errors import error_response, is_api_path, is_database_outage, render_exception
+from ledgerx.api.errors import OUTAGE_RETRY_AFTER, error_response, is_api_path, is_database_outage, render_exception
 from ledgerx.context import client_ip_var, request_id_var, user_id_var
 
 access_logger = logging.getLogger("ledgerx.access")
@@ -82,6 +82,10 @@ class RequestContextMiddleware:
         if is_api_path(request.path) and not response.has_header("Cache-Control"):
             # Balances, statements and tokens must never sit in a browser's or a proxy's cache.
             response["Cache-Control"] = "no-store"
+        if response.status_code == 503 and not response.has_header("Retry-After"):
+            # Every 503 tells the client when to come back, whichever path answered
+            # it (the API, a probe, an admin page met by an outage).
+            response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
         user = getattr(request, "user", None)
         access_logger.info(
             "request",

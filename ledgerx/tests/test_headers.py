@@ -77,4 +77,10 @@ def test_gunicorn_serves_with_threads_so_probes_do_not_queue_behind_bcrypt(monke
 
     monkeypatch.delenv("LEDGERX_THREADS", raising=False)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    assert (config["worker_class"], config["threads"]) == ("gthread", 4)
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from ledgerx.server.workers import JsonErrorThreadWorker
+
+    assert config["worker_class"] == "ledgerx.server.workers.JsonErrorThreadWorker"
+    assert issubclass(JsonErrorThreadWorker, ThreadWorker)
+    assert config["threads"] == 4

@@ -137,7 +137,7 @@ def test_with_redis_down_auth_answers_503_and_reads_still_work(api_client, user,
         ),
         api_client.post("/api/v1/auth/refresh", {"refresh": str(refresh)}, format="json"),
     ]
-    assert [(r.status_code, r.json()) for r in responses] == [(503, unavailable)] * 3
+    assert [(r.status_code, r.json(), r["Retry-After"]) for r in responses] == [(503, unavailable, "2")] * 3
 
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {refresh.access_token}")
     me = api_client.get("/api/v1/me")

@@ -26,6 +26,8 @@ def test_identity_paths_are_documented(schema, path):
     operation = schema["paths"][path][method]
     assert set(operation["responses"]) == statuses
     assert operation["responses"]["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    if "503" in statuses:
+        assert operation["responses"]["503"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
     public = path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh")
     assert operation.get("security") == (None if public else [{"bearerAuth": []}])
 

@@ -1,0 +1,1 @@
+"""How gunicorn serves LedgerX: its worker class and the probe listener (``gunicorn.conf.py`` wires them)."""
