@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from accounts.models import User
 from approvals.models import ApprovalRequest
 from audit.models import AuditAction, AuditRecord, VerificationRun
-from backoffice.dashboard.charts import bar_chart
+from backoffice.dashboard.charts import bar_chart, compact
 from backoffice.timeline import ACCOUNT_TARGETS, USER_TARGETS, target_link
 from events.models import WebhookEndpoint
 from fx.selectors import pool_positions
@@ -120,6 +120,7 @@ def volume(days: int) -> dict:
             "svg": bar_chart(
                 chart_id=f"ledgerx-volume-{code}", title=f"{code} moved per day, last {days} days", days=day_list,
                 values=per_currency.get(code, {}), y_label=code, fmt=lambda amount, code=code: money_display(amount, code),
+                tick_fmt=lambda amount, code=code: compact(amount / 10 ** settings.CURRENCIES[code]),
                 minimum_step=10 ** settings.CURRENCIES[code],
             ) if per_currency.get(code) else "",
         }
@@ -131,7 +132,7 @@ def volume(days: int) -> dict:
         "count": sum(counts.values()),
         "count_svg": bar_chart(
             chart_id="ledgerx-count-chart", title=f"Transactions per day, last {days} days", days=day_list,
-            values=counts, y_label="transactions", fmt=lambda value: f"{value:,}",
+            values=counts, y_label="transactions", fmt=lambda value: f"{value:,}", tick_fmt=compact,
         ),
         "charts": charts,
     }
