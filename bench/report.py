@@ -364,6 +364,8 @@ def results_markdown(run: dict) -> str:
     for name, fn in rows:
         lines.append(f"| {name} | " + " | ".join(_fmt(fn(c)) for c in CONCURRENCIES) + " |")
     scale = run.get("scale")
+    if run.get("scale_skipped"):
+        lines += ["", "## Long histories", "", "Not run in this run (`BENCH_SCALE=0`): target 6 reads \"not measured\"."]
     if scale:
         lines += ["", "## Long histories", "", "| measurement | postings | value |", "| --- | ---: | --- |"]
         for v in scale.get("verify", []) + ([scale["verify_final"]] if scale.get("verify_final") else []):

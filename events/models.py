@@ -30,7 +30,10 @@ Design note
   fanned out in the event's own transaction for every enabled endpoint of a
   recipient that subscribes to the type. ``manage.py worker`` claims due rows
   with a lease (``claimed_until``); a worker that dies simply lets its lease
-  run out and another worker claims the row again (``events.worker``).
+  run out and another worker claims the row again (``events.worker``). Live
+  leases are what holds an endpoint to its few requests in flight across all
+  workers, and a delivery carries its event's position so that deliveries due
+  together go in the log's order.
 * Endpoint secrets are never stored: each is derived from a server key and a
   per-endpoint random nonce (``events.signing``), so a database dump alone
   cannot sign a webhook.
@@ -69,7 +72,7 @@ class Event(models.Model):
     xid = models.BigIntegerField(editable=False)
 
     class Meta:
-        ordering = ["-xid", "-id"]
+        ordering = ["-id"]  # cheap (the primary key); the log's order is read from the recipients' index
 
     def __str__(self) -> str:
         return f"{self.type} {self.pk}"
@@ -171,3 +174,16 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"
+
+
+class DeliveryWaiter(models.Model):
+    """A worker waiting for new deliveries (PostgreSQL, ``LISTEN``), until ``until``.
+
+    The database wakes waiting workers with a NOTIFY when a delivery is
+    inserted (trigger, ``events/0006``), but only while a row here is current:
+    PostgreSQL serializes the commits of notifying transactions, so a busy
+    system (whose workers never wait) must not notify on every movement.
+    """
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    until = models.DateTimeField()

@@ -28,6 +28,9 @@ deliver on its embedded SQLite default. The loop is small and as safe:
   endpoint row: ``deliveries_claim``), a response body over 64 KB is not read. The URL is
   checked again and resolved before each attempt, and the connection goes to
   the address that was checked (no DNS rebinding).
+* **Waiting**: an idle worker on PostgreSQL waits for a NOTIFY of new
+  deliveries (``deliveries_wait``) for at most its poll interval, so polling
+  stays the fallback; SQLite workers just poll.
 """
 
 import http.client
@@ -45,12 +48,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.services import audit_record
-from events.models import Delivery, EventType, WebhookEndpoint
+from events.models import Delivery, DeliveryWaiter, EventType, WebhookEndpoint
 from events.services import AUDIT_ENDPOINT_DISABLED, UnsafeUrl, event_record, event_representation, url_resolve
 from events.signing import active_secrets, signature_header
 from ledgerx.observability import metrics
@@ -326,13 +329,55 @@ def deliveries_run(*, worker_id: str, limit: int = 100, pool: ThreadPoolExecutor
 
 
 def deliveries_prune(*, now: datetime | None = None) -> int:
-    """Delete finished deliveries older than ``settings.WEBHOOKS_DELIVERY_RETENTION_DAYS`` (events stay)."""
-    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOKS_DELIVERY_RETENTION_DAYS)
+    """Delete finished deliveries older than ``settings.WEBHOOKS_DELIVERY_RETENTION_DAYS`` (events stay).
+
+    Also forgets the waits of workers that died waiting (``DeliveryWaiter``).
+    """
+    now = now or timezone.now()
+    DeliveryWaiter.objects.filter(until__lt=now).delete()
+    cutoff = now - timedelta(days=settings.WEBHOOKS_DELIVERY_RETENTION_DAYS)
     return Delivery.objects.filter(created_at__lt=cutoff).exclude(status=Delivery.Status.PENDING).delete()[0]
+
+
+# --- Waiting for work (PostgreSQL) ---------------------------------------------------
+
+WAKE_CHANNEL = "ledgerx_deliveries"
+WAIT_GRACE = timedelta(seconds=1)  # a waiter stays announced a little past its wait: the next pass
+
+
+def deliveries_wait(*, worker_id: str, timeout: float) -> bool:
+    """PostgreSQL: wait up to ``timeout`` seconds for a NOTIFY of a new delivery; True if one came.
+
+    The worker LISTENs on its own connection, then announces that it waits
+    (``DeliveryWaiter``): only then does the database notify (trigger of
+    ``events/0006``), since PostgreSQL serializes the commits of notifying
+    transactions and a busy system, whose workers never wait, should not pay
+    for that. A notification is only a hint to look now; a delivery committed
+    around the announcement may go unannounced and waits for the timeout, as
+    with polling alone. Raises DatabaseError when the connection fails.
+    """
+    until = timezone.now() + timedelta(seconds=timeout) + WAIT_GRACE
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {WAKE_CHANNEL}")
+        cursor.execute(
+            'INSERT INTO "events_deliverywaiter" ("worker_id", "until") VALUES (%s, %s) '
+            'ON CONFLICT ("worker_id") DO UPDATE SET "until" = EXCLUDED."until"',
+            [worker_id, until],
+        )
+    with connection.wrap_database_errors:
+        for _notify in connection.connection.notifies(timeout=timeout, stop_after=1):
+            return True
+    return False
+
+
+def deliveries_wait_end(*, worker_id: str) -> None:
+    """The worker stops waiting for good (it is shutting down): writers need not notify it any more."""
+    DeliveryWaiter.objects.filter(worker_id=worker_id).delete()
 
 
 def _periodic_tasks():
     from audit.services import audit_seal_pending
+    from fx.services import quote_purge
     from transactions.services import hold_expire, idempotency_purge
 
     return [
@@ -340,6 +385,7 @@ def _periodic_tasks():
         ("seal_audit", 60, lambda: audit_seal_pending(wait=False)),
         ("purge_idempotency", 3600, idempotency_purge),
         ("prune_deliveries", 3600, deliveries_prune),
+        ("purge_fx_quotes", 3600, quote_purge),
     ]
 
 
@@ -353,6 +399,8 @@ class Worker:
         self.next_run = {name: 0.0 for name, _every, _run in self.tasks}
         self.stopping = threading.Event()
         self.log = log or (lambda message: logger.info(message))
+        # Idle: wait for a NOTIFY (PostgreSQL) at most ``poll`` seconds, else just sleep ``poll``.
+        self.listen = settings.WEBHOOKS_LISTEN and connection.vendor == "postgresql"
 
     def periodic_run(self) -> None:
         for name, every, run in self.tasks:
@@ -382,10 +430,27 @@ class Worker:
                 if once and not sent:
                     return
                 if not sent:
-                    self.stopping.wait(self.poll)
+                    self.idle_wait()
         finally:
+            if self.listen:
+                try:
+                    deliveries_wait_end(worker_id=self.worker_id)
+                except (DatabaseError, InterfaceError):  # its announcement simply expires
+                    pass
             if pool is not None:
                 _pool_close(pool, self.concurrency)
+
+    def idle_wait(self) -> None:
+        """Nothing was due: wait for a NOTIFY of new deliveries (PostgreSQL) or the poll interval."""
+        if not self.listen:
+            self.stopping.wait(self.poll)
+            return
+        try:
+            deliveries_wait(worker_id=self.worker_id, timeout=self.poll)
+        except (DatabaseError, InterfaceError):  # e.g. the database restarting: poll; the next pass reconnects
+            logger.exception("waiting for deliveries failed; polling")
+            connection.close()
+            self.stopping.wait(self.poll)
 
 
 def _pool_close(pool: ThreadPoolExecutor, size: int) -> None:

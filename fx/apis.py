@@ -12,7 +12,10 @@ from rest_framework.views import APIView
 from audit.apis import BACKOFFICE_PERMISSIONS, backoffice_responses
 from fx import selectors, services
 from fx.representations import quote_representation, rate_representation
-from ledger.api_fields import NOT_AUTHENTICATED, StrictAmountField, StrictCharField, error
+from ledger.api_fields import NOT_AUTHENTICATED, RATE_LIMITED, StrictAmountField, StrictCharField, error
+
+# What any operation here can also answer (the contract lists 429 and 500 for every operation).
+ALWAYS = {429: RATE_LIMITED, 500: error("internal_error: an unexpected failure (logged with the request id).")}
 
 
 class QuoteInput(serializers.Serializer):
@@ -50,6 +53,7 @@ class QuoteCreateApi(APIView):
             400: error("validation_error: currencies, exactly one amount, or an amount that converts to nothing."),
             401: NOT_AUTHENTICATED,
             409: error("invalid_state: no rate for the pair, or the rate is stale."),
+            **ALWAYS,
         },
         description="A firm price for at least 30 seconds. Give `source_amount` or `destination_amount`; "
         "the other is computed at the rate and rounded in the house's favour.",
@@ -89,7 +93,7 @@ class RatesAdminApi(APIView):
     @extend_schema(
         operation_id="admin_fx_rates_list",
         tags=["back office"],
-        responses=backoffice_responses({200: RateOutput(many=True)}, reason=False),
+        responses={**backoffice_responses({200: RateOutput(many=True)}, reason=False), **ALWAYS},
     )
     def get(self, request):
         return Response([rate_representation(rate) for rate in selectors.rates_all()])
@@ -101,6 +105,7 @@ class RatesAdminApi(APIView):
         responses={
             **backoffice_responses({200: RateOutput}, reason=False),
             400: error("validation_error: a currency, `mid` or `spread_bps`."),
+            **ALWAYS,
         },
         description="Set a pair's mid rate and spread (audited). One row per pair: setting NGN/USD replaces USD/NGN.",
     )

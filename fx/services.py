@@ -4,7 +4,8 @@ Conversions themselves are movements of the engine (``transactions.batches``:
 one conversion item, or many in a batch); this module only prices them.
 """
 
-from decimal import Decimal, InvalidOperation
+from datetime import timedelta
+from decimal import Context, Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -47,15 +48,21 @@ def mid_parse(value) -> Decimal:
         except InvalidOperation:
             problem = "Must be a decimal string, e.g. \"1532.75\"."
     if problem is None and (not rate.is_finite() or not MID_MIN <= rate <= MID_MAX):
-        problem = f"Must be between {MID_MIN} and {int(MID_MAX)}."
-    if problem is None and len(rate.normalize().as_tuple().digits) > rounding.RATE_DIGITS:
+        problem = "Must be between 0.00000001 and 100000000."
+    if problem is None and len(_significant_digits(rate)) > rounding.RATE_DIGITS:
         problem = f"At most {rounding.RATE_DIGITS} significant digits."
     if problem:
         raise ValidationFailed(fields={"mid": [problem]})
-    return rate.normalize()
+    return rate.normalize(Context(prec=rounding.RATE_DIGITS))  # exact: it has at most that many digits
+
+
+def _significant_digits(value: Decimal) -> str:
+    """The digits of ``value`` without leading or trailing zeros, counted without any context rounding."""
+    return "".join(map(str, value.as_tuple().digits)).strip("0")
 
 
 def rate_input_validate(*, base, quote, mid, spread_bps) -> Decimal:
+    """The parsed mid of a valid rate; raises ValidationFailed naming every bad field (no query)."""
     fields: dict = {}
     _currency_errors(fields, "base", base)
     _currency_errors(fields, "quote", quote)
@@ -187,3 +194,21 @@ def quote_create(
         created_at=now,
         expires_at=now + settings.FX_QUOTE_TTL,
     )
+
+
+QUOTE_RETENTION = timedelta(days=1)
+
+
+def quote_purge(*, now=None, batch: int = 5000) -> int:
+    """Delete quotes never used and expired over ``QUOTE_RETENTION`` ago, in batches; returns how many.
+
+    A used quote stays for good: its conversion names it (``Transaction.quote``).
+    Run by the worker every hour.
+    """
+    cutoff = (now or timezone.now()) - QUOTE_RETENTION
+    purged = 0
+    while True:
+        ids = list(FxQuote.objects.filter(used_at__isnull=True, expires_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return purged
+        purged += FxQuote.objects.filter(pk__in=ids, used_at__isnull=True).delete()[0]

@@ -322,18 +322,23 @@ def _accounts_lock_postgres(wanted: set, share_user) -> list[LedgerAccount]:
 def balances_save(accounts: Sequence[LedgerAccount]) -> None:
     """One UPDATE for all changed balances and versions (the rows are locked by the caller)."""
     if connection.vendor == "postgresql":
-        values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint)"] * len(accounts))
-        params: list = []
-        for account in accounts:
-            params += [account.pk, account.posted, account.pending, account.version]
         with connection.cursor() as cursor:
-            cursor.execute(
-                f'UPDATE "{_ACCOUNT_TABLE}" AS a SET posted = v.posted, pending = v.pending, version = v.version '
-                f"FROM (VALUES {values}) AS v(id, posted, pending, version) WHERE a.id = v.id",
-                params,
-            )
+            cursor.execute(*balances_statement(accounts))
         return
     LedgerAccount.objects.bulk_update(accounts, ["posted", "pending", "version"])
+
+
+def balances_statement(accounts: Sequence[LedgerAccount]) -> tuple[str, list]:
+    """PostgreSQL: ``balances_save``'s UPDATE as (sql, params), for a writer that sends it inside its own statement."""
+    values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint)"] * len(accounts))
+    params: list = []
+    for account in accounts:
+        params += [account.pk, account.posted, account.pending, account.version]
+    sql = (
+        f'UPDATE "{_ACCOUNT_TABLE}" AS a SET posted = v.posted, pending = v.pending, version = v.version '
+        f"FROM (VALUES {values}) AS v(id, posted, pending, version) WHERE a.id = v.id"
+    )
+    return sql, params
 
 
 def account_cache_after_commit(accounts: Sequence[LedgerAccount]) -> None:

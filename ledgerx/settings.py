@@ -319,6 +319,9 @@ WEBHOOKS_SECRET_KEY = os.environ.get("LEDGERX_WEBHOOKS_SECRET_KEY", "") or hashl
 WEBHOOKS_TIMEOUT = float(os.environ.get("LEDGERX_WEBHOOKS_TIMEOUT") or 10)
 # Finished deliveries older than this many days are pruned by the worker.
 WEBHOOKS_DELIVERY_RETENTION_DAYS = env_int("LEDGERX_WEBHOOKS_DELIVERY_RETENTION_DAYS", 30)
+# PostgreSQL: an idle worker waits for a NOTIFY of new deliveries (polling stays the fallback).
+# 0 when the worker's connection goes through a transaction-pooling PgBouncer, which cannot LISTEN.
+WEBHOOKS_LISTEN = env_bool("LEDGERX_WEBHOOKS_LISTEN", True)
 
 # --- Audit --------------------------------------------------------------------------
 # How often (seconds) the background sealers extend the audit hash chain over what

@@ -32,6 +32,7 @@ from ledgerx.api.pagination import invalid_cursor
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.exceptions import ValidationFailed
+from fx.apis import ALWAYS
 from transactions import batches, selectors, services
 from transactions.idempotency import MoneyOutcome, idempotency_key_validate
 from transactions.models import Batch, Transaction
@@ -225,6 +226,7 @@ class ConversionCreateApi(APIView):
             400: error("validation_error, idempotency_key_required, currency_mismatch (not the quote's currencies), same_account."),
             404: error("not_found: an account or the quote is not yours."),
             409: error("quote_expired (expired or used) / insufficient_funds / account_frozen / balance_limit / idempotency_in_progress."),
+            **ALWAYS,
         },
         description="Convert between two of your accounts at a quote's amounts and rate: one balanced journal entry "
         "per currency through the house's FX pools. A quote is used at most once.",

@@ -30,17 +30,23 @@ ones left; ``conversion_run`` is the same engine with one conversion item
    currency's FX pool shard pays the destination account, at the amounts of
    the caller's quote, whose row is locked (``SELECT ... FOR UPDATE``, after
    the accounts) and marked used in the same transaction.
-4. The rows of every applied item written set-based: entries, postings,
-   transactions, audit records and their sealing queue rows, one balance
-   UPDATE per account, one UPDATE of the quotes used, the batch and its one
-   idempotency record. Every item is
-   booked at one moment read under the locks (the database clock on
-   PostgreSQL), which is each transaction's ``committed_at`` and its postings'
-   ``created_at``: ``balance?as_of=<committed_at>`` includes the whole batch.
+4. The rows of every applied item written set-based: the entries (one
+   INSERT, their ids are needed), then postings, transactions, audit records
+   and their sealing queue rows, one balance UPDATE for every account, one
+   UPDATE of the quotes used, the batch, its one idempotency record and the
+   events -- on PostgreSQL as ONE statement of data-modifying CTEs (up to
+   ``_STATEMENT_PARAMS_MAX`` parameters; larger batches send one per chunk).
+   A conversion through ``POST conversions`` is so nine statements from its
+   key probe to its commit, against the single movements' one function call.
+   Every item is booked at one moment read under the locks (the database
+   clock on PostgreSQL), which is each transaction's ``committed_at`` and its
+   postings' ``created_at``: ``balance?as_of=<committed_at>`` includes the
+   whole batch.
 
 The account cache and the audit sealer run after commit.
 """
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -53,7 +59,7 @@ from accounts.services import pin_verify
 from audit.models import AuditAction, AuditPending
 from audit.services import audit_record_unsaved, audit_seal_after_commit
 from events.models import EventType
-from events.services import batch_event_record, events_write, transaction_event
+from events.services import events_statement_ctes, events_write, pending_event, transaction_event
 from fx.exceptions import QuoteExpired
 from fx.models import FxQuote
 from ledger.balance_cache import Snapshot, balance_cache_store
@@ -63,6 +69,7 @@ from ledger.services import (
     SystemAccountMissing,
     accounts_lock,
     balances_save,
+    balances_statement,
     system_accounts_ensure,
     system_shard_pick,
     system_shards_forget,
@@ -70,6 +77,7 @@ from ledger.services import (
 from ledgerx.exceptions import LedgerXError, NotFound, ValidationFailed
 from ledgerx.fastsql import insert_statement
 from ledgerx.ids import uuid7
+from ledgerx.observability import metrics
 from transactions.idempotency import (
     MoneyOutcome,
     _in_flight_guard,
@@ -173,9 +181,9 @@ def batch_create(
         )
     fingerprint = request_fingerprint(ENDPOINT, {"atomic": atomic, "items": [item.canonical() for item in items]})
 
-    def apply():
+    def apply(currencies):
         try:
-            run = _items_run(actor=actor, items=items, atomic=atomic)
+            run = _items_run(actor=actor, items=items, atomic=atomic, currencies=currencies)
         except _Refused as refused:
             raise BatchItemRefused(index=refused.index, error=refused.error) from None
         return _batch_write(actor=actor, run=run, atomic=atomic, count=len(items), key=idempotency_key,
@@ -196,9 +204,9 @@ def conversion_run(*, actor, item: BatchItem, pin: str, idempotency_key: str, fi
     """
     idempotency_key_validate(idempotency_key)
 
-    def apply():
+    def apply(currencies):
         try:
-            run = _items_run(actor=actor, items=[item], atomic=True)
+            run = _items_run(actor=actor, items=[item], atomic=True, currencies=currencies)
         except _Refused as refused:
             raise refused.error from None
         return _single_write(actor=actor, run=run, key=idempotency_key, fingerprint=fingerprint)
@@ -227,13 +235,14 @@ def _engine_run(*, actor, endpoint: str, key: str, items: list[BatchItem], pin: 
                 return replayed
         if pin is not None:
             pin_verify(user=actor, pin=pin)
-        for currency, roles in _system_needs(items).items():
+        currencies = _currencies_of(items)
+        for currency, roles in _system_needs(items, currencies).items():
             _system_shards_ready(currency, roles)
         try:
             for attempt in (1, 2):
                 try:
                     with transaction.atomic(durable=True):
-                        return apply()
+                        return apply(currencies)
                 except SystemAccountMissing as missing:
                     # The shard ids this process remembered are gone (a test database flushed
                     # under it): forget them, make sure the shards exist, try once more.
@@ -270,18 +279,26 @@ def _system_role(item: BatchItem) -> str:
     }.get(item.type, "")
 
 
-def _system_needs(items: list[BatchItem]) -> dict[str, set]:
-    """{currency: system roles} the batch may need shards of (read before any lock)."""
-    roles_of: dict = {}
+def _currencies_of(items: list[BatchItem]) -> dict:
+    """{account id: currency} of every account the items name that exists (read before any lock).
+
+    An account's currency never changes and accounts are never deleted, so
+    this read outside the transaction stays true under the locks; an id not
+    found here is not locked and its item is refused as ``not_found``.
+    """
+    ids = {pk for item in items for pk in (item.debited, item.credited) if pk is not None}
+    return dict(LedgerAccount.objects.filter(pk__in=ids).values_list("pk", "currency"))
+
+
+def _system_needs(items: list[BatchItem], currencies: dict) -> dict[str, set]:
+    """{currency: system roles} the batch may need shards of."""
+    needs: dict[str, set] = {}
     for item in items:
         role = _system_role(item)
         if role:
             for pk in (item.account, item.source_account, item.destination_account):
-                if pk is not None:
-                    roles_of.setdefault(pk, set()).add(role)
-    needs: dict[str, set] = {}
-    for pk, currency in LedgerAccount.objects.filter(pk__in=roles_of).values_list("pk", "currency"):
-        needs.setdefault(currency, set()).update(roles_of[pk])
+                if pk in currencies:
+                    needs.setdefault(currencies[pk], set()).add(role)
     return needs
 
 
@@ -326,25 +343,22 @@ class _Run:
     quotes_used: list
 
 
-def _items_run(*, actor, items: list[BatchItem], atomic: bool) -> _Run:
-    """Lock everything the items touch, then check and apply each in memory (nothing written yet)."""
+def _items_run(*, actor, items: list[BatchItem], atomic: bool, currencies: dict) -> _Run:
+    """Lock everything the items touch, then check and apply each in memory (nothing written yet).
+
+    ``currencies``: ``_currencies_of(items)``, every named account that exists.
+    """
     # Every id any item names, plus one system shard per currency and role.
-    known = {
-        account.pk: account
-        for account in LedgerAccount.objects.filter(
-            pk__in={pk for item in items for pk in (item.debited, item.credited) if pk is not None}
-        )
-    }
     shards = {}
     for item in items:
         role = _system_role(item)
         if not role:
             continue
         for pk in (item.account,) if role != _FX_POOL else (item.source_account, item.destination_account):
-            if pk in known and (known[pk].currency, role) not in shards:
-                shards[(known[pk].currency, role)] = system_shard_pick(currency=known[pk].currency, role=role)
+            if pk in currencies and (currencies[pk], role) not in shards:
+                shards[(currencies[pk], role)] = system_shard_pick(currency=currencies[pk], role=role)
     try:
-        lock = accounts_lock(ids=set(known) | set(shards.values()), share_user=actor)
+        lock = accounts_lock(ids=set(currencies) | set(shards.values()), share_user=actor)
     except LedgerAccount.DoesNotExist:
         # Customer accounts are never deleted and were just read: a remembered shard id is stale.
         raise SystemAccountMissing(next(iter(shards))[0]) from None
@@ -523,11 +537,16 @@ def _batch_write(*, actor, run: _Run, atomic: bool, count: int, key: str, finger
         {**result, "transaction": str(result["transaction"].pk) if result["transaction"] else None} for result in run.results
     ]
     body = batch_representation(batch, {applied.txn.pk: applied.txn for applied in run.applied})
-    _insert(batch)
-    _rows_write(actor=actor, run=run, audit_extra={"batch": str(batch.pk)})
-    _insert(IdempotencyRecord(user=actor, endpoint=ENDPOINT, key=key, fingerprint=fingerprint,
-                              response_status=201, response_body=body, transaction=None, created_at=run.now))
-    batch_event_record(data=body, user_id=actor.pk)
+    _rows_write(
+        actor=actor,
+        run=run,
+        audit_extra={"batch": str(batch.pk)},
+        first=[batch],
+        last=[IdempotencyRecord(user=actor, endpoint=ENDPOINT, key=key, fingerprint=fingerprint,
+                                response_status=201, response_body=body, transaction=None, created_at=run.now)],
+        # The caller sees batch.created after its items' transaction.created events.
+        events=[pending_event(type=EventType.BATCH_CREATED, data=body, user_ids=[actor.pk])],
+    )
     return BatchOutcome(batch=batch, status=201, body=body, replayed=False)
 
 
@@ -535,14 +554,20 @@ def _single_write(*, actor, run: _Run, key: str, fingerprint: str) -> MoneyOutco
     (applied,) = run.applied
     txn = applied.txn
     body = transaction_representation(txn)
-    _rows_write(actor=actor, run=run, audit_extra={})
-    _insert(IdempotencyRecord(user=actor, endpoint=CONVERSION_ENDPOINT, key=key, fingerprint=fingerprint,
-                              response_status=201, response_body=body, transaction=txn, created_at=run.now))
+    record = IdempotencyRecord(user=actor, endpoint=CONVERSION_ENDPOINT, key=key, fingerprint=fingerprint,
+                               response_status=201, response_body=body, transaction=txn, created_at=run.now)
+    _rows_write(actor=actor, run=run, audit_extra={}, first=[], last=[record], events=[])
     return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
 
 
-def _rows_write(*, actor, run: _Run, audit_extra: dict) -> None:
-    """The applied items' rows, set-based: entries, postings, transactions, audit, balances, quotes, events."""
+def _rows_write(*, actor, run: _Run, audit_extra: dict, first: list, last: list, events: list) -> None:
+    """The applied items' rows, set-based: entries, postings, transactions, audit, balances, quotes, events.
+
+    ``first`` rows go in before the transactions (the batch they point to),
+    ``last`` after them (the idempotency record), ``events`` after the items'
+    own. The entries are one INSERT (their ids are needed); on PostgreSQL
+    everything else is ONE statement of data-modifying CTEs (``_statements_run``).
+    """
     now = run.now
     entries, postings, transactions, audits = [], [], [], []
     changed = {}
@@ -566,7 +591,6 @@ def _rows_write(*, actor, run: _Run, audit_extra: dict) -> None:
         JournalEntry.objects.bulk_create(entries, batch_size=_INSERT_CHUNK)
         for posting in postings:
             posting.entry_id = posting.entry.pk
-        Posting.objects.bulk_create(postings, batch_size=_INSERT_CHUNK)
     entry_of = {entry.ref_id: entry for entry in entries}
     for txn in transactions:
         txn.entry = entry_of.get(txn.pk)
@@ -580,32 +604,72 @@ def _rows_write(*, actor, run: _Run, audit_extra: dict) -> None:
             )
         )
     changed = list(changed.values())
-    _insert(*transactions)
-    _insert(*audits)
-    _insert(*[AuditPending(record=record) for record in audits])
-    if changed:
-        balances_save(changed)
-    if run.quotes_used:
-        FxQuote.objects.filter(pk__in=[quote.pk for quote in run.quotes_used]).update(used_at=now)
-    # The outbox, in this transaction: each item's transaction.created (both sides see it).
-    events_write(
-        [
-            transaction_event(
-                type=EventType.TRANSACTION_CREATED,
-                data=transaction_representation(txn),
-                accounts=[txn.source_account, txn.destination_account],
-            )
-            for txn in transactions
-        ]
+    # The outbox, in this transaction: each item's transaction.created (both sides see it), then ``events``.
+    outbox = [
+        transaction_event(
+            type=EventType.TRANSACTION_CREATED,
+            data=transaction_representation(txn),
+            accounts=[txn.source_account, txn.destination_account],
+        )
+        for txn in transactions
+    ] + events
+    _statements_run(
+        groups=[first, postings, transactions, audits, [AuditPending(record=record) for record in audits], last],
+        accounts=changed,
+        quotes=run.quotes_used,
+        used_at=now,
+        events=outbox,
     )
     audit_seal_after_commit()
     snapshots = {account.pk: Snapshot.of(account) for account in changed if account.is_customer}
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 
-def _insert(*instances) -> None:
-    """Multi-row INSERTs of one model, in chunks."""
-    for start in range(0, len(instances), _INSERT_CHUNK):
-        sql, params = insert_statement(*instances[start : start + _INSERT_CHUNK])
+_STATEMENT_PARAMS_MAX = 30_000  # one combined statement up to this many parameters; bigger batches send several
+
+
+def _statements_run(*, groups: list[list], accounts: list, quotes: list, used_at, events: list) -> None:
+    """Write ``groups`` (lists of rows of one model, in order), the balances, the quotes' use and the events.
+
+    PostgreSQL: ONE statement, every write a data-modifying CTE (foreign keys
+    and the balance trigger are checked at commit), while its parameters stay
+    under ``_STATEMENT_PARAMS_MAX``; beyond that (large batches), one
+    statement per chunk as on SQLite, whose path runs them one by one.
+    """
+    statements = [
+        insert_statement(*group[start : start + _INSERT_CHUNK])
+        for group in groups
+        for start in range(0, len(group), _INSERT_CHUNK)
+    ]
+    if connection.vendor == "postgresql":
+        if accounts:
+            statements.append(balances_statement(accounts))
+        if quotes:
+            statements.append((_QUOTES_USED_SQL, [used_at, [quote.pk for quote in quotes]]))
+        event_ctes, event_params, _written = events_statement_ctes(events) if events else ([], [], [])
+        if sum(len(params) for _sql, params in statements) + len(event_params) <= _STATEMENT_PARAMS_MAX:
+            texts = [sql for sql, _params in statements] + [sql for _name, sql in event_ctes]
+            params = [value for _sql, values in statements for value in values] + event_params
+            *head, tail = texts
+            prefix = ", ".join(f"w{number} AS ({sql})" for number, sql in enumerate(head))
+            with connection.cursor() as cursor:
+                cursor.execute(f"WITH {prefix} {tail}" if prefix else tail, params)
+            if events:
+                transaction.on_commit(functools.partial(metrics.events_committed, events))
+            return
         with connection.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        events_write(events)
+        return
+    with connection.cursor() as cursor:
+        for sql, params in statements:
             cursor.execute(sql, params)
+    if accounts:
+        balances_save(accounts)
+    if quotes:
+        FxQuote.objects.filter(pk__in=[quote.pk for quote in quotes]).update(used_at=used_at)
+    events_write(events)
+
+
+_QUOTES_USED_SQL = f'UPDATE "{FxQuote._meta.db_table}" SET "used_at" = %s::timestamptz WHERE "id" = ANY(%s::uuid[])'

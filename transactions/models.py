@@ -135,6 +135,15 @@ class Transaction(models.Model):
                 condition=Q(source_account__isnull=False) | Q(destination_account__isnull=False),
                 name="transactions_has_a_side",
             ),
+            # A conversion carries both legs, its rate and its quote, and has both (customer) sides.
+            models.CheckConstraint(
+                condition=~Q(type="conversion")
+                | (
+                    Q(source_amount__isnull=False) & Q(destination_amount__isnull=False) & Q(rate__isnull=False)
+                    & Q(quote__isnull=False) & Q(source_account__isnull=False) & Q(destination_account__isnull=False)
+                ),
+                name="transactions_conversion_shape",
+            ),
         ]
         indexes = [
             # Keyset pages per side: (account, created_at, id) newest first.

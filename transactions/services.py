@@ -16,6 +16,7 @@ here from the service's own arguments without the PIN
 (``transactions.idempotency``). The API layer only renders the outcome.
 """
 
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -325,6 +326,10 @@ def conversion_create(
     AccountFrozen, InsufficientFunds, BalanceLimit, and the idempotency errors.
     """
     _input_validate(amount=1, description=description, metadata=metadata)
+    try:
+        quote_id = quote_id if isinstance(quote_id, uuid.UUID) else uuid.UUID(str(quote_id))
+    except ValueError:
+        raise ValidationFailed(fields={"quote": ["Must be a valid UUID."]}) from None
     if not source.is_customer or source.owner_id != actor.pk or not destination.is_customer or destination.owner_id != actor.pk:
         raise NotFound()
     metadata = metadata or {}

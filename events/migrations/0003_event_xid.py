@@ -1,12 +1,36 @@
 """Events carry their position in the log, ``xid`` (see ``events.models``), and are listed by it.
 
-Existing events get 0: they keep their id order, before every newer event.
+Existing events get 0: they keep their id order, before every newer event. Events written by
+the old version while it still serves get the right position from the column default (below).
 Adding a column with a constant default rewrites nothing on PostgreSQL. The
 recipients' list indexes gain the position (and replace the id-only ones):
 building them locks event inserts on a large table for the time of the build.
 """
 
 from django.db import migrations, models
+
+# The old version keeps serving while this runs and writes events without the column: on
+# PostgreSQL the column's database default is the writer's transaction id (what the new version
+# writes explicitly), so those events are placed right and no insert fails. Django does not know
+# this default; an AlterField of ``xid`` would drop it.
+FORWARD = r"""
+ALTER TABLE events_event ALTER COLUMN xid SET DEFAULT pg_current_xact_id()::text::bigint;
+ALTER TABLE events_eventrecipient ALTER COLUMN xid SET DEFAULT pg_current_xact_id()::text::bigint;
+"""
+BACKWARD = r"""
+ALTER TABLE events_event ALTER COLUMN xid DROP DEFAULT;
+ALTER TABLE events_eventrecipient ALTER COLUMN xid DROP DEFAULT;
+"""
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(FORWARD, params=None)
+
+
+def backward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(BACKWARD, params=None)
 
 
 class Migration(migrations.Migration):
@@ -25,6 +49,7 @@ class Migration(migrations.Migration):
             field=models.BigIntegerField(default=0, editable=False),
             preserve_default=False,
         ),
+        migrations.RunPython(forward, backward),
         migrations.AlterModelOptions(name="event", options={"ordering": ["-xid", "-id"]}),
         migrations.AddIndex(
             model_name="eventrecipient",

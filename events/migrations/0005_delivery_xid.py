@@ -6,6 +6,21 @@ is partial (pending deliveries only), so rebuilding it is quick.
 
 from django.db import migrations, models
 
+# As in 0003: the old version's fan-out INSERT names no ``xid``; on PostgreSQL the database
+# default takes the writer's transaction id, so its deliveries are placed right and never fail.
+FORWARD = "ALTER TABLE events_delivery ALTER COLUMN xid SET DEFAULT pg_current_xact_id()::text::bigint"
+BACKWARD = "ALTER TABLE events_delivery ALTER COLUMN xid DROP DEFAULT"
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(FORWARD, params=None)
+
+
+def backward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(BACKWARD, params=None)
+
 
 class Migration(migrations.Migration):
     dependencies = [("events", "0004_delivery_leased_index")]
@@ -17,6 +32,7 @@ class Migration(migrations.Migration):
             field=models.BigIntegerField(default=0, editable=False),
             preserve_default=False,
         ),
+        migrations.RunPython(forward, backward),
         migrations.AddIndex(
             model_name="delivery",
             index=models.Index(

@@ -420,3 +420,79 @@ def test_the_worker_reconnects_after_its_database_connections_are_killed(receive
         worker.stopping.set()
         thread.join()
     assert [json.loads(item.body)["data"]["amount"] for item in receiver.received] == [1, 2]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_worker_wakes_on_a_notify_long_before_its_poll_interval(receiver):
+    import time
+
+    from django.db import connection
+
+    from events.models import DeliveryWaiter
+    from events.worker import Worker
+
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    worker = Worker(concurrency=2, poll=10, periodic=False)
+    assert worker.listen
+
+    def run():
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        for _ in range(200):  # until it waits
+            if DeliveryWaiter.objects.filter(worker_id=worker.worker_id).exists():
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)  # well inside its 10 s wait
+        started = time.monotonic()
+        _deposit(account, 5)
+        while not receiver.received and time.monotonic() - started < 8:
+            time.sleep(0.01)
+        assert receiver.received and time.monotonic() - started < 3
+    finally:
+        worker.stopping.set()
+        with connection.cursor() as cursor:
+            cursor.execute("NOTIFY ledgerx_deliveries")  # ends its current wait now
+        thread.join()
+    assert not DeliveryWaiter.objects.exists()  # a worker that stops withdraws its wait
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_new_delivery_notifies_only_while_a_worker_waits(receiver):
+    """PostgreSQL serializes notifying commits: with no worker waiting, movements do not notify."""
+    from datetime import timedelta
+
+    import psycopg
+    from django.db import connection
+
+    from events.models import DeliveryWaiter
+    from events.worker import WAKE_CHANNEL
+
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"], port=settings_dict["PORT"], user=settings_dict["USER"],
+        dbname=settings_dict["NAME"], autocommit=True,
+    ) as listener:
+        listener.execute(f"LISTEN {WAKE_CHANNEL}")
+        _deposit(account, 1)
+        assert list(listener.notifies(timeout=0.5)) == []
+        DeliveryWaiter.objects.create(worker_id="gone", until=timezone.now() - timedelta(seconds=1))
+        _deposit(account, 2)
+        assert list(listener.notifies(timeout=0.5)) == []  # an expired wait does not count
+        DeliveryWaiter.objects.create(worker_id="waiting", until=timezone.now() + timedelta(minutes=1))
+        _deposit(account, 3)
+        assert [note.channel for note in listener.notifies(timeout=2, stop_after=1)] == [WAKE_CHANNEL]
+        account_freeze(actor=AdminFactory(), account=account, reason="r")  # an event with a delivery: notifies too
+        assert len(list(listener.notifies(timeout=2, stop_after=1))) == 1
+        endpoint_create(actor=customer_account().owner, url=receiver.url)
+        assert Delivery.objects.count() == 4

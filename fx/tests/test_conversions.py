@@ -142,6 +142,10 @@ def test_a_conversion_moves_both_legs_through_the_pools(client_for, customer):
     client = client_for(owner)
     assert client.get(f"/api/v1/transactions/{txn.pk}").json() == body
     assert client.get(f"/api/v1/accounts/{ngn.pk}").json()["balance"]["posted"] == 1_485_000
+    assert [t["id"] for t in client.get("/api/v1/transactions?type=conversion").json()["results"]] == [body["id"]]
+    entries = client.get(f"/api/v1/accounts/{ngn.pk}/entries").json()["results"]
+    assert [(e["type"], e["amount"]) for e in entries] == [("conversion", 1_485_000)]
+    assert [e["type"] for e in client.get("/api/v1/events?type=transaction.created").json()["results"]][0] == "transaction.created"
     _verify_ledger()
 
 
@@ -341,6 +345,9 @@ def test_admins_set_and_list_rates_audited(client_for):
         ({"base": "USD", "quote": "NGN", "mid": 1500, "spread_bps": 50}, "mid"),
         ({"base": "USD", "quote": "NGN", "mid": "-1", "spread_bps": 50}, "mid"),
         ({"base": "USD", "quote": "NGN", "mid": "1.0000000000000001", "spread_bps": 50}, "mid"),
+        # More digits than any context would keep: refused, never rounded to 1.
+        ({"base": "USD", "quote": "NGN", "mid": "1.00000000000000000000000000000001", "spread_bps": 50}, "mid"),
+        ({"base": "USD", "quote": "NGN", "mid": "0.000000001", "spread_bps": 50}, "mid"),
         ({"base": "USD", "quote": "NGN", "mid": "NaN", "spread_bps": 50}, "mid"),
         ({"base": "USD", "quote": "NGN", "mid": "1500", "spread_bps": "50"}, "spread_bps"),
         ({"base": "USD", "quote": "NGN", "mid": "1500", "spread_bps": 10_000}, "spread_bps"),
@@ -394,3 +401,54 @@ def test_a_mismatch_answers_before_an_expired_quote_and_that_before_a_frozen_acc
     gbp = customer_account(owner=owner, currency="GBP")
     _refused(client_for(owner), quote, usd, gbp, 400, "currency_mismatch")
     _refused(client_for(owner), quote, usd, ngn, 409, "quote_expired")
+
+
+def test_the_database_refuses_a_conversion_without_its_legs(customer):
+    from django.db import IntegrityError, transaction
+
+    owner, usd, ngn = customer
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Transaction.objects.create(
+            type="conversion", status="committed", amount=100, currency="USD", source_account=usd, destination_account=ngn
+        )
+
+
+def test_a_conversion_is_counted_like_any_movement(client_for, customer, django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    def counted(name):
+        return REGISTRY.get_sample_value(name, {"type": "conversion", "currency": "USD"}) or 0.0
+
+    owner, usd, ngn = customer
+    before = (counted("ledgerx_movements_total"), counted("ledgerx_moved_minor_units_total"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _convert(client_for(owner), quote_for(owner, source_amount=1_000), usd, ngn).status_code == 201
+    assert (counted("ledgerx_movements_total"), counted("ledgerx_moved_minor_units_total")) == (before[0] + 1, before[1] + 1_000)
+
+
+def test_the_worker_purges_old_unused_quotes_and_keeps_used_ones(client_for, customer):
+    from events.worker import _periodic_tasks
+    from fx.services import QUOTE_RETENTION, quote_purge
+
+    owner, usd, ngn = customer
+    used, old, fresh = quote_for(owner), quote_for(owner), quote_for(owner)
+    assert _convert(client_for(owner), used, usd, ngn).status_code == 201
+    long_ago = timezone.now() - QUOTE_RETENTION - timedelta(minutes=1)
+    FxQuote.objects.filter(pk__in=[used.pk, old.pk]).update(expires_at=long_ago)
+    assert quote_purge() == 1
+    assert set(FxQuote.objects.values_list("pk", flat=True)) == {used.pk, fresh.pk}
+    assert ("purge_fx_quotes", 3600, quote_purge) in _periodic_tasks()
+
+
+def test_the_service_takes_a_quote_id_as_text_too(customer):
+    from transactions.services import conversion_create
+    from transactions.tests.helpers import new_key
+
+    owner, usd, ngn = customer
+    quote = quote_for(owner)
+    outcome = conversion_create(actor=owner, quote_id=str(quote.pk), source=usd, destination=ngn, pin=PIN, idempotency_key=new_key())
+    assert outcome.transaction.quote_id == quote.pk
+    from ledgerx.exceptions import ValidationFailed
+
+    with pytest.raises(ValidationFailed):
+        conversion_create(actor=owner, quote_id="nope", source=usd, destination=ngn, pin=PIN, idempotency_key=new_key())

@@ -34,7 +34,8 @@ def test_seed_demo_through_the_services_is_idempotent_and_consistent():
         assert sorted(LedgerAccount.objects.filter(owner=user).values_list("currency", flat=True)) == ["EUR", "GBP", "NGN", "USD"]
     kinds = set(Transaction.objects.values_list("type", "status").distinct())
     for kind in [("deposit", "committed"), ("withdrawal", "committed"), ("transfer", "committed"),
-                 ("transfer", "pending"), ("transfer", "voided"), ("transfer", "reversed"), ("reversal", "committed")]:
+                 ("transfer", "pending"), ("transfer", "voided"), ("transfer", "reversed"), ("reversal", "committed"),
+                 ("conversion", "committed")]:
         assert kind in kinds, kind
     assert all(result.ok for result in books_verify())
     assert audit_chain_verify().ok
