@@ -15,6 +15,8 @@ without a reason or an audit of why would hand the account to whoever owns
 the new address, so it is read-only too.
 """
 
+from urllib.parse import quote
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.models import Group
@@ -133,8 +135,8 @@ class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
         return format_html(
             '<a href="{}?q={}" id="ledgerx-user-accounts">Accounts</a> · '
             '<a href="{}?q={}" id="ledgerx-user-activity">Activity (by and about this user, and their money)</a>',
-            reverse("admin:ledger_ledgeraccount_changelist"), obj.email,
-            reverse("admin:ledgerx_activity"), obj.email,
+            reverse("admin:ledger_ledgeraccount_changelist"), quote(obj.email, safe="@"),  # "+" in an address is not a space
+            reverse("admin:ledgerx_activity"), quote(obj.email, safe="@"),
         )
 
     @admin.display(boolean=True, description="PIN set")

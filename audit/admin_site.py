@@ -45,6 +45,9 @@ class BackOfficeSite(admin.AdminSite):
     site_title = "LedgerX back office"
     index_title = "Back office"
     site_url = "/api/docs/"
+    # No app list beside every page: at 1366 px it took a quarter of the width and the lists
+    # hid their last columns. The index page and the breadcrumbs lead everywhere it did.
+    enable_nav_sidebar = False
     login_form = BackOfficeLoginForm
 
     def __init__(self, *args, **kwargs):

@@ -228,6 +228,13 @@ class IndexedListAdmin(admin.ModelAdmin):
     # A list's "Export CSV" button downloads the list as filtered and searched (audit.exports).
     change_list_template = "admin/ledgerx/change_list.html"
 
+    def changelist_view(self, request, extra_context=None):
+        # "Ledger accounts", not Django's "Select ledger account to change".
+        from django.utils.text import capfirst
+
+        title = capfirst(str(self.model._meta.verbose_name_plural))
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
     def get_urls(self):
         from django.urls import path
 

@@ -8,16 +8,20 @@ keyset on ``ledger_posting_account_idx`` (``?statement_before=<posting id>``),
 never OFFSET.
 """
 
+from urllib.parse import quote
+
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.admin import UserAdmin
-from backoffice.timeline import MONEY, Source, Timeline, request_link, timeline_page
+from backoffice.timeline import MONEY, Source, Timeline, request_link, timeline_page, transaction_timeline
 from ledger.admin import LedgerAccountAdmin
 from ledger.models import LedgerAccount, Posting
 from ledger.money import money_display
+from transactions.admin import TransactionAdmin
 from transactions.models import Transaction
 
 STATEMENT_ROWS = 20
@@ -124,7 +128,7 @@ def user_transactions_panel(user) -> str:
     rows = [(_when(row.at), row.what, row.status, row.subject, row.amount, row.actor, request_link(row.request_id)) for row in page.rows]
     table = _table("ledgerx-user-transactions", ["At (UTC)", "What", "Status", "Transaction", "Amount", "By", "Request"],
                    rows, "No transactions.")
-    more = format_html(' <a href="{}?q={}">All activity ›</a>', reverse("admin:ledgerx_activity"), user.email)
+    more = format_html(' <a href="{}?q={}">All activity ›</a>', reverse("admin:ledgerx_activity"), quote(user.email, safe="@"))
     return format_html("{}{}", table, more)
 
 
@@ -165,3 +169,25 @@ class UserPageAdmin(UserAdmin):
             ("ledgerx-transactions-panel", "Recent transactions", user_transactions_panel(obj)),
             ("ledgerx-sessions-panel", "API sessions", user_sessions_panel(obj)),
         ]
+
+
+def transaction_activity_panel(txn: Transaction) -> str:
+    """The transaction's timeline on its page: its records, its reversal (or original) and approval requests."""
+    page = timeline_page(transaction_timeline(txn))
+    rows = [
+        (_when(row.at), row.what, row.status or "-", row.subject, row.amount or "-", row.actor, row.reason or "-",
+         request_link(row.request_id),
+         format_html_join(mark_safe("<br>"), "{}", ((line,) for line in row.details)))
+        for row in page.rows
+    ]
+    table = _table("ledgerx-transaction-activity", ["At (UTC)", "What", "Status", "About", "Amount", "By", "Reason", "Request", "Details"],
+                   rows, "No activity.")
+    more = format_html(' <a href="{}?q={}">Whole timeline ›</a>', reverse("admin:ledgerx_activity"), txn.pk)
+    return format_html("{}{}", table, more)
+
+
+class TransactionPageAdmin(TransactionAdmin):
+    """The transaction page with its activity (who made it, who reversed it and why, approvals)."""
+
+    def object_panels(self, request, obj) -> list[tuple[str, str, str]]:
+        return [("ledgerx-activity-panel", "Activity", transaction_activity_panel(obj))]

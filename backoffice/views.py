@@ -1,7 +1,9 @@
 """The back office's own pages (registered on the admin site by ``backoffice.admin``)."""
 
+from urllib.parse import quote
+
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -23,9 +25,12 @@ def activity_view(request):
     if timeline is not None:
         after = request.GET.get("after")
         cursor = Cursor.decode(after) if after else None
+        try:
+            page = timeline_page(timeline, cursor=cursor)
+        except ValidationError:  # a hand-made cursor whose id is not one of the timeline's ids
+            cursor, page = None, timeline_page(timeline)
         if after and cursor is None:
             messages.warning(request, "That page link is no longer valid; showing the newest activity.")
-        page = timeline_page(timeline, cursor=cursor)
     elif term:
         messages.warning(request, f'Nothing found for "{term}". {ACTIVITY_HELP}')
     context = {
@@ -52,7 +57,7 @@ def _subject_links(timeline) -> list[tuple[str, str]]:
     if timeline.kind == "user":
         return [
             ("User page", reverse("admin:accounts_user_change", args=[subject.pk])),
-            ("Accounts", reverse("admin:ledger_ledgeraccount_changelist") + f"?q={subject.email}"),
+            ("Accounts", reverse("admin:ledger_ledgeraccount_changelist") + f"?q={quote(subject.email, safe='@')}"),
         ]
     if timeline.kind == "transaction":
         return [("Transaction page", reverse("admin:transactions_transaction_change", args=[subject.pk]))]

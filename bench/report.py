@@ -82,6 +82,8 @@ def targets(run: dict) -> list[dict]:
                 1.3,
                 False,
             )
+    for name, lat in ((scale.get("admin_pages") or {}).get("pages") or {}).items():
+        add(6, f"admin `{name}` p50 <= 300 ms at 10^6 postings (server time)", lat["p50_ms"], 300.0, False)
     ver = scale.get("verify", [])
     if len(ver) >= 2:
         add(6, "verify_ledger peak memory at 10^6 <= 1.2 x at 10^5", ratio(ver[1]["max_rss_kb"], ver[0]["max_rss_kb"]), 1.2, False)

@@ -13,6 +13,9 @@ C. One account ("big") gets 10^6 postings. Statement page 1 and page 50
    and "big" (10^6) in the same database state, with the database's plan
    (EXPLAIN ANALYZE of the statement query) for both; the four series'
    requests take turns (``statement_latencies``).
+E. The back office's pages for "big" (``bench.admin_pages``): account page,
+   statement page 50, activity timeline pages 1 and 10, user page, searched
+   lists, dashboard (uncached): server time per page, target p50 <= 300 ms.
 D. ``manage.py seed_demo`` (its bulk path) makes 10^6 postings on a fresh
    database (``ledgerx_bench_seed``, dropped afterwards): postings/s, peak
    memory, and verify_ledger on the result. BENCH_SEED_POSTINGS changes the
@@ -272,6 +275,12 @@ def run_scale(*, quick: bool = False, log=print) -> dict:
                 f"  statement {label} ({n} postings): page1 p50 {lat['page1_p50_ms']:.2f} ms, "
                 f"page50 p50 {lat['page50_p50_ms']:.2f} ms"
             )
+    # E. The back office's pages on the same books (bench.admin_pages): server time, in-process.
+    from bench.admin_pages import admin_page_latencies
+
+    out["admin_pages"] = {"postings": Posting.objects.filter(account=big).count(), "pages": admin_page_latencies(big)}
+    for name, lat in out["admin_pages"]["pages"].items():
+        log(f"  admin {name}: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
     if os.environ.get("BENCH_SKIP_SEED") != "1":
         seed_postings = int(os.environ.get("BENCH_SEED_POSTINGS", 10**6 // div))
         try:

@@ -21,8 +21,8 @@ from django.utils.html import format_html
 from accounts.models import User
 from approvals.models import ApprovalRequest
 from audit.models import AuditAction, AuditRecord, VerificationRun
-from backoffice.dashboard.charts import bar_chart
-from backoffice.timeline import target_link
+from backoffice.dashboard.charts import bar_chart, compact
+from backoffice.timeline import ACCOUNT_TARGETS, USER_TARGETS, target_link
 from events.models import WebhookEndpoint
 from fx.selectors import pool_positions
 from ledger.models import LedgerAccount
@@ -120,7 +120,9 @@ def volume(days: int) -> dict:
             "svg": bar_chart(
                 chart_id=f"ledgerx-volume-{code}", title=f"{code} moved per day, last {days} days", days=day_list,
                 values=per_currency.get(code, {}), y_label=code, fmt=lambda amount, code=code: money_display(amount, code),
-            ),
+                tick_fmt=lambda amount, code=code: compact(amount / 10 ** settings.CURRENCIES[code]),
+                minimum_step=10 ** settings.CURRENCIES[code],
+            ) if per_currency.get(code) else "",
         }
         for code in sorted(settings.CURRENCIES)
     ]
@@ -130,7 +132,7 @@ def volume(days: int) -> dict:
         "count": sum(counts.values()),
         "count_svg": bar_chart(
             chart_id="ledgerx-count-chart", title=f"Transactions per day, last {days} days", days=day_list,
-            values=counts, y_label="transactions", fmt=lambda value: f"{value:,}",
+            values=counts, y_label="transactions", fmt=lambda value: f"{value:,}", tick_fmt=compact,
         ),
         "charts": charts,
     }
@@ -167,12 +169,12 @@ def recent_actions(days: int) -> dict:
     records = sorted(records, key=lambda record: (record.at, record.pk), reverse=True)[:LIST_ROWS * 2]
     accounts = {
         str(pk): (number, status) for pk, number, status in LedgerAccount.objects.filter(
-            pk__in=[r.target_id for r in records if r.target_type == "ledger_account"]
+            pk__in=[r.target_id for r in records if r.target_type in ACCOUNT_TARGETS]
         ).values_list("pk", "number", "status")
     }
     emails = dict(
         (str(pk), email) for pk, email in User.objects.filter(
-            pk__in=[r.target_id for r in records if r.target_type == "user"]
+            pk__in=[r.target_id for r in records if r.target_type in USER_TARGETS]
         ).values_list("pk", "email")
     )
     names = {**{pk: number for pk, (number, _status) in accounts.items()}, **emails}

@@ -6,16 +6,14 @@ from datetime import date
 from django.utils.html import format_html, format_html_join
 
 WIDTH, HEIGHT = 760, 220
-LEFT, BOTTOM, TOP, RIGHT = 110, 40, 12, 10  # room for the y labels, the x labels and the axis titles
+LEFT, BOTTOM, TOP, RIGHT = 70, 40, 12, 24  # room for the y labels, the x labels and the axis titles
 Y_TICKS = 4
 
 
-def _nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 x 10^n at or above ``value`` (a y axis that ends on a round number)."""
-    if value <= 0:
-        return 1
+def _nice_step(value: float) -> int:
+    """The smallest 1, 2 or 5 x 10^n at or above ``value`` (gridlines on round numbers)."""
     magnitude = 1
-    while magnitude * 10 <= value:
+    while magnitude * 10 < value:
         magnitude *= 10
     for step in (1, 2, 5, 10):
         if step * magnitude >= value:
@@ -23,18 +21,41 @@ def _nice_ceiling(value: int) -> int:
     return 10 * magnitude
 
 
-def bar_chart(*, chart_id: str, title: str, days: list[date], values: dict, y_label: str, fmt: Callable[[int], str]) -> str:
-    """Bars per day, a y axis with ``Y_TICKS`` labelled gridlines, dates under the x axis, a title per bar."""
+def compact(value: float) -> str:
+    """An axis label that fits beside the axis: 1500000 -> "1.5M", 2500 -> "2.5k", 12.5 -> "12.5"."""
+    for size, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def axis_top(peak: int, minimum_step: int = 1) -> int:
+    """The y axis's end: ``Y_TICKS`` equal round steps covering ``peak``."""
+    return Y_TICKS * max(minimum_step, _nice_step(peak / Y_TICKS))
+
+
+def bar_chart(
+    *, chart_id: str, title: str, days: list[date], values: dict, y_label: str, fmt: Callable[[int], str],
+    minimum_step: int = 1, tick_fmt: Callable[[int], str] | None = None,
+) -> str:
+    """Bars per day, a y axis with ``Y_TICKS`` labelled gridlines, dates under the x axis, a title per bar.
+
+    ``minimum_step`` keeps the gridlines at least that far apart (one major
+    currency unit for money, so an axis never reads 0.00, 0.00, 0.01).
+    ``fmt`` writes each bar's value in full (its tooltip); ``tick_fmt`` (default
+    ``fmt``) the y axis's labels, which must fit in the margin.
+    """
+    tick_fmt = tick_fmt or fmt
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = _nice_ceiling(max([values.get(day, 0) for day in days] + [0]))
+    top = axis_top(max([values.get(day, 0) for day in days] + [0]), minimum_step)
     slot = plot_w / len(days)
     parts = []
     for tick in range(Y_TICKS + 1):
-        amount = top * tick // Y_TICKS
+        amount = top // Y_TICKS * tick
         y = round(TOP + plot_h - plot_h * tick / Y_TICKS, 1)
         parts.append(format_html(
             '<line x1="{}" y1="{}" x2="{}" y2="{}" class="grid"/><text x="{}" y="{}" class="ylabel">{}</text>',
-            LEFT, y, LEFT + plot_w, y, LEFT - 6, y + 4, fmt(amount),
+            LEFT, y, LEFT + plot_w, y, LEFT - 6, y + 4, tick_fmt(amount),
         ))
     label_every = max(1, len(days) // 8)
     for index, day in enumerate(days):
@@ -45,7 +66,9 @@ def bar_chart(*, chart_id: str, title: str, days: list[date], values: dict, y_la
             '<rect x="{}" y="{}" width="{}" height="{}" class="bar"><title>{}: {}</title></rect>',
             x, round(TOP + plot_h - bar_h, 1), round(slot * 0.8, 1), bar_h, day.isoformat(), fmt(value),
         ))
-        if index % label_every == 0 or index == len(days) - 1:
+        last = len(days) - 1
+        # Every label_every-th day, and the last day (today) always; a periodic one too close to it is left out.
+        if index == last or (index % label_every == 0 and last - index >= label_every / 2):
             parts.append(format_html(
                 '<text x="{}" y="{}" class="xlabel">{}</text>',
                 round(LEFT + index * slot + slot / 2, 1), TOP + plot_h + 16, day.strftime("%m-%d"),

@@ -72,9 +72,12 @@ def test_volume_and_counts_per_day_with_axes_for_the_chosen_range(superuser_clie
     count_chart = page.split('id="ledgerx-count-chart"', 1)[1].split("</svg>", 1)[0]
     assert count_chart.count("<rect") == 30 and "day (UTC)" in count_chart and ">transactions</text>" in count_chart
     assert timezone.now().strftime("%m-%d") in count_chart  # today's date under the x axis
-    assert re.search(r'class="ylabel">5</text>', count_chart)  # the y axis ends on a round number at or above the peak (4 today)
+    # Equal round steps up to the peak (4 today).
+    assert re.findall(r'class="ylabel">([^<]*)</text>', count_chart) == ["0", "1", "2", "3", "4"]
     usd = page.split('id="ledgerx-volume-USD"', 1)[1].split("</svg>", 1)[0]
-    assert "200.00 USD</text>" in usd  # the y axis's top label, in money
+    assert re.findall(r'class="ylabel">([^<]*)</text>', usd) == ["0", "50", "100", "150", "200"]  # 190.00 USD today
+    assert "190.00 USD</title>" in usd  # the bar's own value, in full
+    assert 'id="ledgerx-volume-EUR-none"' in page and "No EUR moved in the last 30 days." in page
     assert "cdn" not in page.lower() and "<script src=\"http" not in page
     for days in (7, 90):
         response = superuser_client.get(URL, {"days": days})
@@ -132,3 +135,15 @@ def test_every_dashboard_query_but_the_webhook_endpoints_is_planned_on_an_index(
             assert "Seq Scan" not in plan, f"{sql}\n{plan}"
             explained += 1
     assert explained >= 10
+
+
+def test_axis_labels_fit_and_today_is_labelled_once():
+    from datetime import date, timedelta
+
+    from backoffice.dashboard.charts import bar_chart, compact
+
+    assert [compact(v) for v in (0, 12.5, 2500, 1_500_000, 2_000_000_000)] == ["0", "12.5", "2.5k", "1.5M", "2G"]
+    days = [date(2026, 9, 5) + timedelta(days=n) for n in range(90)]
+    svg = bar_chart(chart_id="c", title="t", days=days, values={days[-1]: 3}, y_label="n", fmt=str)
+    labels = re.findall(r'class="xlabel">([^<]*)</text>', svg)
+    assert labels[-1] == "12-03" and labels.count("12-03") == 1 and "12-02" not in labels

@@ -76,10 +76,11 @@ _TABLES = ("transactions_transaction", "ledger_posting", "ledger_ledgeraccount",
 
 @pytest.mark.postgres
 def test_the_page_panels_are_planned_on_indexes(superuser_client, busy_account, api_client):
-    account, _hold = busy_account
+    account, hold = busy_account
     api_client.post("/api/v1/auth/login", {"email": account.owner.email, "password": DEFAULT_PASSWORD}, format="json")
     for url in (reverse("admin:ledger_ledgeraccount_change", args=[account.pk]),
-                reverse("admin:accounts_user_change", args=[account.owner_id])):
+                reverse("admin:accounts_user_change", args=[account.owner_id]),
+                reverse("admin:transactions_transaction_change", args=[hold.pk])):
         with CaptureQueriesContext(connection) as queries:
             assert superuser_client.get(url).status_code == 200
         with connection.cursor() as cursor:
@@ -98,3 +99,16 @@ def test_the_page_panels_are_planned_on_indexes(superuser_client, busy_account, 
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN " + holds[0])
                 assert "txn_account_holds_idx" in "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_links_carry_an_email_with_a_plus_intact(superuser_client):
+    from accounts.tests.factories import UserFactory
+
+    user = UserFactory(email="ada+ledger@example.com")
+    page = superuser_client.get(reverse("admin:accounts_user_change", args=[user.pk])).content.decode()
+    assert f'{reverse("admin:ledgerx_activity")}?q=ada%2Bledger@example.com" id="ledgerx-user-activity"' in page
+    response = superuser_client.get(reverse("admin:ledgerx_activity"), {"q": "ada+ledger@example.com"})
+    assert response.context["timeline"].subject.pk == user.pk
+    assert superuser_client.get(reverse("admin:accounts_user_history", args=[user.pk]))["Location"].endswith(
+        "?q=ada%2Bledger%40example.com"
+    )

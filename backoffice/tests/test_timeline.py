@@ -47,7 +47,7 @@ def test_an_account_timeline_merges_its_records_and_money_newest_first(superuser
     assert [(row.kind, row.what, row.amount, row.balance_after) for row in rows] == [
         ("money", "Reversal", "-12.00 USD", "0.00 USD"),
         ("audit", "Account Frozen", "", ""),
-        ("money", "Transfer", "12.00 USD", "12.00 USD"),
+        ("money", "Transfer", "+12.00 USD", "12.00 USD"),
         ("audit", "Account Opened", "", ""),
     ]
     reversal_row, frozen, transfer_row, _opened = rows
@@ -116,6 +116,12 @@ def test_older_link_and_a_bad_cursor(superuser_client, world):
     response, rows = _rows(superuser_client, world["destination"].number, after="not-a-cursor")
     assert len(rows) == 4
     assert "no longer valid" in " ".join(str(m) for m in response.context["messages"])
+    forged = Cursor(world["reversal"].created_at, 0, "not-a-uuid").encode()  # the audit source's rank, a bad id
+    response, rows = _rows(superuser_client, world["destination"].number, after=forged)
+    assert len(rows) == 4 and "no longer valid" in " ".join(str(m) for m in response.context["messages"])
+    naive = Cursor(world["reversal"].created_at.replace(tzinfo=None), 1, str(world["reversal"].pk)).encode()
+    response, rows = _rows(superuser_client, world["destination"].number, after=naive)
+    assert len(rows) == 4 and "no longer valid" in " ".join(str(m) for m in response.context["messages"])
     response, rows = _rows(superuser_client, "nobody-like-this@example.com")
     assert rows is None and "Nothing found" in " ".join(str(m) for m in response.context["messages"])
 
@@ -142,6 +148,7 @@ def test_timeline_for_resolves_each_shape(world):
     assert timeline_for(str(world["source"].pk)).kind == "account"
     assert timeline_for(str(world["officer"].pk)).kind == "user"
     assert timeline_for("some request id") is None  # spaces: not a request id
+    assert timeline_for("no-such-request") is None  # a request id no record carries: nothing found
     assert user_timeline(world["officer"]).kind == "user"
 
 
@@ -181,3 +188,51 @@ def test_every_timeline_query_is_planned_on_an_index(superuser_client, world):
             assert "Seq Scan" not in plan, f"{term}: {sql}\n{plan}"
     request_plan = [plan for sql, plan in _plans(superuser_client, "req-transfer-1") if "request_id" in sql]
     assert request_plan and re.search(r"audit_request_idx", request_plan[0]), request_plan
+
+
+def test_an_admin_edit_shows_on_the_accounts_timeline_with_old_and_new_values(superuser_client, world):
+    account = world["source"]
+    url = reverse("admin:ledger_ledgeraccount_change", args=[account.pk])
+    assert superuser_client.post(url, {"name": "Savings"}).status_code == 302
+    response, rows = _rows(superuser_client, account.number)
+    edit = rows[0]
+    assert (edit.kind, edit.what) == ("audit", "Admin Change")
+    assert f'account <a href="{url}">{account.number}</a>' == edit.subject
+    assert "name:  → Savings" in edit.details[0]
+
+
+def test_the_request_id_an_api_answer_carried_finds_what_it_did(superuser_client, api_client):
+    account = funded_account(amount=0)
+    api_client.force_authenticate(account.owner)
+    response = api_client.post(
+        "/api/v1/deposits", {"account": str(account.pk), "amount": 4200}, format="json",
+        HTTP_IDEMPOTENCY_KEY=new_key(), HTTP_X_REQUEST_ID="support-ticket-4711",
+    )
+    assert response.status_code == 201 and response["X-Request-ID"] == "support-ticket-4711"
+    _response, rows = _rows(superuser_client, "support-ticket-4711")
+    assert [(row.what, row.target_id, row.request_id) for row in rows] == [
+        ("Deposit Created", response.json()["id"], "support-ticket-4711")
+    ]
+    # The deposit's money row on the account's timeline carries the same request id, as a link.
+    _response, rows = _rows(superuser_client, account.number)
+    assert rows[0].what == "Deposit" and rows[0].request_id == "support-ticket-4711" and rows[0].amount == "+42.00 USD"
+
+
+def test_the_audit_trail_list_names_accounts_by_number_and_users_by_email(superuser_client, world):
+    page = superuser_client.get(reverse("admin:audit_auditrecord_changelist")).content.decode()
+    account = world["destination"]
+    assert f'account <a href="{reverse("admin:ledger_ledgeraccount_change", args=[account.pk])}">{account.number}</a>' in page
+    owner = world["source"].owner
+    assert f'user <a href="{reverse("admin:accounts_user_change", args=[owner.pk])}">{owner.email}</a>' in page
+
+
+def test_the_admin_index_has_the_activity_search(superuser_client):
+    page = superuser_client.get(reverse("admin:index")).content.decode()
+    assert f'<form method="get" action="{URL}" id="ledgerx-index-activity-search">' in page
+
+
+def test_the_original_transactions_page_shows_who_reversed_it_and_why(superuser_client, world):
+    page = superuser_client.get(reverse("admin:transactions_transaction_change", args=[world["transfer"].pk])).content.decode()
+    panel = page.split('id="ledgerx-transaction-activity"', 1)[1].split("</table>", 1)[0]
+    assert "Reversal" in panel and "reversal: sent in error" in panel and "officer@example.com" in panel
+    assert str(world["reversal"].pk) in panel

@@ -71,3 +71,9 @@ def test_favicon(client):
     assert response.status_code == 200 and response["Content-Type"] == "image/x-icon"
     body = response.content
     assert body[:4] == b"\x00\x00\x01\x00" and len(body) == 6 + 16 + 40 + 16 * 16 * 4 + 64
+
+
+def test_lists_are_titled_by_what_they_list(superuser_client):
+    page = superuser_client.get(reverse("admin:ledger_ledgeraccount_changelist")).content.decode()
+    assert "<h1>Ledger accounts</h1>" in page and "Select ledger account to" not in page
+    assert "<title>Ledger accounts | LedgerX back office</title>" in page

@@ -1,0 +1,105 @@
+"""Back-office pages on long histories: server time of each admin page at 10^6 postings.
+
+Phase E of ``bench.scale``: with the scale database loaded (an account "big"
+with 10^6 postings beside 10^3 and 10^6 spread over 200 accounts), each page is
+rendered in-process by Django's test client as a logged-in superuser, so the
+time is the server's (views, queries, templates) without HTTP or the network.
+The pages take turns, one of each per sample (the statement bench's reason:
+drift reaches every series alike). Target: p50 <= 300 ms for each.
+
+Pages: the account page of "big" (balances, holds, statement page 1) and its
+statement page 50 (reached through the "Older postings" links), its activity
+timeline page 1 and page 10 (through "Older"), the owner's user page and
+timeline, the lists searched by account-number prefix, by email prefix and by
+account number (transactions), the audit trail, and the dashboard over 90
+days (its cache emptied before each sample: the uncached cost).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+
+SAMPLES = 20
+TARGET_MS = 300.0
+_OLDER = {
+    "statement": re.compile(r'href="([^"]+)" id="ledgerx-statement-older"'),
+    "timeline": re.compile(r'href="([^"]+)" id="ledgerx-timeline-older"'),
+}
+
+
+def _client():
+    from django.test import Client
+
+    from accounts.models import User
+
+    admin = User.objects.filter(email="bench-admin@example.com").first() or User.objects.create_superuser(
+        email="bench-admin@example.com", password=None
+    )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(admin)
+    return client
+
+
+def _follow(client, path: str, kind: str, pages: int) -> str:
+    """The path of page ``pages`` (1-based) reached by following the page's "Older" link."""
+    import html
+
+    for _page in range(pages - 1):
+        body = client.get(path).content.decode()
+        match = _OLDER[kind].search(body)
+        if match is None:
+            raise RuntimeError(f"{path}: fewer than {pages} pages")
+        path = html.unescape(match.group(1))
+        if path.startswith("?"):
+            path = "/admin/activity/" + path
+    return path
+
+
+def admin_paths(client, account) -> dict[str, str]:
+    from django.urls import reverse
+
+    change = reverse("admin:ledger_ledgeraccount_change", args=[account.pk])
+    activity = f"{reverse('admin:ledgerx_activity')}?q={account.number}"
+    owner = account.owner
+    return {
+        "account_page": change,
+        "account_statement_page50": _follow(client, change, "statement", 50),
+        "account_timeline": activity,
+        "account_timeline_page10": _follow(client, activity, "timeline", 10),
+        "user_page": reverse("admin:accounts_user_change", args=[owner.pk]),
+        "user_timeline": f"{reverse('admin:ledgerx_activity')}?q={owner.email}",
+        "accounts_by_number_prefix": f"{reverse('admin:ledger_ledgeraccount_changelist')}?q={account.number[:6]}",
+        "users_by_email_prefix": f"{reverse('admin:accounts_user_changelist')}?q={owner.email[:6]}",
+        "transactions_of_account": f"{reverse('admin:transactions_transaction_changelist')}?q={account.number}",
+        "postings_of_account": f"{reverse('admin:ledger_posting_changelist')}?q={account.number}",
+        "audit_trail": reverse("admin:audit_auditrecord_changelist"),
+        "dashboard_90d": f"{reverse('admin:audit_dashboard_changelist')}?days=90",
+    }
+
+
+def admin_page_latencies(account, *, samples: int = SAMPLES) -> dict:
+    """p50/p99 (ms) of each back-office page for ``account``; raises unless every page answers 200."""
+    from django.core.cache import cache
+
+    from bench.stats import percentile
+
+    client = _client()
+    paths = admin_paths(client, account)
+    times: dict = {name: [] for name in paths}
+    for sample in range(2 + samples):  # the first 2 rounds warm up
+        for name, path in paths.items():
+            if name.startswith("dashboard"):
+                cache.delete("ledgerx:admin:dashboard:90")
+            t0 = time.perf_counter()
+            response = client.get(path)
+            elapsed = (time.perf_counter() - t0) * 1000
+            if response.status_code != 200:
+                raise RuntimeError(f"{name} {path}: {response.status_code}")
+            if sample >= 2:
+                times[name].append(elapsed)
+    return {
+        name: {"p50_ms": statistics.median(values), "p99_ms": percentile(values, 99), "path": paths[name]}
+        for name, values in times.items()
+    }
