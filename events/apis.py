@@ -14,6 +14,7 @@ from events import selectors, services
 from events.models import Delivery, EventType, WebhookEndpoint
 from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, RATE_LIMITED, VALIDATION, StrictCharField, error, page_of
 from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.db.replicas import replica_reads
 from ledgerx.exceptions import ValidationFailed
 
 INTERNAL = error("internal_error: an unexpected failure (logged with the request id).")
@@ -159,6 +160,7 @@ class EventListApi(APIView):
         parameters=[OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=EventType.values), *PAGE_PARAMETERS],
         responses={200: EventPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
     )
+    @replica_reads
     def get(self, request):
         query = _TypeFilter(data=request.query_params)
         query.is_valid(raise_exception=True)

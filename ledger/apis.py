@@ -14,6 +14,7 @@ from ledger.balance_cache import Identity, Snapshot
 from ledger.models import LedgerAccount
 from ledgerx.api.pagination import NewestFirstCursorPagination
 from ledgerx.api.timestamps import timestamp_parse
+from ledgerx.db.replicas import replica_reads
 from ledgerx.exceptions import ValidationFailed
 
 
@@ -145,6 +146,7 @@ class AccountBalanceApi(APIView):
         ],
         responses={200: PointInTimeBalanceOutput, 400: VALIDATION, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
     )
+    @replica_reads
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)
         raw = request.query_params.get("as_of")
@@ -162,6 +164,7 @@ class AccountEntriesApi(APIView):
         parameters=[ACCOUNT_ID],
         responses={200: StatementPage, 401: NOT_AUTHENTICATED, 404: BAD_CURSOR},
     )
+    @replica_reads
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)
         paginator = StatementPagination()

@@ -31,6 +31,7 @@ from ledger.selectors import account_identity_customer, account_identity_for_use
 from ledgerx.api.pagination import invalid_cursor
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.timestamps import timestamp_parse
+from ledgerx.db.replicas import replica_reads
 from ledgerx.exceptions import ValidationFailed
 from transactions import batches, selectors, services
 from transactions.idempotency import MoneyOutcome, idempotency_key_validate
@@ -218,6 +219,7 @@ class TransactionListApi(APIView):
             404: error("not_found: `account` is not one of yours, or the cursor is invalid."),
         },
     )
+    @replica_reads
     def get(self, request):
         filters = _validated_query(request)
         page = KeysetPage(request)
@@ -468,6 +470,7 @@ class BatchesApi(APIView):
             404: error("not_found: the cursor is invalid."),
         },
     )
+    @replica_reads
     def get(self, request):
         page = KeysetPage(request)
         rows = selectors.batch_page_for_user(user=request.user, limit=page.size + 1, before=page.before, after=page.after)
