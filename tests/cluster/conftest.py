@@ -35,6 +35,12 @@ def cluster(*args: str) -> str:
     return subprocess.run([str(ROOT / "scripts" / "cluster"), *args], check=True, capture_output=True, text=True).stdout
 
 
+def manage(*args: str) -> subprocess.CompletedProcess:
+    """``manage.py`` with the app servers' environment (``scripts/cluster env``)."""
+    env = {**os.environ, **dict(line.split("=", 1) for line in cluster("env").splitlines() if "=" in line)}
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
 @dataclass
 class Cluster:
     lb: str
