@@ -31,13 +31,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# What the test settings put in this process's environment; the cluster's processes run
+# with production settings and the secrets of the cluster's own.
+_TEST_ONLY = {"DJANGO_SETTINGS_MODULE", "LEDGERX_TESTING", "LEDGERX_FAST_PASSWORD_HASHER", "LEDGERX_PIN_BCRYPT_ROUNDS",
+              "LEDGERX_SQLITE_PATH", "LEDGERX_AUDIT_CHECKPOINT_FILE", "DJANGO_SECRET_KEY", "LEDGERX_JWT_SIGNING_KEY",
+              "LEDGERX_PIN_PEPPER", "LEDGERX_AUDIT_SIGNING_KEY"}
+
+
+def _clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in _TEST_ONLY}
+
+
 def cluster(*args: str) -> str:
-    return subprocess.run([str(ROOT / "scripts" / "cluster"), *args], check=True, capture_output=True, text=True).stdout
+    command = [str(ROOT / "scripts" / "cluster"), *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True, env=_clean_env()).stdout
 
 
 def manage(*args: str) -> subprocess.CompletedProcess:
     """``manage.py`` with the app servers' environment (``scripts/cluster env``)."""
-    env = {**os.environ, **dict(line.split("=", 1) for line in cluster("env").splitlines() if "=" in line)}
+    env = {**_clean_env(), **dict(line.split("=", 1) for line in cluster("env").splitlines() if "=" in line)}
     return subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 

@@ -230,3 +230,20 @@ def test_an_app_server_killed_mid_load_loses_nothing_and_doubles_nothing(topolog
         result = manage(*args)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "0 breached" in result.stdout
+
+
+def test_crossing_transfers_across_app_servers_neither_deadlock_nor_lose_money(topology, customer):
+    alice, bob = customer(), customer()
+    assert alice.deposit(topology.lb, 500).status_code == 201
+    assert bob.deposit(topology.lb, 500).status_code == 201
+
+    def send(i):
+        payer, payee = (alice, bob) if i % 2 else (bob, alice)
+        body = {"source_account": payer.account, "destination_account": payee.account, "amount": 10, "pin": PIN}
+        return payer.post(topology.apps[i % 2], "transfers", body).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(send, range(40)))
+    assert codes == [201] * 40
+    balances = [person.get(topology.lb, f"accounts/{person.account}").json()["balance"]["posted"] for person in (alice, bob)]
+    assert balances == [500, 500]

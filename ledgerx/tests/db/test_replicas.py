@@ -4,6 +4,10 @@ The real topology (a streaming replica, PgBouncer, two app servers) is driven
 by ``tests/cluster`` through ``scripts/cluster``; these pin the decisions.
 """
 
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -184,3 +188,36 @@ def test_a_write_request_remembers_the_primarys_position_after_its_commit(client
     # The statement is answered by the primary while the replica has not replayed it.
     one_replica["now"] = replicas.ReplicaState(0, up=True, replay_lsn=before, lag=0.0)
     assert replicas.replica_choose(account.owner.pk) is None
+
+
+def _settings_with(env: dict) -> subprocess.CompletedProcess:
+    script = (
+        "import json; from ledgerx import settings as s; "
+        "print(json.dumps([s.REPLICA_ALIASES, s.__dict__.get('DATABASE_ROUTERS', []), "
+        "'ledgerx.db.middleware.ReadYourWritesMiddleware' in s.MIDDLEWARE, "
+        "{k: v.get('TEST', {}).get('MIRROR') for k, v in s.DATABASES.items()}]))"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DATABASE_REPLICA_URLS"}}
+    return subprocess.run([sys.executable, "-c", script], env={**base, "DJANGO_DEBUG": "1", **env}, capture_output=True, text=True)
+
+
+def test_without_replica_urls_there_is_no_router_and_no_extra_statement():
+    result = _settings_with({"DATABASE_URL": "postgres://u@127.0.0.1:1/x"})
+    assert json.loads(result.stdout) == [[], [], False, {"default": None}]
+
+
+def test_replica_urls_add_mirrored_aliases_the_router_and_the_position_middleware():
+    result = _settings_with(
+        {"DATABASE_URL": "postgres://u@127.0.0.1:1/x", "DATABASE_REPLICA_URLS": "postgres://u@r1:5432/x, postgres://u@r2:5432/x"}
+    )
+    assert json.loads(result.stdout) == [
+        ["replica1", "replica2"],
+        ["ledgerx.db.router.PrimaryReplicaRouter"],
+        True,
+        {"default": None, "replica1": "default", "replica2": "default"},
+    ]
+
+
+def test_replica_urls_need_postgresql():
+    result = _settings_with({"DATABASE_REPLICA_URLS": "postgres://u@r1:5432/x"})
+    assert result.returncode != 0 and "DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL" in result.stderr
