@@ -38,7 +38,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from ledgerx.observability import metrics
 
@@ -110,7 +110,7 @@ def replica_probe(alias: str) -> ReplicaState:
         with conn.cursor() as cursor:
             cursor.execute(_PROBE_SQL)
             in_recovery, replay_lsn, lag = cursor.fetchone()
-    except (OperationalError, InterfaceError) as exc:
+    except DatabaseError as exc:
         logger.warning("replica %s unreachable: %s", alias, exc)
         _close_quietly(alias)
         return ReplicaState(time.monotonic(), up=False)
@@ -186,8 +186,8 @@ def replica_run(user_id, func, *args, **kwargs):
     try:
         with reading_from(alias):
             result = func(*args, **kwargs)
-    except (OperationalError, InterfaceError) as exc:
-        if not conn.errors_occurred:
+    except DatabaseError as exc:
+        if not conn.errors_occurred:  # not the replica's failure (Django flags the connection that failed)
             raise
         logger.warning("replica %s failed during a read (%s); reading from the primary", alias, exc)
         replica_mark_down(alias)

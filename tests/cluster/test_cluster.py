@@ -230,6 +230,7 @@ def test_an_app_server_killed_mid_load_loses_nothing_and_doubles_nothing(topolog
         result = manage(*args)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "0 breached" in result.stdout
+    assert "reading from replica1" in result.stdout  # the --replica run read the replica's copy
 
 
 def test_crossing_transfers_across_app_servers_neither_deadlock_nor_lose_money(topology, customer):
