@@ -62,15 +62,18 @@ def test_a_write_through_one_app_server_is_always_read_back_through_the_other(to
         assert newest == [(reply.json()["id"], balance)], f"stale statement at write {i}"
         listed = [txn["id"] for txn in me.get(reader_app, f"transactions?account={me.account}&page_size=1").json()["results"]]
         assert listed == [reply.json()["id"]], f"stale transaction list at write {i}"
+        # The account cache is shared: the writer stored the new state before answering.
+        assert me.get(reader_app, f"accounts/{me.account}").json()["balance"]["posted"] == balance, f"stale account at {i}"
         if i % 50 == 0:
             other = bystander.get(reader_app, f"accounts/{bystander.account}/entries").json()["results"]
             assert [line["balance_after"] for line in other] == [7]
     replica_reads = topology.metric(reader_app, REPLICA_READS) - replica_before
     primary_reads = topology.metric(reader_app, PRIMARY_READS) - primary_before
-    # Reads right after a write went to the primary (the replica was 300 ms behind them);
-    # the bystander's, who wrote nothing since, to the replica.
-    assert primary_reads >= 1000
-    assert replica_reads >= 10
+    # Reads right after a write went to the primary (the replica was 300 ms behind them; one
+    # that follows a stall longer than that may find the replica caught up, and use it); the
+    # bystander's, who wrote nothing since, to the replica.
+    assert primary_reads >= 500, (primary_reads, replica_reads)
+    assert replica_reads >= 10, (primary_reads, replica_reads)
 
 
 def test_the_replica_stopped_mid_load_costs_no_request(topology, customer):
@@ -226,6 +229,9 @@ def test_an_app_server_killed_mid_load_loses_nothing_and_doubles_nothing(topolog
         account = person.get(topology.lb, f"accounts/{person.account}").json()
         # Every key answered 201 once moved money once: nothing lost, nothing doubled.
         assert account["balance"]["posted"] == committed[person.account]
+    # Two app servers sealed the audit chain side by side (one sealer at a time): it is intact.
+    audit = manage("verify_audit")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
     for args in (["verify_ledger"], ["verify_ledger", "--replica"]):
         result = manage(*args)
         assert result.returncode == 0, result.stdout + result.stderr
