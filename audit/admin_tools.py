@@ -29,6 +29,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from ledgerx.db.replicas import replica_run
 from ledgerx.exceptions import LedgerXError
 
 # At most this many rows are counted for a changelist; beyond it the admin
@@ -229,12 +230,26 @@ class IndexedListAdmin(admin.ModelAdmin):
     change_list_template = "admin/ledgerx/change_list.html"
 
     def changelist_view(self, request, extra_context=None):
-        # "Ledger accounts", not Django's "Select ledger account to change".
+        """The list page titled "Ledger accounts" (not Django's "Select ledger account to change").
+
+        A list page read (GET) is served by a replica when one may
+        (``ledgerx.db.replicas``); a POST runs an action, whose rows must come
+        from the primary. The page is rendered here, inside the choice, so its
+        lazy querysets are evaluated where it was made.
+        """
         from django.utils.text import capfirst
 
-        title = capfirst(str(self.model._meta.verbose_name_plural))
-        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+        extra_context = {"title": capfirst(str(self.model._meta.verbose_name_plural)), **(extra_context or {})}
+        if request.method != "GET":
+            return super().changelist_view(request, extra_context)
 
+        def rendered():
+            response = super(IndexedListAdmin, self).changelist_view(request, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+            return response
+
+        return replica_run(request.user.pk, rendered)
     def get_urls(self):
         from django.urls import path
 

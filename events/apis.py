@@ -23,6 +23,7 @@ from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination, invalid_cursor, page_size_parse
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.query import QueryInput
+from ledgerx.db.replicas import replica_reads
 
 
 
@@ -219,6 +220,7 @@ class EventListApi(APIView):
         parameters=[OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=EventType.values), *PAGE_PARAMETERS],
         responses={200: EventPage},
     )
+    @replica_reads
     def get(self, request):
         query = _TypeFilter(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -15,6 +15,7 @@ from ledger.models import LedgerAccount
 from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination
 from ledgerx.api.timestamps import timestamp_parse
+from ledgerx.db.replicas import replica_reads
 from ledgerx.exceptions import ValidationFailed
 
 
@@ -148,6 +149,7 @@ class AccountBalanceApi(APIView):
         ],
         responses={200: PointInTimeBalanceOutput},
     )
+    @replica_reads
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)
         raw = request.query_params.get("as_of")
@@ -165,6 +167,7 @@ class AccountEntriesApi(APIView):
         parameters=[ACCOUNT_ID],
         responses={200: StatementPage},
     )
+    @replica_reads
     def get(self, request, account_id):
         account = selectors.account_get_for_user(user=request.user, account_id=account_id)
         paginator = StatementPagination()

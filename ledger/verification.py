@@ -10,9 +10,10 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connections
 
 from ledger.models import JournalEntry, LedgerAccount, Posting
+from ledgerx.db.replicas import current_read_alias
 
 EXAMPLES = 5
 
@@ -33,8 +34,9 @@ class CheckResult:
 
 
 def run_check(name: str, breach_sql: str, params: tuple = ()) -> CheckResult:
-    """``breach_sql`` selects one row per breach; count and sample it in SQL."""
-    with connection.cursor() as cursor:
+    """``breach_sql`` selects one row per breach; count and sample it in SQL (on the
+    database the current read scope names: ``verify_ledger --replica``)."""
+    with connections[current_read_alias()].cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM ({breach_sql}) AS breaches", params)
         count = cursor.fetchone()[0]
         examples = []

@@ -149,6 +149,14 @@ SQLITE_OPTIONS = {
     ),
 }
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# DATABASE_URL reaches the primary through a transaction-pooling PgBouncer:
+# consecutive transactions of one Django connection may run on different
+# server sessions, so nothing may outlive a transaction there. The in-flight
+# guard across a PIN check becomes the cache marker (transactions.idempotency)
+# and prepared statements are off unless LEDGERX_DB_PREPARE=1 says the pooler
+# keeps them (PgBouncer >= 1.21 with max_prepared_statements).
+DB_TRANSACTION_POOLING = env_bool("LEDGERX_DB_TRANSACTION_POOLING", False)
+DB_PREPARE = env_bool("LEDGERX_DB_PREPARE", not DB_TRANSACTION_POOLING)
 # Two roles on PostgreSQL: DATABASE_URL is the application's (no ownership, no
 # UPDATE/DELETE/TRUNCATE on the append-only tables: `manage.py db_app_role`),
 # DATABASE_MIGRATE_URL the tables' owner, used only by the commands that change
@@ -173,14 +181,18 @@ if DATABASE_URL:
     # request whose worker died can be retried after about a minute).
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         _options = DATABASES["default"].setdefault("OPTIONS", {})
-        _options["options"] = (
-            _options.get("options", "") + " -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
-        ).strip()
+        if not DB_TRANSACTION_POOLING:
+            # (A pooler in front keeps its own server connections; the startup
+            # option would not reach PostgreSQL through it, and nothing is
+            # held at session level then: see DB_TRANSACTION_POOLING.)
+            _options["options"] = (
+                _options.get("options", "") + " -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+            ).strip()
         # Prepared statements for the cursors of ledgerx.fastsql.prepared_cursor only
         # (Django's own cursors bind client-side and never prepare): prepared on
         # first use. LEDGERX_DB_PREPARE=0 turns them off, e.g. behind a
-        # transaction-pooling PgBouncer, which cannot keep them.
-        _options.setdefault("prepare_threshold", 0 if env_bool("LEDGERX_DB_PREPARE", True) else None)
+        # transaction-pooling PgBouncer older than 1.21, which cannot keep them.
+        _options.setdefault("prepare_threshold", 0 if DB_PREPARE else None)
         # An unreachable server fails a connection attempt in seconds (503 with
         # Retry-After, /readyz 503) instead of holding a worker until it is killed.
         _options.setdefault("connect_timeout", 5)
@@ -198,6 +210,27 @@ else:
         }
     }
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+
+# Streaming read replicas of the primary, comma-separated URLs (ledgerx.db.replicas).
+# None: every statement runs on the primary, as without this setting.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", "")
+# A replica further behind than this many seconds is skipped (reads use the primary).
+REPLICA_MAX_LAG = float(os.environ.get("LEDGERX_REPLICA_MAX_LAG", "2"))
+REPLICA_ALIASES: list[str] = []
+if DATABASE_REPLICA_URLS:
+    if not IS_POSTGRES:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL")
+    for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+        _replica = dj_database_url.parse(_url, conn_max_age=env_int("LEDGERX_CONN_MAX_AGE", 60), conn_health_checks=True)
+        # A replica that does not answer is skipped, not waited for.
+        _replica["OPTIONS"] = {"connect_timeout": 2, "prepare_threshold": None, **_replica.get("OPTIONS", {})}
+        # The test suite's replica is its own database (one copy, no lag).
+        _replica["TEST"] = {"MIRROR": "default"}
+        DATABASES[f"replica{_number}"] = _replica
+        REPLICA_ALIASES.append(f"replica{_number}")
+    DATABASE_ROUTERS = ["ledgerx.db.router.PrimaryReplicaRouter"]
+    # Inside the request context (the user id it sets is still there when the response passes).
+    MIDDLEWARE.insert(MIDDLEWARE.index("ledgerx.api.middleware.RequestContextMiddleware") + 1, "ledgerx.db.middleware.ReadYourWritesMiddleware")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -25,6 +25,7 @@ from ledgerx.api.pagination import invalid_cursor, page_size_parse
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.query import QueryInput
 from ledgerx.api.timestamps import timestamp_parse
+from ledgerx.db.replicas import replica_reads
 from transactions import batches, selectors, services
 from transactions.idempotency import idempotency_key_validate
 from transactions.models import Batch, Transaction
@@ -260,6 +261,7 @@ class TransactionListApi(APIView):
         ],
         responses={200: TransactionPage},
     )
+    @replica_reads
     def get(self, request):
         filters = _validated_query(request)
         page = KeysetPage(request)
@@ -488,6 +490,7 @@ class BatchesApi(_MoneyApi):
         ],
         responses={200: BatchPage},
     )
+    @replica_reads
     def get(self, request):
         page = KeysetPage(request)
         rows = selectors.batch_page_for_user(user=request.user, limit=page.size + 1, before=page.before, after=page.after)

@@ -206,8 +206,36 @@ class _AdvisoryLock(_InFlightGuard):
             self.session_locked = False
 
 
+class _PooledGuard(_CacheMarker):
+    """The in-flight guard on PostgreSQL behind a transaction-pooling PgBouncer.
+
+    A session-level advisory lock would stay on whichever server session ran
+    it, not on ours, so nothing is held between transactions: across a PIN
+    check the guard is the cache marker; the movement function still
+    try-locks ``lock_key`` for its own transaction (a concurrent duplicate
+    gets ``in_progress``), and the unique key refuses a second binding, so a
+    key never moves money twice whatever Redis does.
+    """
+
+    def __init__(self, user_id, endpoint: str, key: str):
+        super().__init__(user_id, endpoint, key)
+        self.lock_key = _AdvisoryLock(user_id, endpoint, key).lock_key
+
+    def claim(self) -> None:
+        """Nothing to do: the movement function try-locks ``lock_key`` for its own transaction."""
+
+    def claim_and_probe(self, *, user, endpoint: str, key: str) -> bool:
+        if _record_seen(user=user, endpoint=endpoint, key=key):
+            return True
+        _CacheMarker.claim(self)
+        return False
+
+
 def _in_flight_guard(user, endpoint: str, key: str) -> _InFlightGuard:
-    guard = _AdvisoryLock if connection.vendor == "postgresql" else _CacheMarker
+    if connection.vendor != "postgresql":
+        guard = _CacheMarker
+    else:
+        guard = _PooledGuard if settings.DB_TRANSACTION_POOLING else _AdvisoryLock
     return guard(user.pk, endpoint, key)
 
 

@@ -65,10 +65,22 @@ def _cache_ok() -> bool:
         return False
 
 
+def _replicas() -> dict[str, str]:
+    """Each read replica: ok, lagging (over LEDGERX_REPLICA_MAX_LAG) or down. Either of the
+    last two only degrades the service: its reads are answered by the primary."""
+    if not settings.REPLICA_ALIASES:
+        return {}
+    from ledgerx.db.replicas import replica_states
+
+    return {alias: state.label for alias, state in replica_states().items()}
+
+
 def readyz(request):
     checks = {"database": _database_ok(), "cache": _cache_ok()}
     ready = all(checks.values())
-    body = {"status": "ok" if ready else "unavailable", "checks": {k: "ok" if v else "down" for k, v in checks.items()}}
+    replicas = _replicas()
+    status = "unavailable" if not ready else ("degraded" if any(v != "ok" for v in replicas.values()) else "ok")
+    body = {"status": status, "checks": {**{k: "ok" if v else "down" for k, v in checks.items()}, **replicas}}
     if not ready:
         body["error"] = {"code": "service_unavailable", "message": "A dependency is down."}
     return JsonResponse(body, status=200 if ready else 503)

@@ -95,6 +95,12 @@ ACCOUNT_CACHE = Counter(
     ["result"],
 )
 
+REPLICA_READS = Counter(
+    "ledgerx_replica_reads",
+    "Reads a replica may serve, by where they ran: replica or primary (none fit, not caught up, failed).",
+    ["target"],
+)
+
 # --- Requests ------------------------------------------------------------------------------
 
 REQUESTS = Counter(
@@ -191,6 +197,10 @@ def suspension_counted(cause: str) -> None:
 
 def rate_limit_counted(scope: str) -> None:
     RATE_LIMITED.labels(scope).inc()
+
+
+def replica_read(target: str) -> None:
+    REPLICA_READS.labels(target=target).inc()
 
 
 def account_cache_counted(*, hits: int, misses: int) -> None:

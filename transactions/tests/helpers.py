@@ -4,6 +4,9 @@ import contextlib
 import itertools
 import threading
 
+import pytest
+from django.conf import settings
+
 from accounts.services import pin_set
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from audit.models import AuditRecord
@@ -12,6 +15,14 @@ from ledger.tests.factories import customer_account
 from transactions.models import IdempotencyRecord, Transaction
 
 PIN = "4826"
+
+# What only a direct PostgreSQL session gives (a session-level advisory lock that dies
+# with its connection, prepared statements, startup options): behind a transaction-pooling
+# PgBouncer LedgerX uses none of them by design (README "Scaling out"); the pooled path's
+# own guarantees are tested in transactions/tests/test_pooling.py.
+needs_direct_session = pytest.mark.skipif(
+    settings.DB_TRANSACTION_POOLING, reason="a direct PostgreSQL session, not transaction pooling"
+)
 _keys = itertools.count(1)
 
 
@@ -56,10 +67,13 @@ def key_in_flight(user, endpoint: str, key: str):
     """Make (user, endpoint, key) look taken by another worker's running request.
 
     PostgreSQL: another connection holds the key's advisory lock. Elsewhere:
-    the cache marker is set by "someone else".
+    the cache marker is set by "someone else". Behind a transaction-pooling
+    PgBouncer both: the marker (the guard across a PIN check) and the lock,
+    held in a transaction (the only scope that survives the pooler).
     """
+    from django.conf import settings
     from django.core.cache import cache
-    from django.db import connection, connections
+    from django.db import connection, connections, transaction
 
     from transactions.idempotency import _in_flight_guard
 
@@ -71,10 +85,19 @@ def key_in_flight(user, endpoint: str, key: str):
         finally:
             cache.delete(guard.marker)
         return
+    pooled = settings.DB_TRANSACTION_POOLING
+    if pooled:
+        cache.set(guard.marker, "another-worker", 60)
     held, release = threading.Event(), threading.Event()
 
     def hold():
         try:
+            if pooled:
+                with transaction.atomic(), connections["default"].cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [guard.lock_key])
+                    held.set()
+                    release.wait(20)
+                return
             with connections["default"].cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_lock(%s)", [guard.lock_key])
                 held.set()
@@ -91,3 +114,5 @@ def key_in_flight(user, endpoint: str, key: str):
     finally:
         release.set()
         thread.join(10)
+        if pooled:
+            cache.delete(guard.marker)

@@ -12,7 +12,7 @@ from transactions.exceptions import IdempotencyInProgress
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.services import deposit_create, transfer_create
 from transactions.tests.concurrency import run_parallel
-from transactions.tests.helpers import PIN, funded_account, new_key
+from transactions.tests.helpers import PIN, funded_account, needs_direct_session, new_key
 from transactions.verification import books_verify
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -211,6 +211,7 @@ def test_a_suspension_waits_for_a_running_transfer_and_then_stops_the_next():
         transfer_create(actor=source.owner, source=source, destination=destination, amount=1, pin=PIN, idempotency_key="t")
 
 
+@needs_direct_session
 def test_a_transfer_is_one_statement_after_the_key_lookup():
     """The fast path: key guard + probe, PIN check, then ONE call that writes every row of the movement."""
     from django.db import connection
@@ -246,6 +247,7 @@ def test_a_transfer_is_one_statement_after_the_key_lookup():
     assert AuditSeal.objects.filter(record=audit).exists()  # sealed after commit (inline in tests)
 
 
+@needs_direct_session
 def test_the_key_probe_and_the_movement_call_are_prepared_once_per_connection(settings):
     """Both money-path statements run as prepared statements: parsed and planned once, then reused."""
     from django.db import connection

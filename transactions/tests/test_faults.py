@@ -12,7 +12,7 @@ from ledger.selectors import account_view_for_user
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.services import transfer_create
 from transactions.tests.concurrency import RowLockHeld, backend_waiting_on_lock
-from transactions.tests.helpers import PIN, funded_account
+from transactions.tests.helpers import PIN, funded_account, needs_direct_session
 from transactions.verification import books_verify
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -99,6 +99,7 @@ def test_connection_killed_mid_transfer_leaves_nothing_and_retry_completes_once(
     assert [result.name for result in books_verify() if not result.ok] == []
 
 
+@needs_direct_session
 def test_a_busy_key_is_free_again_once_the_holding_connection_dies():
     """The in-flight guard is an advisory lock: a worker that died cannot keep a key at 409."""
     from transactions.exceptions import IdempotencyInProgress
@@ -139,6 +140,7 @@ def test_a_busy_key_is_free_again_once_the_holding_connection_dies():
     assert outcome.replayed is False and _balances(account) == [5]
 
 
+@needs_direct_session
 def test_connections_ask_postgresql_to_notice_a_vanished_client_within_a_minute():
     """Keepalives on the server side end a dead host's sessions, and with them its in-flight locks."""
     with connection.cursor() as cursor:

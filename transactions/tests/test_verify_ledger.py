@@ -84,3 +84,31 @@ def test_unbalanced_entry_written_behind_the_services_back_is_reported():
         "every stored posted balance equals the sum of its postings": 1,
         "every posting's balance_after is the running balance": 1,
     }
+
+
+def test_replica_needs_replicas(settings):
+    settings.REPLICA_ALIASES = []
+    with pytest.raises(CommandError, match="--replica needs DATABASE_REPLICA_URLS"):
+        call_command("verify_ledger", "--replica")
+
+
+def test_replica_runs_every_check_in_the_replicas_scope(settings, capsys, monkeypatch):
+    """Each check's SQL goes to the chosen replica's connection (here the test database under another name)."""
+    from ledger import verification
+    from ledgerx.db import replicas
+
+    settings.REPLICA_ALIASES = ["replica1"]
+    from transactions.management.commands import verify_ledger
+
+    monkeypatch.setattr(
+        verify_ledger, "replica_state", lambda alias, fresh=False: replicas.ReplicaState(0, up=True, replay_lsn=7, lag=0.0)
+    )
+    used = []
+    monkeypatch.setattr(verification, "connections", {"replica1": connection})
+    real_alias = verification.current_read_alias
+    monkeypatch.setattr(verification, "current_read_alias", lambda: used.append(real_alias()) or real_alias())
+    _busy_books()
+    call_command("verify_ledger", "--replica")
+    out = capsys.readouterr().out
+    assert "reading from replica1" in out and "12 checks, 12 ok, 0 breached" in out
+    assert used and set(used) == {"replica1"}

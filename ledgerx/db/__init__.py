@@ -1,0 +1,1 @@
+"""Where each database statement runs: the primary, or a streaming read replica (``replicas``)."""
