@@ -355,6 +355,7 @@ def results_markdown(run: dict) -> str:
         ("hold_commit / random", paired(lx("hold_commit"), lx("random"))),
         ("random / random_noaudit", paired(lx("random"), lx("random_noaudit"))),
         ("random / random_nometrics", paired(lx("random"), lx("random_nometrics"))),
+        ("random / random_noxid (what the event log's position costs)", paired(lx("random"), lx("random_noxid"))),
         ("http_transfer_warm / http_transfer_warm_nometrics", paired(lx("http_transfer_warm"), lx("http_transfer_warm_nometrics"))),
         ("http_transfer / bcrypt ceiling", lambda c: ratio(L("http_transfer", c), (b or {}).get("ceiling_per_s"))),
         ("http_balance / http_me", paired(lx("http_balance"), lx("http_me"))),

@@ -77,7 +77,10 @@ def median_result(runs: list[dict]) -> dict:
 # `hot` next to pgbench (target 2) -- so the report's round-by-round ratios compare points
 # taken seconds apart. The pgbench-driven movements go last: they leave their audit records
 # to be sealed after their window, tens of thousands at a time.
-POINT_ORDER = ("tpcb", "random", "random_noaudit", "random_nometrics", "hot", "deposit", "hold_commit", "conversion", *SQL_SCENARIOS)
+POINT_ORDER = (
+    "tpcb", "random", "random_noaudit", "random_nometrics", "random_noxid", "hot", "deposit", "hold_commit", "conversion",
+    *SQL_SCENARIOS,
+)
 
 
 def round_points(round_: int) -> tuple[str, ...]:
