@@ -65,10 +65,19 @@ def _cache_ok() -> bool:
         return False
 
 
-def readyz(request):
+def readiness() -> tuple[int, dict]:
+    """(status, body) of the readiness probe: 200 when the database (and Redis, when configured) answer, else 503.
+
+    Shared by ``GET /readyz`` and the probe listener (``ledgerx.server.probes``).
+    """
     checks = {"database": _database_ok(), "cache": _cache_ok()}
     ready = all(checks.values())
     body = {"status": "ok" if ready else "unavailable", "checks": {k: "ok" if v else "down" for k, v in checks.items()}}
     if not ready:
         body["error"] = {"code": "service_unavailable", "message": "A dependency is down."}
-    return JsonResponse(body, status=200 if ready else 503)
+    return (200 if ready else 503), body
+
+
+def readyz(request):
+    status, body = readiness()
+    return JsonResponse(body, status=status)
