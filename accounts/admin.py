@@ -30,7 +30,16 @@ from accounts.models import User
 from accounts.services import user_suspend
 from approvals.admin import approval_or_result
 from approvals.services import user_reinstate_requested
-from audit.admin_tools import AuditedChangeAdmin, IndexedListAdmin, ObjectActionsAdmin, reason_action, term_email, term_uuid
+from audit.admin_tools import (
+    PREFIX_MIN,
+    AuditedChangeAdmin,
+    IndexedListAdmin,
+    ObjectActionsAdmin,
+    reason_action,
+    term_prefix,
+    term_uuid,
+    user_prefix_condition,
+)
 from audit.compliance import PERM_SUSPEND
 
 # simplejwt's token admin: deleting a BlacklistedToken row un-revokes a refresh
@@ -66,7 +75,10 @@ class GroupAdmin(DjangoGroupAdmin):
 class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("email", "full_name", "role", "status", "is_staff", "created_at")
     list_filter = ("status", "role", "is_staff")
-    search_help_text = "Search by email or user id (exact)."
+    search_help_text = (
+        f"Search by the start of an email or of a name, any case, at least {PREFIX_MIN} characters "
+        '("customer00", "ada lov"), or by user id.'
+    )
     # created_at is indexed only behind status (accounts_user_status_idx); email is unique, so indexed.
     ordering = ("email",)
     sortable_by = ("email",)
@@ -90,11 +102,11 @@ class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
         return readonly
 
     def search_condition(self, term: str) -> Q | None:
-        email = term_email(term)  # stored lowercased, so the unique index on email serves it
-        if email is not None:
-            return Q(email=email)
         user_pk = term_uuid(term)
-        return Q(pk=user_pk) if user_pk is not None else None
+        if user_pk is not None:
+            return Q(pk=user_pk)
+        prefix = term_prefix(term)
+        return user_prefix_condition(prefix) if prefix is not None else None
 
     def has_add_permission(self, request) -> bool:
         # Users register through the API; operators through createsuperuser.
@@ -103,6 +115,9 @@ class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # Users are referenced by audit records and the books: never deleted.
         return False
+
+    def timeline_term(self, obj) -> str:
+        return obj.email
 
     def object_actions(self, request, obj) -> list[tuple[str, str]]:
         if obj.status == User.Status.SUSPENDED:
@@ -117,11 +132,9 @@ class UserAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
         # By URL, not by import: the accounts app sits below the ledger and the audit trail's search.
         return format_html(
             '<a href="{}?q={}" id="ledgerx-user-accounts">Accounts</a> · '
-            '<a href="{}?q={}" id="ledgerx-user-activity">Audit trail (as actor)</a> · '
-            '<a href="{}?q={}">Audit trail (about this user)</a>',
+            '<a href="{}?q={}" id="ledgerx-user-activity">Activity (by and about this user, and their money)</a>',
             reverse("admin:ledger_ledgeraccount_changelist"), obj.email,
-            reverse("admin:audit_auditrecord_changelist"), obj.email,
-            reverse("admin:audit_auditrecord_changelist"), obj.pk,
+            reverse("admin:ledgerx_activity"), obj.email,
         )
 
     @admin.display(boolean=True, description="PIN set")

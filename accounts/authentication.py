@@ -7,6 +7,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 
+from accounts.services import REQUEST_ROW
 from ledgerx.context import user_id_var
 
 
@@ -38,7 +39,9 @@ class LedgerXJWTAuthentication(JWTAuthentication):
         """
         if not _is_uuid(validated_token.get(api_settings.USER_ID_CLAIM)):
             raise InvalidToken(_("Token contained no recognizable user identification"))
-        return super().get_user(validated_token)
+        user = super().get_user(validated_token)
+        setattr(user, REQUEST_ROW, True)
+        return user
 
     def authenticate_header(self, request):
         # Makes DRF answer 401 (not 403) when credentials are missing.

@@ -66,6 +66,7 @@ from events.services import user_event_record
 from ledgerx.exceptions import InvalidState, ValidationFailed
 from ledgerx.fastsql import prepared_cursor
 from ledgerx.observability import metrics
+from ledgerx.text import reason_clean
 
 _PIN_RE = re.compile(r"[0-9]{4,6}")  # [0-9], not \d: \d also matches full-width and other digits
 
@@ -170,6 +171,54 @@ def _pin_row(user_id) -> dict | None:
     return None if row is None else dict(zip(_PIN_ROW_FIELDS, row))
 
 
+# Set on a user read from the database for the current request (by the token
+# authentication): its PIN fields are as fresh as a second read would be.
+REQUEST_ROW = "_ledgerx_request_row"
+
+
+def _pin_row_of(user: User, *, consume: bool = True) -> dict | None:
+    """What a PIN check reads of ``user``: the request's own read of the row, else a fresh read.
+
+    ``pin_verify`` consumes the flag, so a second check in the same request (or
+    an instance kept beyond it) reads the database again.
+    """
+    flagged = user.__dict__.pop(REQUEST_ROW, False) if consume else user.__dict__.get(REQUEST_ROW, False)
+    if flagged:
+        return {name: getattr(user, name) for name in _PIN_ROW_FIELDS}
+    return _pin_row(user.pk)
+
+
+def _proof_accepts(current: dict, *, user: User, pin: str, cached) -> bool:
+    """Whether ``cached`` proves ``pin`` right for the PIN hash in ``current`` (stored at the configured cost)."""
+    checked_hash = current["pin_hash"]
+    # A hash due for its re-hash at the configured cost takes the bcrypt path once.
+    return _pin_cost(checked_hash) == settings.PIN_BCRYPT_ROUNDS and pin_proof_matches(
+        cached, user_id=user.pk, pin=pin, pin_hash=checked_hash, password_hash=current["password"]
+    )
+
+
+def pin_proven(*, user: User, pin: str) -> bool:
+    """Whether ``pin_verify`` would accept ``pin`` from its cached proof with nothing to write.
+
+    True only for an active user with no failed attempt to reset whose PIN
+    bcrypt accepted within PIN_CACHE_SECONDS: such a check cannot change
+    anything, so a movement may skip ``pin_verify`` and the steps it guards (the
+    key probe before bcrypt). Anything else is False: the caller runs
+    ``pin_verify``, which judges and counts as always. The user's status is
+    checked again under the movement's lock either way.
+    """
+    current = _pin_row_of(user, consume=False)
+    if (
+        current is None
+        or current["status"] != User.Status.ACTIVE
+        or not current["pin_hash"]
+        or current["failed_pin_attempts"]
+        or _pin_format_error(pin)
+    ):
+        return False
+    return _proof_accepts(current, user=user, pin=pin, cached=pin_proof_lookup(user.pk))
+
+
 def pin_verify(*, user: User, pin: str) -> None:
     """Check the transaction PIN before a money movement.
 
@@ -186,7 +235,7 @@ def pin_verify(*, user: User, pin: str) -> None:
     and counted exactly as without the cache.
     """
     _assert_not_in_atomic()
-    current = _pin_row(user.pk)
+    current = _pin_row_of(user)
     if current is None:
         raise InvalidCredentials("The user no longer exists.")
     if current["status"] == User.Status.SUSPENDED:
@@ -198,11 +247,8 @@ def pin_verify(*, user: User, pin: str) -> None:
         raise ValidationFailed(fields={"pin": [error]})
     checked_hash = current["pin_hash"]
     cached = pin_proof_lookup(user.pk)
-    # A hash due for its re-hash at the configured cost (below) takes the bcrypt path once.
     at_configured_cost = _pin_cost(checked_hash) == settings.PIN_BCRYPT_ROUNDS
-    if at_configured_cost and pin_proof_matches(
-        cached, user_id=user.pk, pin=pin, pin_hash=checked_hash, password_hash=current["password"]
-    ):
+    if _proof_accepts(current, user=user, pin=pin, cached=cached):
         # Proven right by bcrypt within PIN_CACHE_SECONDS, for this very hash.
         # With no failed attempt to reset there is nothing to write, so no
         # lock: the user's status is checked again under the movement's lock.
@@ -300,12 +346,6 @@ def _user_locked(user_id) -> User:
 # --- Suspension -------------------------------------------------------------------
 
 
-def _require_reason(reason) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A reason is required."]})
-    return reason.strip()
-
-
 def backoffice_actor_check(actor) -> None:
     """Refuse (UserSuspended) a back-office change made by a suspended user.
 
@@ -341,7 +381,7 @@ _STATUS_EVENTS = {User.Status.SUSPENDED: EventType.USER_SUSPENDED, User.Status.A
 
 
 def _user_status_change(*, actor, user: User, reason: str, to: str, action: AuditAction) -> User:
-    reason = _require_reason(reason)
+    reason = reason_clean(reason)
     backoffice_actor_check(actor)
     with transaction.atomic():
         if to == User.Status.SUSPENDED:

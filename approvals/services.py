@@ -25,15 +25,10 @@ from accounts.services import backoffice_actor_check, user_reinstate
 from approvals.models import ApprovalRequest
 from audit.models import AuditAction
 from audit.services import audit_record
-from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
+from ledgerx.exceptions import Forbidden, InvalidState, NotFound
+from ledgerx.text import reason_clean
 from transactions.models import Transaction
 from transactions.services import reversal_write, transaction_reverse
-
-
-def _require_reason(reason) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
-    return reason.strip()
 
 
 def reversal_needs_approval(transaction: Transaction) -> bool:
@@ -75,7 +70,7 @@ def transaction_reverse_requested(*, actor, transaction: Transaction, reason: st
     so nobody approves the impossible. Raises ValidationFailed, UserSuspended,
     InvalidState, InsufficientFunds (reversing at once).
     """
-    reason = _require_reason(reason)
+    reason = reason_clean(reason)
     backoffice_actor_check(actor)
     if not reversal_needs_approval(transaction):
         return transaction_reverse(actor=actor, transaction=transaction, reason=reason)
@@ -93,7 +88,7 @@ def user_reinstate_requested(*, actor, user: User, reason: str) -> User | Approv
 
     Raises ValidationFailed, UserSuspended (the actor), InvalidState (the user is not suspended).
     """
-    reason = _require_reason(reason)
+    reason = reason_clean(reason)
     if not reinstatement_needs_approval():
         return user_reinstate(actor=actor, user=user, reason=reason)
     backoffice_actor_check(actor)
@@ -131,7 +126,7 @@ def _carry_out(*, actor, approval: ApprovalRequest) -> str | None:
 
 
 def _decide(*, actor, approval: ApprovalRequest, reason: str, approve: bool) -> ApprovalRequest:
-    reason = _require_reason(reason)
+    reason = reason_clean(reason)
     backoffice_actor_check(actor)
     with db_transaction.atomic(durable=True):
         locked = _locked_pending(approval.pk)

@@ -4,8 +4,6 @@
 top layer may read every other app, while ``audit`` depends on none.)
 """
 
-from auditlog import admin as _auditlog_admin  # noqa: F401  (registers LogEntry; imported so it is unregistered below)
-from auditlog.models import LogEntry
 from django.contrib import admin
 from django.db.models import Q
 
@@ -71,8 +69,3 @@ class VerificationRunAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "ok")
     ordering = ("-at", "-id")
 
-
-# One audit trail: LedgerX's records already cover every admin change (``admin.change``, in
-# the change's own transaction). django-auditlog's look-alike "Log entries" are no longer
-# written (no model is registered with it) nor shown; its table keeps what it held before.
-admin.site.unregister(LogEntry)

@@ -47,6 +47,24 @@ class BackOfficeSite(admin.AdminSite):
     site_url = "/api/docs/"
     login_form = BackOfficeLoginForm
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._extra_views: list = []
+
+    def register_view(self, route: str, view, name: str) -> None:
+        """Add a page of the back office that is no model's list (the activity timeline, an export).
+
+        Registered by the app that owns it (``backoffice.admin``); served behind
+        ``admin_view`` (staff login, the idle timeout) like every admin page.
+        """
+        self._extra_views.append((route, view, name))
+
+    def get_urls(self):
+        from django.urls import path
+
+        extra = [path(route, self.admin_view(view), name=name) for route, view, name in self._extra_views]
+        return extra + super().get_urls()
+
     def logout(self, request, extra_context=None):
         from accounts.services import admin_logout_record
 

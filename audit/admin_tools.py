@@ -91,6 +91,30 @@ def term_email(term: str) -> str | None:
     return term.lower() if _EMAIL.fullmatch(term) else None
 
 
+# A prefix search needs at least this many characters ("cu" would list most users).
+PREFIX_MIN = 3
+# A search by the start of an owner's email looks at most this many matching users' rows.
+PREFIX_USERS_MAX = 50
+
+
+def term_prefix(term: str) -> str | None:
+    """``term`` lowercased as the start of an email or a name, or None if too short to narrow a list."""
+    return term.lower() if len(term) >= PREFIX_MIN else None
+
+
+def user_prefix_condition(prefix: str) -> Q:
+    """Users whose email or name starts with ``prefix`` (any case).
+
+    Two index range scans ORed: the unique email column's ``varchar_pattern_ops``
+    index (emails are stored lowercase) and ``accounts_user_name_prefix_idx``
+    on ``lower(full_name)`` (accounts/0002).
+    """
+    from django.db.models.functions import Lower
+    from django.db.models.lookups import StartsWith
+
+    return Q(email__startswith=prefix) | Q(StartsWith(Lower("full_name"), prefix))
+
+
 def user_condition(term: str, *columns: str) -> Q | None:
     """Rows whose user ``columns`` (foreign keys to the user) name the user with the email ``term``.
 
@@ -202,6 +226,34 @@ class IndexedListAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return _IndexOrderedChangeList
+
+    # A list's "Export CSV" button downloads the list as filtered and searched (audit.exports).
+    change_list_template = "admin/ledgerx/change_list.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        opts = self.model._meta
+        export = path(
+            "export/", self.admin_site.admin_view(self.export_view), name=f"{opts.app_label}_{opts.model_name}_export"
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request):
+        """The changelist's rows as CSV: the same filters, search and order, at most ``EXPORT_MAX_ROWS``."""
+        from django.contrib.admin.options import IncorrectLookupParameters
+        from django.core.exceptions import PermissionDenied
+
+        from audit.exports import changelist_csv_response
+
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            opts = self.model._meta
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + "?e=1")
+        return changelist_csv_response(self, request, changelist)
 
 
 class ReadOnlyAdmin(IndexedListAdmin):
@@ -351,7 +403,7 @@ class AuditedChangeAdmin(admin.ModelAdmin):
 
     Runs inside the admin's own transaction around the change view, so the edit
     and its audit record commit together. It is the one record of admin edits:
-    django-auditlog's second, look-alike trail is no longer written or shown.
+    (django-auditlog, which kept a second, look-alike trail, is no longer installed.)
 
     An edit writes only the columns the form changed (``save_model``).
     """
@@ -519,6 +571,32 @@ class ObjectActionsAdmin(admin.ModelAdmin):
         """``(action name, button label)`` pairs that fit ``obj`` now."""
         return []
 
+    def object_panels(self, request, obj) -> list[tuple[str, str, str]]:
+        """``(html id, title, html)`` sections shown below the object's fields (holds, statement ...)."""
+        return []
+
+    def timeline_term(self, obj) -> str | None:
+        """What finds ``obj``'s activity timeline (an account number, an email, an id), or None if it has none."""
+        return None
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Django's "History" is the object's activity timeline (LedgerX's audit records and its money).
+
+        Django's own page lists ``django.contrib.admin`` log entries, which
+        LedgerX does not write: it said "no history" after a freeze.
+        """
+        from django.contrib.admin.utils import unquote
+        from django.http import Http404
+        from urllib.parse import urlencode
+
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            raise Http404("No such object.")
+        term = self.timeline_term(obj)
+        if term is None:
+            return super().history_view(request, object_id, extra_context)
+        return HttpResponseRedirect(reverse("admin:ledgerx_activity") + "?" + urlencode({"q": term}))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         from django.contrib.admin.utils import unquote
 
@@ -530,6 +608,7 @@ class ObjectActionsAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "ledgerx_object_actions": offered,
+            "ledgerx_panels": self.object_panels(request, obj) if obj else [],
             "ledgerx_changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
             "ledgerx_status": getattr(obj, "status", None),
             "ledgerx_back_field": BACK_FIELD,

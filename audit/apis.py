@@ -13,6 +13,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from audit.models import AuditAction, AuditRecord, AuditSeal
 from audit.selectors import audit_record_list
 from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.text import reason_clean
 
 
 class IsAdminRole(BasePermission):
@@ -50,9 +51,9 @@ def backoffice_responses(ok: dict, *, conflicts: str | None = None, reason: bool
 
 
 class ReasonInput(serializers.Serializer):
-    """Every back-office action takes a non-empty reason (a JSON string)."""
+    """Every back-office action takes a reason: here its shape (a JSON string); its rule is ``reason_clean``."""
 
-    reason = serializers.CharField(max_length=1000, allow_blank=False, trim_whitespace=True)
+    reason = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and "reason" in data and not isinstance(data["reason"], str):
@@ -64,7 +65,7 @@ def reason_from(request) -> str:
     """The request's validated ``reason`` (400 ``validation_error`` otherwise): every back-office action's input."""
     data = ReasonInput(data=request.data)
     data.is_valid(raise_exception=True)
-    return data.validated_data["reason"]
+    return reason_clean(data.validated_data["reason"])
 
 
 class AuditRecordOutput(serializers.Serializer):

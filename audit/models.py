@@ -70,7 +70,10 @@ class AuditAction(models.TextChoices):
     HOLD_VOIDED = "hold.voided"
     HOLD_EXPIRED = "hold.expired"
     TRANSACTION_REVERSED = "transaction.reversed"
+    CONVERSION_CREATED = "transaction.conversion"
+    FX_RATE_SET = "fx.rate_set"
     ADMIN_CHANGE = "admin.change"
+    ADMIN_EXPORT = "admin.export"
     APPROVAL_REQUESTED = "approval.requested"
     APPROVAL_APPROVED = "approval.approved"
     APPROVAL_REJECTED = "approval.rejected"
@@ -102,6 +105,11 @@ class AuditRecord(models.Model):
             models.Index(fields=["target_id", "-at"], name="audit_target_idx"),
             models.Index(fields=["action", "-at"], name="audit_action_idx"),
             models.Index(fields=["actor", "-at"], name="audit_actor_idx"),
+            # The back office finds everything one request did by its id (the X-Request-ID a
+            # customer or a log line gives). Partial: records written outside a request have none.
+            models.Index(
+                fields=["request_id", "-at"], name="audit_request_idx", condition=~models.Q(request_id="")
+            ),
         ]
         permissions = [("verify_auditrecord", "Can run and see audit verification")]
 

@@ -99,14 +99,14 @@ def audit_seal_after_commit() -> None:
 
 
 def _seal_after_commit() -> None:
-    if getattr(settings, "AUDIT_SEAL_IN_BACKGROUND", not settings.TESTING):
+    if settings.AUDIT_SEAL_IN_BACKGROUND:
         _background_sealer.request()
     else:
         audit_seal_pending(wait=False)
 
 
 def _seal_interval() -> float:
-    return float(getattr(settings, "AUDIT_SEAL_INTERVAL", 0.25))
+    return settings.AUDIT_SEAL_INTERVAL
 
 
 def _until_tick(interval: float) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-HTTP_SCENARIOS = ("http_transfer", "http_transfer_warm", "http_balance", "http_me")
+HTTP_SCENARIOS = ("http_transfer", "http_transfer_warm", "http_transfer_warm_nometrics", "http_balance", "http_me")
 
 
 def log(message: str) -> None:
@@ -126,7 +126,7 @@ def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict
         ensure_books()
         from bench import http
 
-        with http.Server(pin_cache_seconds=http.PIN_CACHE_FOR[name]) as server:
+        with http.Server(pin_cache_seconds=http.PIN_CACHE_FOR[name], metrics=name not in http.METRICS_OFF) as server:
             return http.run_http_scenario(server, name, concurrency, duration, warmup, log=log)
     raise SystemExit(f"unknown scenario {name!r}")
 

@@ -43,7 +43,15 @@ BALANCE_PATH = "/api/v1/accounts/{account}"
 WARM_USERS_PER_CLIENT = 16
 # The server's LEDGERX_PIN_CACHE_SECONDS per scenario: http_transfer measures a
 # bcrypt check on every request (cache off), the others the app's default.
-PIN_CACHE_FOR = {"http_transfer": 0, "http_transfer_warm": None, "http_me": None, "http_balance": None}
+PIN_CACHE_FOR = {
+    "http_transfer": 0,
+    "http_transfer_warm": None,
+    "http_transfer_warm_nometrics": None,
+    "http_me": None,
+    "http_balance": None,
+}
+# Points served by a server with every metric off (``bench.nometrics_settings``).
+METRICS_OFF = frozenset({"http_transfer_warm_nometrics"})
 
 
 class HttpFailure(Exception):
@@ -77,11 +85,13 @@ def server_port() -> int:
 class Server:
     """gunicorn on 127.0.0.1:<free port>, production settings, the bench database."""
 
-    def __init__(self, db_name: str = env.BENCH_DB, *, pin_cache_seconds: int | None = None):
+    def __init__(self, db_name: str = env.BENCH_DB, *, pin_cache_seconds: int | None = None, metrics: bool = True):
         """``pin_cache_seconds``: LEDGERX_PIN_CACHE_SECONDS of the server (None: the app's default);
-        0 makes every PIN check a bcrypt check, as ``http_transfer`` measures."""
+        0 makes every PIN check a bcrypt check, as ``http_transfer`` measures. ``metrics=False``:
+        no request middleware and no business counting (``bench.nometrics_settings``)."""
         self.db_name = db_name
         self.pin_cache_seconds = pin_cache_seconds
+        self.metrics = metrics
         self.port = server_port()
         self.proc: subprocess.Popen | None = None
         self.log_path = RESULTS / "gunicorn.log"
@@ -93,7 +103,7 @@ class Server:
         server_env.update(
             DATABASE_URL=env.database_url(self.db_name),
             REDIS_URL=os.environ.get("REDIS_URL", env.REDIS_URL),
-            DJANGO_SETTINGS_MODULE="ledgerx.settings",
+            DJANGO_SETTINGS_MODULE="ledgerx.settings" if self.metrics else "bench.nometrics_settings",
             DJANGO_DEBUG="0",
             LEDGERX_BIND=f"127.0.0.1:{self.port}",
         )
@@ -211,7 +221,7 @@ def make_http_op(name: str, port: int):
                 source, destination = rng.sample(accounts, 2)
                 transfer(source, destination)
 
-        elif name == "http_transfer_warm":
+        elif name in ("http_transfer_warm", "http_transfer_warm_nometrics"):
             # This client's own users (disjoint from the other clients'), each of
             # which proves its PIN once here, before the warm-up and the window.
             mine = accounts[index::concurrency][:WARM_USERS_PER_CLIENT]

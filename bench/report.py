@@ -57,6 +57,7 @@ def targets(run: dict) -> list[dict]:
     add(2, "`hot` c=16 >= 0.8 x `hot` c=4 (falls <= 20%)", R(("ledgerx", "hot", 16), ("ledgerx", "hot", 4)), 0.8)
     for c in CONCURRENCIES:
         add(3, f"`deposit` >= 0.8 x `random` (c={c})", R(("ledgerx", "deposit", c), ("ledgerx", "random", c)), 0.8)
+    add(3, "`conversion` c=4 >= 0.8 x `random` c=4", R(("ledgerx", "conversion", 4), ("ledgerx", "random", 4)), 0.8)
     for c in CONCURRENCIES:
         kept = R(("ledgerx", "random", c), ("ledgerx", "random_noaudit", c))
         add(4, f"audit costs <= 15% on `random` (c={c}; 1 - random/random_noaudit)", None if kept is None else 1 - kept, 0.15, False)
@@ -67,6 +68,9 @@ def targets(run: dict) -> list[dict]:
     add(5, "`http_transfer_warm` c=16 >= 0.8 x c=4", R(("ledgerx", "http_transfer_warm", 16), ("ledgerx", "http_transfer_warm", 4)), 0.8)
     for c in CONCURRENCIES:
         add(5, f"`http_balance` >= 0.6 x `http_me` (c={c})", R(("ledgerx", "http_balance", c), ("ledgerx", "http_me", c)), 0.6)
+    for scenario, bare in (("random", "random_nometrics"), ("http_transfer_warm", "http_transfer_warm_nometrics")):
+        kept = R(("ledgerx", scenario, 4), ("ledgerx", bare, 4))
+        add(8, f"metrics cost <= 3% on `{scenario}` (c=4; 1 - {scenario}/{bare})", None if kept is None else 1 - kept, 0.03, False)
     scale = run.get("scale") or {}
     st = scale.get("statement", {})
     if "small" in st and "big" in st:
@@ -348,6 +352,8 @@ def results_markdown(run: dict) -> str:
         ("deposit / random", paired(lx("deposit"), lx("random"))),
         ("hold_commit / random", paired(lx("hold_commit"), lx("random"))),
         ("random / random_noaudit", paired(lx("random"), lx("random_noaudit"))),
+        ("random / random_nometrics", paired(lx("random"), lx("random_nometrics"))),
+        ("http_transfer_warm / http_transfer_warm_nometrics", paired(lx("http_transfer_warm"), lx("http_transfer_warm_nometrics"))),
         ("http_transfer / bcrypt ceiling", lambda c: ratio(L("http_transfer", c), (b or {}).get("ceiling_per_s"))),
         ("http_balance / http_me", paired(lx("http_balance"), lx("http_me"))),
         ("http_transfer_warm / http_me", paired(lx("http_transfer_warm"), lx("http_me"))),
@@ -356,6 +362,8 @@ def results_markdown(run: dict) -> str:
     for name, fn in rows:
         lines.append(f"| {name} | " + " | ".join(_fmt(fn(c)) for c in CONCURRENCIES) + " |")
     scale = run.get("scale")
+    if run.get("scale_skipped"):
+        lines += ["", "## Long histories", "", "Not run in this run (`BENCH_SCALE=0`): target 6 reads \"not measured\"."]
     if scale:
         lines += ["", "## Long histories", "", "| measurement | postings | value |", "| --- | ---: | --- |"]
         for v in scale.get("verify", []) + ([scale["verify_final"]] if scale.get("verify_final") else []):

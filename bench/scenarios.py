@@ -24,7 +24,9 @@ import random
 
 from bench.books import books_load, new_key
 
-SERVICE_SCENARIOS = ("random", "hot", "deposit", "hold_commit", "random_noaudit", "batch_random", "batch_hot")
+SERVICE_SCENARIOS = (
+    "random", "hot", "deposit", "hold_commit", "conversion", "random_noaudit", "batch_random", "batch_hot",
+)
 # Transfers per op of the batch scenarios: their rates are reported in transfers per second.
 BATCH_SIZE = 100
 TRANSFERS_PER_OP = {"batch_random": BATCH_SIZE, "batch_hot": BATCH_SIZE}
@@ -105,6 +107,8 @@ def _noaudit_function_install() -> None:
     marker = "    INSERT INTO audit_auditpending (record_id) VALUES (p_audit_id);\n"
     text = text[:start] + text[text.index(marker) + len(marker) :]
     text = text.replace("ledgerx_movement_create", _NOAUDIT_FUNCTION)
+    # The processes of one point install it at once: one at a time (the statements run as one transaction).
+    text = f"SELECT pg_advisory_xact_lock(hashtext('{_NOAUDIT_FUNCTION}'));\n{text}"
     global _noaudit_installed
     if connection.vendor == "postgresql" and not _noaudit_installed:
         with connection.cursor() as cursor:
@@ -148,6 +152,20 @@ def make_random_nometrics(index: int, concurrency: int):
 
     op = make_random(index, concurrency)
     _patch(ledgerx.observability.metrics, "events_committed", lambda events: None)
+    return op
+
+
+def make_random_noxid(index: int, concurrency: int):
+    """``random`` with its events' position written as a constant instead of the writer's transaction id.
+
+    What taking ``pg_current_xact_id()`` in the event INSERTs costs a movement
+    (the column and the wider list indexes stay: compare ``random`` with the
+    commit before ``events/0003`` for those).
+    """
+    import events.services
+
+    op = make_random(index, concurrency)
+    _patch(events.services, "_XID_IN_STATEMENT", {"xid": "0::bigint"})
     return op
 
 
@@ -225,6 +243,50 @@ def make_hold_commit(index: int, concurrency: int):
     return op
 
 
+FX_CURRENCY = "NGN"
+FX_ACCOUNTS_PER_WORKER = 50
+
+
+def make_conversion(index: int, concurrency: int):
+    """One op = a quote (USD -> NGN, 1-100 cents) and its conversion between two accounts of one random user.
+
+    The real client flow: ``fx.services.quote_create`` then
+    ``transactions.services.conversion_create`` (the batch engine with one
+    conversion item). Each worker opens an NGN account beside up to 50 of
+    the books' USD accounts (its own share, so workers never open the same
+    ones) and sets a fresh USD/NGN rate, all before the measured window.
+    """
+    from fx.services import quote_create, rate_set
+    from ledger.models import LedgerAccount
+    from ledger.services import account_open
+    from transactions.services import conversion_create
+
+    _pin_check_off()
+    _audit_set()
+    books = books_load()
+    rng = _rng(index)
+    rate_set(actor=None, base=books.accounts[0].currency, quote=FX_CURRENCY, mid="1500", spread_bps=50, source="bench")
+    pairs = []
+    for source in books.accounts[index::max(1, concurrency)][:FX_ACCOUNTS_PER_WORKER]:
+        name = f"fx-{source.name}"
+        owner = books.owner(source)
+        destination = LedgerAccount.objects.filter(owner=owner, currency=FX_CURRENCY, name=name).first()
+        if destination is None:
+            destination = account_open(actor=owner, owner=owner, currency=FX_CURRENCY, name=name)
+        pairs.append((owner, source, destination))
+
+    def op():
+        owner, source, destination = rng.choice(pairs)
+        quote = quote_create(
+            actor=owner, source_currency=source.currency, destination_currency=FX_CURRENCY, source_amount=rng.randint(1, 100)
+        )
+        conversion_create(
+            actor=owner, quote_id=quote.pk, source=source, destination=destination, pin="", idempotency_key=new_key()
+        )
+
+    return op
+
+
 def _make_batch(index: int, *, hot: bool):
     from transactions.batches import BatchItem, batch_create
 
@@ -266,7 +328,9 @@ SCENARIO_FACTORIES = {
     "hot": make_hot,
     "deposit": make_deposit,
     "hold_commit": make_hold_commit,
+    "conversion": make_conversion,
     "random_noaudit": make_random_noaudit,
     "random_nometrics": make_random_nometrics,
+    "random_noxid": make_random_noxid,
     "random_nosealer": make_random_nosealer,
 }

@@ -29,7 +29,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CONCURRENCIES = (1, 4, 16)
 HTTP_PAIR = ("http_me", "http_balance")  # target 5: the balance read against a trivial authenticated read
-HTTP_EVERY_ROUND = (*HTTP_PAIR, "http_transfer_warm")  # the warm transfer is also a ratio to http_me
+# The warm transfer is also a ratio to http_me, and to itself with every metric off (target 8).
+HTTP_EVERY_ROUND = (*HTTP_PAIR, "http_transfer_warm", "http_transfer_warm_nometrics")
 HTTP_ORDER = (*HTTP_EVERY_ROUND, "http_transfer")
 
 
@@ -76,7 +77,7 @@ def median_result(runs: list[dict]) -> dict:
 # `hot` next to pgbench (target 2) -- so the report's round-by-round ratios compare points
 # taken seconds apart. The pgbench-driven movements go last: they leave their audit records
 # to be sealed after their window, tens of thousands at a time.
-POINT_ORDER = ("tpcb", "random", "random_noaudit", "hot", "deposit", "hold_commit", *SQL_SCENARIOS)
+POINT_ORDER = ("tpcb", "random", "random_noaudit", "random_nometrics", "hot", "deposit", "hold_commit", "conversion", *SQL_SCENARIOS)
 
 
 def round_points(round_: int) -> tuple[str, ...]:
@@ -130,6 +131,18 @@ def quiesce(name: str) -> None:
     env.psql(env.BENCH_DB, "CHECKPOINT")
 
 
+def _scale_phases(*, quick: bool, log) -> dict:
+    from bench.scale import run_scale
+
+    try:
+        return run_scale(quick=quick, log=log)
+    except Exception:  # noqa: BLE001 - keep the throughput results of this run
+        import traceback
+
+        log(f"==> scale phases FAILED:\n{traceback.format_exc()}")
+        return {"error": traceback.format_exc()[-2000:]}
+
+
 def run_all(*, quick: bool, log) -> int:
     from bench import cli, env
 
@@ -181,12 +194,20 @@ def run_all(*, quick: bool, log) -> int:
     run["http_transfer_window"] = {"duration_s": transfer_duration, "warmup_s": transfer_warmup}
     try:
         # http_transfer against a server with the verified-PIN cache off: a bcrypt check every request.
-        with http.Server() as server, http.Server(pin_cache_seconds=0) as cold_server:
+        # and the metrics' cost against a server with every metric off.
+        with (
+            http.Server() as server,
+            http.Server(pin_cache_seconds=0) as cold_server,
+            http.Server(metrics=False) as bare_server,
+        ):
 
             def http_point(name: str, c: int) -> dict:
                 quiesce(name)
                 d, w = (transfer_duration, transfer_warmup) if name == "http_transfer" else (http_duration, warmup)
-                target = cold_server if http.PIN_CACHE_FOR[name] == 0 else server
+                if name in http.METRICS_OFF:
+                    target = bare_server
+                else:
+                    target = cold_server if http.PIN_CACHE_FOR[name] == 0 else server
                 return http.run_http_scenario(target, name, c, d, w, log=log)
 
             http_samples = measure_rounds(repeats, http_round_points, http_point, log)
@@ -198,19 +219,19 @@ def run_all(*, quick: bool, log) -> int:
 
         log(f"==> HTTP scenarios FAILED:\n{traceback.format_exc()}")
 
-    from bench.scale import run_scale, verify_ledger_run
+    from bench.scale import verify_ledger_run
 
     ok, secs, rss, output = verify_ledger_run(env.BENCH_DB)
     run["verify_bench"] = {"ok": ok, "seconds": secs, "max_rss_kb": rss, "output": output}
     log(f"==> verify_ledger on {env.BENCH_DB}: {'passed' if ok else 'FAILED'} ({secs:.1f}s)\n{output}")
 
-    try:
-        run["scale"] = run_scale(quick=quick, log=log)
-    except Exception:  # noqa: BLE001 - keep the throughput results of this run
-        import traceback
-
-        log(f"==> scale phases FAILED:\n{traceback.format_exc()}")
-        run["scale"] = {"error": traceback.format_exc()[-2000:]}
+    if os.environ.get("BENCH_SCALE", "1") == "0":
+        # The long-history phases (tens of minutes at full size) left out of this run:
+        # their targets read "not measured", and RESULTS.md says so.
+        run["scale"], run["scale_skipped"] = {}, True
+        log("==> scale phases skipped (BENCH_SCALE=0)")
+    else:
+        run["scale"] = _scale_phases(quick=quick, log=log)
     run["elapsed_s"] = time.monotonic() - started
 
     from bench.report import chart, results_markdown, targets
@@ -224,7 +245,8 @@ def run_all(*, quick: bool, log) -> int:
     for label, st in (run["scale"].get("statement") or {}).items():
         for page, plan in (st.get("explain") or {}).items():
             plans.append(f"## {label} account ({st['postings']:,} postings), statement {page}\n\n```\n{plan}\n```\n")
-    (results_dir / f"explain{suffix}.md").write_text("# EXPLAIN ANALYZE of the statement query\n\n" + "\n".join(plans))
+    if plans:  # a run without the scale phases keeps the last plans
+        (results_dir / f"explain{suffix}.md").write_text("# EXPLAIN ANALYZE of the statement query\n\n" + "\n".join(plans))
     md = results_markdown(run)
     (BENCH / "RESULTS.md" if not quick else results_dir / "RESULTS-quick.md").write_text(md)
     log(f"==> done in {run['elapsed_s'] / 60:.1f} min")

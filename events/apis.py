@@ -4,16 +4,23 @@ Everything is the caller's own: another user's event, endpoint or delivery is
 a 404, as if it did not exist.
 """
 
+import base64
+import binascii
+import json
+import uuid
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from events import selectors, services
-from events.models import Delivery, EventType, WebhookEndpoint
+from events.models import Delivery, Event, EventType, WebhookEndpoint
 from ledger.api_fields import NOT_AUTHENTICATED, NOT_FOUND, RATE_LIMITED, VALIDATION, StrictCharField, error, page_of
-from ledgerx.api.pagination import NewestFirstCursorPagination
+from ledgerx.api.pagination import NewestFirstCursorPagination, invalid_cursor
+from ledgerx.api.parsers import json_loads
 from ledgerx.exceptions import ValidationFailed
 
 INTERNAL = error("internal_error: an unexpected failure (logged with the request id).")
@@ -41,6 +48,74 @@ class IdPagination(_StrictPageSize, NewestFirstCursorPagination):
 
 class EndpointPagination(_StrictPageSize, NewestFirstCursorPagination):
     ordering = ("-created_at", "-id")
+
+
+class EventLogPage(_StrictPageSize):
+    """Opaque cursors over the event log's positions (xid, id) for ``selectors.event_page_for_user``.
+
+    A cursor is base64url JSON {"d": "next"|"prev", "x": xid, "i": event id}.
+    Unlike the other lists, every non-empty page (the first one too) has a
+    ``previous`` link: the events newer than its newest one, i.e. those that
+    commit after this read. The log only grows at its newest end, so a client
+    that follows ``previous`` misses nothing; a ``previous`` page that is still
+    empty links to itself (poll it again later).
+    """
+
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+    def __init__(self, request):
+        self.request = request
+        self.size = self.get_page_size(request)
+        self.before = self.after = None
+        raw = request.query_params.get("cursor")
+        if raw:
+            direction, position = self._decode(raw)
+            if direction == "next":
+                self.before = position
+            else:
+                self.after = position
+
+    @staticmethod
+    def _decode(raw: str) -> tuple[str, selectors.EventPosition]:
+        """(direction, position), each field checked for its type: any other cursor is 404."""
+        try:
+            data = json_loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+        except (ValueError, binascii.Error):
+            data = None
+        if not isinstance(data, dict) or data.get("d") not in ("next", "prev") or not isinstance(data.get("i"), str):
+            raise invalid_cursor()
+        xid = data.get("x")
+        try:
+            event_id = uuid.UUID(data["i"])
+        except ValueError:
+            event_id = None
+        if type(xid) is not int or not 0 <= xid < 2**63 or event_id is None:
+            raise invalid_cursor()
+        return data["d"], selectors.EventPosition(xid, event_id)
+
+    def _link(self, direction: str, position: selectors.EventPosition) -> str:
+        payload = json.dumps({"d": direction, "x": position.xid, "i": str(position.id)}, separators=(",", ":"))
+        cursor = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        return replace_query_param(self.request.build_absolute_uri(), "cursor", cursor)
+
+    def render(self, rows: list[Event]) -> dict:
+        """The page of ``rows`` (the selector's, ``size + 1`` asked: the extra row says another page exists)."""
+        more = len(rows) > self.size
+        if self.after is not None:
+            rows = rows[-self.size :]  # walking towards newer rows: the extra row is the newest one
+            older = True
+        else:
+            rows = rows[: self.size]
+            older = more
+        position = selectors.EventPosition
+        newest = position(rows[0].xid, rows[0].pk) if rows else self.after
+        return {
+            "results": [services.event_representation(event) for event in rows],
+            "next": self._link("next", position(rows[-1].xid, rows[-1].pk)) if rows and older else None,
+            "previous": self._link("prev", newest) if newest is not None else None,
+        }
 
 
 # --- Shapes -------------------------------------------------------------------------
@@ -156,17 +231,22 @@ class EventListApi(APIView):
     @extend_schema(
         operation_id="events_list",
         tags=["events"],
+        description=(
+            "Newest first, in the order of the log. Every non-empty page has a `previous` link to the events "
+            "committed after it: follow it to poll; an event never appears behind a page already read."
+        ),
         parameters=[OpenApiParameter("type", OpenApiTypes.STR, OpenApiParameter.QUERY, enum=EventType.values), *PAGE_PARAMETERS],
         responses={200: EventPage, 400: VALIDATION, 404: error("not_found: invalid cursor."), **COMMON},
     )
     def get(self, request):
-        query = _TypeFilter(data=request.query_params)
+        query = _TypeFilter(data=request.query_params.dict())  # an empty value is invalid, not absent
         query.is_valid(raise_exception=True)
-        paginator = IdPagination()
-        rows = paginator.paginate_queryset(
-            selectors.event_list_for_user(user=request.user, type=query.validated_data.get("type")), request, view=self
+        page = EventLogPage(request)
+        rows = selectors.event_page_for_user(
+            user=request.user, limit=page.size + 1, type=query.validated_data.get("type"), before=page.before,
+            after=page.after,
         )
-        return paginator.get_paginated_response([services.event_representation(event) for event in rows])
+        return Response(page.render(rows))
 
 
 class EventDetailApi(APIView):

@@ -10,14 +10,30 @@ Design note
   and the table is an append-only log that nothing needs to shrink.
 * ``EventRecipient`` says who may see an event: one row per user owning an
   account involved (both sides of a transfer) or the user the event is about.
-  ``GET events`` is then a keyset walk of the index (user, event id), never a
-  scan of every event. Event ids are UUIDv7 (time-ordered), so id order is
-  creation order.
+  ``GET events`` is then a keyset walk of the index (user, xid, event id),
+  never a scan of every event.
+* Order: events are listed by (``xid``, id). On PostgreSQL ``xid`` is the
+  writing transaction's id (``pg_current_xact_id()``, taken in the INSERT
+  itself), and readers list only the events whose ``xid`` is below the
+  horizon of running transactions (``pg_snapshot_xmin``): every transaction
+  that could still add an event below that horizon has ended, so the listed
+  log only ever grows at its newest end, and a client that has read up to a
+  position never misses an event that commits later (it comes after that
+  position). Ordering by an id taken before the commit could not promise
+  that: a slow transaction's event would appear behind positions already
+  read. The cost is one bigint per row and a short delay: an event is listed
+  once every transaction that took an id before its own has ended. On SQLite
+  writes are serialized (``BEGIN IMMEDIATE``), so a number taken while
+  writing is commit order already (``events.services``). The UUIDv7 id orders
+  the events of one transaction.
 * ``Delivery`` is the outbox's work queue: one row per (event, endpoint),
   fanned out in the event's own transaction for every enabled endpoint of a
   recipient that subscribes to the type. ``manage.py worker`` claims due rows
   with a lease (``claimed_until``); a worker that dies simply lets its lease
-  run out and another worker claims the row again (``events.worker``).
+  run out and another worker claims the row again (``events.worker``). Live
+  leases are what holds an endpoint to its few requests in flight across all
+  workers, and a delivery carries its event's position so that deliveries due
+  together go in the log's order.
 * Endpoint secrets are never stored: each is derived from a server key and a
   per-endpoint random nonce (``events.signing``), so a database dump alone
   cannot sign a webhook.
@@ -51,9 +67,12 @@ class Event(models.Model):
     type = models.CharField(max_length=40, choices=EventType.choices, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     data = models.JSONField(editable=False)
+    # Where the event sits in the log (with the id): see the design note. Events older than
+    # this column have 0 (they keep their id order, before every newer event).
+    xid = models.BigIntegerField(editable=False)
 
     class Meta:
-        ordering = ["-id"]
+        ordering = ["-id"]  # cheap (the primary key); the log's order is read from the recipients' index
 
     def __str__(self) -> str:
         return f"{self.type} {self.pk}"
@@ -64,12 +83,13 @@ class EventRecipient(models.Model):
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="recipients", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     type = models.CharField(max_length=40, editable=False)  # the event's, so ``?type=`` is answered from the index
+    xid = models.BigIntegerField(editable=False)  # the event's, so the list's order is the index's
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["event", "user"], name="events_recipient_unique")]
         indexes = [
-            models.Index(fields=["user", "-event"], name="events_recipient_user_idx"),
-            models.Index(fields=["user", "type", "-event"], name="events_recipient_type_idx"),
+            models.Index(fields=["user", "-xid", "-event"], name="events_recipient_pos_idx"),
+            models.Index(fields=["user", "type", "-xid", "-event"], name="events_recipient_type_pos_idx"),
         ]
 
 
@@ -127,6 +147,8 @@ class Delivery(models.Model):
     last_error = models.CharField(max_length=500, blank=True, default="")
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The event's position in the log (``Event.xid``): deliveries due together go in the log's order.
+    xid = models.BigIntegerField(editable=False)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -138,13 +160,30 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["endpoint", "event"], name="events_delivery_unique"),
         ]
         indexes = [
-            # The worker's queue: due pending deliveries, oldest due first.
-            models.Index(fields=["next_attempt_at", "id"], condition=Q(status="pending"), name="events_delivery_due_idx"),
+            # The worker's queue: due pending deliveries, oldest due first, then in the log's order.
+            models.Index(fields=["next_attempt_at", "xid", "id"], condition=Q(status="pending"),
+                         name="events_delivery_due_pos_idx"),
             # GET webhook-endpoints/{id}/deliveries, newest first.
             models.Index(fields=["endpoint", "-id"], name="events_delivery_endpoint_idx"),
+            # Live claims per endpoint (the claim's concurrency limit): only rows being sent are in it.
+            models.Index(fields=["endpoint", "claimed_until"], condition=Q(claimed_until__isnull=False),
+                         name="events_delivery_leased_idx"),
             # Pruning finished deliveries.
             models.Index(fields=["created_at"], condition=~Q(status="pending"), name="events_delivery_done_idx"),
         ]
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"
+
+
+class DeliveryWaiter(models.Model):
+    """A worker waiting for new deliveries (PostgreSQL, ``LISTEN``), until ``until``.
+
+    The database wakes waiting workers with a NOTIFY when a delivery is
+    inserted (trigger, ``events/0006``), but only while a row here is current:
+    PostgreSQL serializes the commits of notifying transactions, so a busy
+    system (whose workers never wait) must not notify on every movement.
+    """
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    until = models.DateTimeField()

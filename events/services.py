@@ -8,7 +8,9 @@ whose data-modifying CTEs ride in the movement function's own statement
 (``transactions.movements``). Each event comes with its recipients and one
 pending delivery per subscribed enabled endpoint of those recipients; on
 PostgreSQL the INSERT selects the endpoints itself (one statement), on
-SQLite they are looked up first.
+SQLite they are looked up first. Each event's position in the log
+(``Event.xid``, see ``events.models``) is taken while it is written: the
+writing transaction's id on PostgreSQL, a serialized counter on SQLite.
 The callers pass the object as the API shows it after the change (``data``)
 and the users who may see it; this module imports no domain app, so every
 app may call it (like ``audit``).
@@ -102,8 +104,9 @@ def events_write(events: Sequence[PendingEvent]) -> list[Event]:
             cursor.execute(f"WITH {prefix} {last_sql}" if prefix else last_sql, params)
         return written
     written, rows = [], []
+    xid = _serialized_position()
     for pending in events:
-        event, event_rows = _event_rows(pending)
+        event, event_rows = _event_rows(pending, xid=xid)
         written.append(event)
         rows += event_rows
         if pending.user_ids:
@@ -112,7 +115,7 @@ def events_write(events: Sequence[PendingEvent]) -> list[Event]:
             ).values_list("id", "events")
             rows += [
                 Delivery(id=uuid7(), event=event, endpoint_id=endpoint_id, next_attempt_at=event.created_at,
-                         created_at=event.created_at)
+                         created_at=event.created_at, xid=event.xid)
                 for endpoint_id, types in endpoints
                 if not types or event.type in types
             ]
@@ -120,41 +123,70 @@ def events_write(events: Sequence[PendingEvent]) -> list[Event]:
     return written
 
 
-def _event_rows(pending: PendingEvent) -> tuple[Event, list]:
-    event = Event(id=uuid7(), type=pending.type, created_at=timezone.now(), data=pending.data)
-    recipients = [EventRecipient(event=event, user_id=user_id, type=pending.type) for user_id in pending.user_ids]
+# PostgreSQL: the position of an event (``Event.xid``) is the writing transaction's id, taken by
+# the INSERT itself (as bigint: an xid8 is the epoch and the xid, far below 2^63).
+WRITER_XID_SQL = "pg_current_xact_id()::text::bigint"
+_XID_IN_STATEMENT = {"xid": WRITER_XID_SQL}
+
+
+def _serialized_position() -> int:
+    """SQLite: the position of the events written now, one past the largest rowid of the events table.
+
+    SQLite serializes writers (``BEGIN IMMEDIATE`` takes the write lock before
+    the transaction reads), so a number taken while writing is in commit
+    order: every committed event has a position at most the rowid it was
+    stored under, hence below this one. Events are never deleted, so rowids
+    never go back. ``MAX(rowid)`` reads one page of the table's b-tree.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT COALESCE(MAX(rowid), 0) + 1 FROM "events_event"')
+        return cursor.fetchone()[0]
+
+
+def _event_rows(pending: PendingEvent, *, xid: int | None = None) -> tuple[Event, list]:
+    """The event and its recipients' rows; ``xid`` None: the statement writing them takes it (PostgreSQL)."""
+    event = Event(id=uuid7(), type=pending.type, created_at=timezone.now(), data=pending.data, xid=xid)
+    recipients = [
+        EventRecipient(event=event, user_id=user_id, type=pending.type, xid=xid) for user_id in pending.user_ids
+    ]
     return event, [event, *recipients]
 
 
 _FANOUT_SQL = (
     'INSERT INTO "events_delivery" ("id", "event_id", "endpoint_id", "status", "attempts", "next_attempt_at", '
     '"claimed_until", "claimed_by", "last_attempt_at", "last_status_code", "last_duration_ms", "last_error", '
-    '"delivered_at", "created_at") '
+    '"delivered_at", "created_at", "xid") '
     # A delivery id shares its event's UUIDv7 time prefix (so deliveries sort as their events
     # do) with a random tail (the RFC 4122 variant bits come with it).
     "SELECT (substr(%s::text, 1, 19) || substr(gen_random_uuid()::text, 20))::uuid, %s::uuid, e.id, 'pending', 0, "
-    "%s::timestamptz, NULL, '', NULL, NULL, NULL, '', NULL, %s::timestamptz "
+    f"%s::timestamptz, NULL, '', NULL, NULL, NULL, '', NULL, %s::timestamptz, {WRITER_XID_SQL} "
     'FROM "events_webhookendpoint" e WHERE e.owner_id = ANY(%s::uuid[]) AND e.status = \'enabled\' '
     "AND (e.events = '[]'::jsonb OR e.events @> %s::jsonb)"
 )
 
 
-def events_statement_ctes(events: Sequence[PendingEvent]) -> tuple[list[tuple[str, str]], list, list[Event]]:
+def events_statement_ctes(
+    events: Sequence[PendingEvent], *, data_sql: str | None = None
+) -> tuple[list[tuple[str, str]], list, list[Event]]:
     """PostgreSQL: ``events`` as data-modifying CTEs ``[(name, sql)]`` with their parameters, and the events.
 
     A writer puts them in front of its own statement (``WITH <ctes> <its
     statement>``: the movement function's call), so the events commit or roll
     back with it and cost no round trip of their own. Each event's deliveries
     are selected by the INSERT itself from the recipients' subscribed enabled
-    endpoints. Every parameter is typed by its column or a cast, so the
-    statement can be prepared.
+    endpoints, and each row's position (``xid``) is the transaction's id, taken
+    by the INSERT. Every parameter is typed by its column or a cast, so the
+    statement can be prepared. The returned events' ``xid`` stays unknown (None).
+    ``data_sql``: an SQL expression wrapping each event's data (``%s``), for
+    what only the writer's statement knows (the movement's booking moment).
     """
     ctes, params, written = [], [], []
+    event_sql_values = {**_XID_IN_STATEMENT, "data": data_sql} if data_sql else _XID_IN_STATEMENT
     for pending in events:
         event, rows = _event_rows(pending)
         written.append(event)
         for row in rows:
-            sql, values = insert_statement(row)
+            sql, values = insert_statement(row, sql_values=event_sql_values if row is event else _XID_IN_STATEMENT)
             ctes.append((f"e{len(ctes)}", sql))
             params += values
         if pending.user_ids:

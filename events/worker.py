@@ -24,9 +24,13 @@ deliver on its embedded SQLite default. The loop is small and as safe:
   gets its backlog at once, in the order of first attempts.
 * **Limits**: 10 s timeout per attempt (``settings.WEBHOOKS_TIMEOUT``, connect
   and whole response), at most ``PER_ENDPOINT`` requests in flight per
-  endpoint per worker, a response body over 64 KB is not read. The URL is
+  endpoint across all workers (counted as live claims, under a lock of the
+  endpoint row: ``deliveries_claim``), a response body over 64 KB is not read. The URL is
   checked again and resolved before each attempt, and the connection goes to
   the address that was checked (no DNS rebinding).
+* **Waiting**: an idle worker on PostgreSQL waits for a NOTIFY of new
+  deliveries (``deliveries_wait``) for at most its poll interval, so polling
+  stays the fallback; SQLite workers just poll.
 """
 
 import http.client
@@ -44,12 +48,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.services import audit_record
-from events.models import Delivery, EventType, WebhookEndpoint
+from events.models import Delivery, DeliveryWaiter, EventType, WebhookEndpoint
 from events.services import AUDIT_ENDPOINT_DISABLED, UnsafeUrl, event_record, event_representation, url_resolve
 from events.signing import active_secrets, signature_header
 from ledgerx.observability import metrics
@@ -62,7 +66,7 @@ JITTER = 0.2  # +-20 %
 DISABLE_AFTER = timedelta(days=5)
 LEASE = timedelta(seconds=60)  # > the 10 s timeout with room: a live worker never loses its claim
 RESPONSE_MAX = 64 * 1024
-PER_ENDPOINT = 4
+PER_ENDPOINT = 4  # deliveries of one endpoint claimed (in flight) at a time, by all workers together
 USER_AGENT = "LedgerX-Webhooks/1"
 
 
@@ -75,19 +79,59 @@ def retry_delay(attempts: int, *, rng=random) -> float:
 # --- Claiming -----------------------------------------------------------------------
 
 
+def _endpoints_full(now: datetime):
+    """Endpoints with ``PER_ENDPOINT`` live claims (a subquery, read on the small index of leased rows)."""
+    return (
+        Delivery.objects.filter(claimed_until__gte=now)
+        .values("endpoint_id")
+        .annotate(leased=Count("id"))
+        .filter(leased__gte=PER_ENDPOINT)
+        .values("endpoint_id")
+    )
+
+
 def deliveries_claim(*, worker_id: str, limit: int, now: datetime | None = None) -> list[uuid.UUID]:
-    """Claim up to ``limit`` due deliveries of enabled endpoints for ``worker_id``; returns their ids."""
+    """Claim up to ``limit`` due deliveries of enabled endpoints for ``worker_id``; returns their ids.
+
+    At most ``PER_ENDPOINT`` deliveries of one endpoint are claimed at a time
+    by all workers together: the claim locks the candidates' endpoint rows
+    (``FOR NO KEY UPDATE``, which does not wait for or block the movements
+    adding deliveries, and ``SKIP LOCKED``: an endpoint another worker is
+    claiming for right now is left to it), counts their live claims and takes
+    only what fits. Endpoints already full are left out of the candidates, so
+    one endpoint's backlog does not fill a pass and starve the others.
+    """
     now = now or timezone.now()
     with transaction.atomic(durable=not connection.in_atomic_block):
         due = (
             Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .filter(endpoint__status=WebhookEndpoint.Status.ENABLED)
-            .order_by("next_attempt_at", "id")
+            .exclude(endpoint_id__in=_endpoints_full(now))
+            .order_by("next_attempt_at", "xid", "id")
         )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
-        ids = list(due.values_list("id", flat=True)[:limit])
+        candidates = list(due.values_list("id", "endpoint_id")[:limit])
+        if not candidates:
+            return []
+        # SQLite has no row locks: its single writer already serializes the claims.
+        endpoints = WebhookEndpoint.objects.filter(pk__in={endpoint for _id, endpoint in candidates}).order_by("pk")
+        if connection.features.has_select_for_update_skip_locked:
+            endpoints = endpoints.select_for_update(no_key=True, skip_locked=True)
+        locked = list(endpoints.values_list("pk", flat=True))
+        live = dict(
+            Delivery.objects.filter(endpoint_id__in=locked, claimed_until__gte=now)
+            .values("endpoint_id")
+            .annotate(leased=Count("id"))
+            .values_list("endpoint_id", "leased")
+        )
+        room = {endpoint: PER_ENDPOINT - live.get(endpoint, 0) for endpoint in locked}
+        ids = []
+        for delivery_id, endpoint in candidates:
+            if room.get(endpoint, 0) > 0:
+                ids.append(delivery_id)
+                room[endpoint] -= 1
         if not ids:
             return []
         # Conditional, so that without row locks (SQLite) a row another worker
@@ -98,7 +142,7 @@ def deliveries_claim(*, worker_id: str, limit: int, now: datetime | None = None)
         )
         return list(
             Delivery.objects.filter(id__in=ids, claimed_by=worker_id, claimed_until=until)
-            .order_by("next_attempt_at", "id")
+            .order_by("next_attempt_at", "xid", "id")
             .values_list("id", flat=True)
         )
 
@@ -258,42 +302,82 @@ def deliveries_run(*, worker_id: str, limit: int = 100, pool: ThreadPoolExecutor
     """Claim and send one batch of due deliveries; returns how many were attempted.
 
     Without ``pool`` the deliveries are sent one after the other in this
-    thread (tests, SQLite); with it, concurrently, at most ``PER_ENDPOINT`` per
-    endpoint at a time.
+    thread (tests, SQLite); with it, concurrently (the claim already holds
+    each endpoint to ``PER_ENDPOINT``).
     """
     ids = deliveries_claim(worker_id=worker_id, limit=limit)
     if not ids:
         return 0
-    # One query for the whole batch, in claim order (oldest due first).
+    # One query for the whole batch, in claim order (oldest due first, then the log's order).
     loaded = Delivery.objects.select_related("event", "endpoint").in_bulk(ids)
     claimed = [loaded[delivery_id] for delivery_id in ids if delivery_id in loaded]
     if pool is None:
         for delivery in claimed:
             delivery_attempt(delivery, worker_id=worker_id)
         return len(ids)
-    gates = {delivery.endpoint_id: threading.BoundedSemaphore(PER_ENDPOINT) for delivery in claimed}
 
     def send(delivery):
-        with gates[delivery.endpoint_id]:
-            try:
-                delivery_attempt(delivery, worker_id=worker_id)
-            except Exception:  # one bad delivery must not stop the batch; its lease expires and it is retried
-                logger.exception("delivery %s failed unexpectedly", delivery.pk)
-            finally:
-                close_old_connections()
+        try:
+            delivery_attempt(delivery, worker_id=worker_id)
+        except Exception:  # one bad delivery must not stop the batch; its lease expires and it is retried
+            logger.exception("delivery %s failed unexpectedly", delivery.pk)
+        finally:
+            close_old_connections()
 
     list(pool.map(send, claimed))
     return len(ids)
 
 
 def deliveries_prune(*, now: datetime | None = None) -> int:
-    """Delete finished deliveries older than ``settings.WEBHOOKS_DELIVERY_RETENTION_DAYS`` (events stay)."""
-    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOKS_DELIVERY_RETENTION_DAYS)
+    """Delete finished deliveries older than ``settings.WEBHOOKS_DELIVERY_RETENTION_DAYS`` (events stay).
+
+    Also forgets the waits of workers that died waiting (``DeliveryWaiter``).
+    """
+    now = now or timezone.now()
+    DeliveryWaiter.objects.filter(until__lt=now).delete()
+    cutoff = now - timedelta(days=settings.WEBHOOKS_DELIVERY_RETENTION_DAYS)
     return Delivery.objects.filter(created_at__lt=cutoff).exclude(status=Delivery.Status.PENDING).delete()[0]
+
+
+# --- Waiting for work (PostgreSQL) ---------------------------------------------------
+
+WAKE_CHANNEL = "ledgerx_deliveries"
+WAIT_GRACE = timedelta(seconds=1)  # a waiter stays announced a little past its wait: the next pass
+
+
+def deliveries_wait(*, worker_id: str, timeout: float) -> bool:
+    """PostgreSQL: wait up to ``timeout`` seconds for a NOTIFY of a new delivery; True if one came.
+
+    The worker LISTENs on its own connection, then announces that it waits
+    (``DeliveryWaiter``): only then does the database notify (trigger of
+    ``events/0006``), since PostgreSQL serializes the commits of notifying
+    transactions and a busy system, whose workers never wait, should not pay
+    for that. A notification is only a hint to look now; a delivery committed
+    around the announcement may go unannounced and waits for the timeout, as
+    with polling alone. Raises DatabaseError when the connection fails.
+    """
+    until = timezone.now() + timedelta(seconds=timeout) + WAIT_GRACE
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {WAKE_CHANNEL}")
+        cursor.execute(
+            'INSERT INTO "events_deliverywaiter" ("worker_id", "until") VALUES (%s, %s) '
+            'ON CONFLICT ("worker_id") DO UPDATE SET "until" = EXCLUDED."until"',
+            [worker_id, until],
+        )
+    with connection.wrap_database_errors:
+        for _notify in connection.connection.notifies(timeout=timeout, stop_after=1):
+            return True
+    return False
+
+
+def deliveries_wait_end(*, worker_id: str) -> None:
+    """The worker stops waiting for good (it is shutting down): writers need not notify it any more."""
+    DeliveryWaiter.objects.filter(worker_id=worker_id).delete()
 
 
 def _periodic_tasks():
     from audit.services import audit_seal_pending
+    from fx.services import quote_purge
     from transactions.services import hold_expire, idempotency_purge
 
     return [
@@ -301,6 +385,7 @@ def _periodic_tasks():
         ("seal_audit", 60, lambda: audit_seal_pending(wait=False)),
         ("purge_idempotency", 3600, idempotency_purge),
         ("prune_deliveries", 3600, deliveries_prune),
+        ("purge_fx_quotes", 3600, quote_purge),
     ]
 
 
@@ -314,6 +399,8 @@ class Worker:
         self.next_run = {name: 0.0 for name, _every, _run in self.tasks}
         self.stopping = threading.Event()
         self.log = log or (lambda message: logger.info(message))
+        # Idle: wait for a NOTIFY (PostgreSQL) at most ``poll`` seconds, else just sleep ``poll``.
+        self.listen = settings.WEBHOOKS_LISTEN and connection.vendor == "postgresql"
 
     def periodic_run(self) -> None:
         for name, every, run in self.tasks:
@@ -343,10 +430,27 @@ class Worker:
                 if once and not sent:
                     return
                 if not sent:
-                    self.stopping.wait(self.poll)
+                    self.idle_wait()
         finally:
+            if self.listen:
+                try:
+                    deliveries_wait_end(worker_id=self.worker_id)
+                except (DatabaseError, InterfaceError):  # its announcement simply expires
+                    pass
             if pool is not None:
                 _pool_close(pool, self.concurrency)
+
+    def idle_wait(self) -> None:
+        """Nothing was due: wait for a NOTIFY of new deliveries (PostgreSQL) or the poll interval."""
+        if not self.listen:
+            self.stopping.wait(self.poll)
+            return
+        try:
+            deliveries_wait(worker_id=self.worker_id, timeout=self.poll)
+        except (DatabaseError, InterfaceError):  # e.g. the database restarting: poll; the next pass reconnects
+            logger.exception("waiting for deliveries failed; polling")
+            connection.close()
+            self.stopping.wait(self.poll)
 
 
 def _pool_close(pool: ThreadPoolExecutor, size: int) -> None:

@@ -12,11 +12,12 @@ import re
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import reverse
-from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
+from accounts.models import User
 from audit.admin_tools import (
     NO_ROWS,
+    PREFIX_USERS_MAX,
     AuditedChangeAdmin,
     CurrencyFilter,
     FixedChoicesFilter,
@@ -26,6 +27,7 @@ from audit.admin_tools import (
     any_column_is,
     reason_action,
     term_int,
+    term_prefix,
     term_uuid,
     user_condition,
 )
@@ -38,6 +40,8 @@ from ledger.services import account_freeze, account_rename, account_unfreeze
 
 # What ledger.services numbers accounts with: 12 digits (customers), SYS-USD-FUN-03 (system shards).
 ACCOUNT_NUMBER = re.compile(r"[0-9]{12}|SYS-[A-Z]{3}-[A-Z]{3}-[0-9]{2}", re.IGNORECASE)
+# The start of one (at least PREFIX_MIN characters): "1000004", "sys-usd".
+ACCOUNT_NUMBER_PREFIX = re.compile(r"[0-9]{3,11}|SYS-[A-Z0-9-]{0,10}", re.IGNORECASE)
 
 
 def account_condition(term: str, *columns: str) -> Q | None:
@@ -64,7 +68,10 @@ def account_condition(term: str, *columns: str) -> Q | None:
 class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmin):
     list_display = ("number", "owner", "currency", "kind", "status", "posted_display", "pending_display", "available_display", "created_at")
     list_filter = (CurrencyFilter, "status", "kind")
-    search_help_text = "Search by account number, account id or the owner's email (exact)."
+    search_help_text = (
+        "Search by account number or its start (at least 3 digits), account id, or the owner's email "
+        "or its start."
+    )
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
     # created_at has no index of its own (only behind owner_id): number is unique, so indexed.
@@ -72,11 +79,10 @@ class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmi
     sortable_by = ("number",)
     fields = (
         "number", "name", "owner", "kind", "system_role", "shard", "currency", "status",
-        "posted_display", "pending_display", "available_display", "created_at", "activity_links", "statement",
+        "posted_display", "pending_display", "available_display", "created_at", "activity_links",
     )
     # Only the display name is editable; status changes go through the actions.
     readonly_fields = tuple(name for name in fields if name != "name")
-    STATEMENT_ROWS = 20
     actions = ("freeze_accounts", "unfreeze_accounts")
 
     def has_add_permission(self, request) -> bool:
@@ -91,47 +97,16 @@ class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmi
 
     @admin.display(description="Activity")
     def activity_links(self, obj: LedgerAccount) -> str:
-        audit = reverse("admin:audit_auditrecord_changelist")
+        activity = reverse("admin:ledgerx_activity")
         postings = reverse("admin:ledger_posting_changelist")
         return format_html(
-            '<a href="{}?q={}" id="ledgerx-account-activity">Audit trail and money movements</a> · '
+            '<a href="{}?q={}" id="ledgerx-account-activity">Activity (audit trail and money movements)</a> · '
             '<a href="{}?q={}">All postings</a>',
-            audit, obj.number, postings, obj.number,
+            activity, obj.number, postings, obj.number,
         )
 
-    @admin.display(description="Statement (latest postings)")
-    def statement(self, obj: LedgerAccount) -> str:
-        """The latest postings with the balance after each: one range of ``ledger_posting_account_idx``.
-
-        Older ones are on the postings list searched by this account's number
-        (newest first, paged without counting the table).
-        """
-        rows = list(
-            Posting.objects.filter(account=obj).select_related("entry").order_by("-id")[: self.STATEMENT_ROWS]
-        )
-        if not rows:
-            return "No postings yet."
-        body = format_html_join(
-            "",
-            '<tr><td>{}</td><td><a href="{}">{} {}</a></td><td style="text-align:right">{}</td>'
-            '<td style="text-align:right">{}</td></tr>',
-            (
-                (
-                    date_format(posting.created_at, "DATETIME_FORMAT"),
-                    reverse("admin:ledger_journalentry_change", args=[posting.entry_id]),
-                    posting.entry.ref_type,
-                    posting.entry.ref_id,
-                    money_display(posting.amount, posting.currency),
-                    money_display(posting.balance_after, posting.currency),
-                )
-                for posting in rows
-            ),
-        )
-        return format_html(
-            '<table id="ledgerx-statement"><thead><tr><th>At</th><th>Entry</th><th>Amount</th><th>Balance after</th>'
-            "</tr></thead><tbody>{}</tbody></table>",
-            body,
-        )
+    def timeline_term(self, obj) -> str:
+        return obj.number
 
     def object_actions(self, request, obj) -> list[tuple[str, str]]:
         if obj.kind == LedgerAccount.Kind.SYSTEM:
@@ -141,12 +116,27 @@ class LedgerAccountAdmin(ObjectActionsAdmin, IndexedListAdmin, AuditedChangeAdmi
         return [("freeze_accounts", "Freeze")]
 
     def search_condition(self, term: str) -> Q | None:
+        """An account number or its start, an account id, the owner's email or its start.
+
+        The number prefix is a range of the unique number column's
+        ``varchar_pattern_ops`` index; an owner prefix resolves at most
+        ``PREFIX_USERS_MAX`` users first, then filters on the owner index.
+        """
         if ACCOUNT_NUMBER.fullmatch(term):
             return Q(number=term.upper())
+        if ACCOUNT_NUMBER_PREFIX.fullmatch(term):
+            return Q(number__startswith=term.upper())
         account_pk = term_uuid(term)
         if account_pk is not None:
             return Q(pk=account_pk)
-        return user_condition(term, "owner_id")
+        condition = user_condition(term, "owner_id")
+        if condition is not None:
+            return condition
+        prefix = term_prefix(term)
+        if prefix is None:
+            return None
+        owners = list(User.objects.filter(email__startswith=prefix).order_by("email").values_list("pk", flat=True)[:PREFIX_USERS_MAX])
+        return Q(owner_id__in=owners) if owners else NO_ROWS
 
     def save_model(self, request, obj, form, change):
         """The name is the only editable field: renamed under the row lock, so the cached account follows."""

@@ -28,7 +28,10 @@ class StatementPagination(NewestFirstCursorPagination):
 
 class AccountCreateInput(serializers.Serializer):
     currency = StrictCharField(max_length=3, help_text="ISO 4217 code; one of the configured currencies.")
-    name = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    # The column's length, as the service checks it (so the schema states it too).
+    name = StrictCharField(
+        max_length=LedgerAccount._meta.get_field("name").max_length, required=False, allow_blank=True, default=""
+    )
 
 
 class BalanceOutput(serializers.Serializer):

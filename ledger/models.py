@@ -6,9 +6,11 @@ Design note (read this before building on these models)
   accounts have an ``owner`` (a User), one ``currency``, a ``status``
   (active/frozen) and a human ``number``. ``kind="system"`` accounts belong to
   the house: per currency a ``funding`` account (counterpart of deposits, goes
-  negative as outside money comes in) and a ``payouts`` account (counterpart of
-  withdrawals). A system account is split into ``settings.LEDGER_SYSTEM_SHARDS``
-  rows (``shard`` 0..N-1, same ``system_role``); a movement picks one at random,
+  negative as outside money comes in), a ``payouts`` account (counterpart of
+  withdrawals) and an ``fx_pool`` (the house's side of conversions: it takes
+  the source currency and pays out the destination currency, so it may go
+  negative in one currency and positive in another; ``fx.selectors``).
+  A system account is split into ``settings.LEDGER_SYSTEM_SHARDS`` rows (``shard`` 0..N-1, same ``system_role``); a movement picks one at random,
   so deposits do not serialize on one hot row. The system account's balance is
   the sum over its shards (``ledger.selectors.system_balance``).
 * Stored balances: ``posted`` (sum of all postings) and ``pending`` (sum of the
@@ -53,6 +55,7 @@ class LedgerAccount(models.Model):
     class SystemRole(models.TextChoices):
         FUNDING = "funding", "External funding (deposits)"
         PAYOUTS = "payouts", "External payouts (withdrawals)"
+        FX_POOL = "fx_pool", "Currency conversion pool"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.CharField(max_length=20, unique=True, editable=False)

@@ -1,5 +1,7 @@
 """Reads of the books. Every customer-facing lookup is scoped to its user."""
 
+import functools
+import uuid
 from datetime import datetime
 
 from django.db.models import QuerySet, Sum
@@ -27,6 +29,57 @@ def account_get_customer(*, account_id) -> LedgerAccount:
         return LedgerAccount.objects.get(pk=account_id, kind=LedgerAccount.Kind.CUSTOMER)
     except (LedgerAccount.DoesNotExist, ValueError):
         raise NotFound() from None
+
+
+# Fields of an account that never change after it is opened (all ``editable=False``
+# and written by no service): enough to route a movement and to decide "is it yours".
+# In the model's field order, as ``Model.from_db`` expects a partial row.
+_IDENTITY_FIELDS = tuple(
+    field.attname
+    for field in LedgerAccount._meta.concrete_fields
+    if field.attname in {"id", "owner_id", "kind", "currency", "system_role", "shard"}
+)
+
+
+@functools.lru_cache(maxsize=65536)
+def _identity_values(account_id: uuid.UUID) -> tuple:
+    """The account's never-changing fields, read once per process.
+
+    Raises LedgerAccount.DoesNotExist, which ``lru_cache`` does not remember: an
+    account opened after a miss is found on the next call.
+    """
+    return tuple(LedgerAccount.objects.filter(pk=account_id).values_list(*_IDENTITY_FIELDS).get())
+
+
+def _account_identity(account_id) -> LedgerAccount:
+    """An account instance carrying only its never-changing fields (no query when known).
+
+    Every other field is deferred: reading one loads it from the database, so
+    nothing can act on a stale status or balance; movements read those under
+    their own lock. Raises NotFound for a malformed id or a missing account.
+    """
+    try:
+        key = account_id if isinstance(account_id, uuid.UUID) else uuid.UUID(str(account_id))
+        values = _identity_values(key)
+    except (ValueError, LedgerAccount.DoesNotExist):
+        raise NotFound() from None
+    return LedgerAccount.from_db("default", _IDENTITY_FIELDS, values)
+
+
+def account_identity_for_user(*, user, account_id) -> LedgerAccount:
+    """``account_get_for_user`` for a movement: the user's own customer account, identity only."""
+    account = _account_identity(account_id)
+    if account.kind != LedgerAccount.Kind.CUSTOMER or account.owner_id != user.pk:
+        raise NotFound()
+    return account
+
+
+def account_identity_customer(*, account_id) -> LedgerAccount:
+    """``account_get_customer`` for a movement: any customer account, identity only."""
+    account = _account_identity(account_id)
+    if account.kind != LedgerAccount.Kind.CUSTOMER:
+        raise NotFound()
+    return account
 
 
 def account_view_for_user(*, user, account_id) -> tuple[Snapshot, Identity]:

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -32,6 +31,8 @@ from ledger.exceptions import BALANCE_LIMIT, BalanceLimit, InsufficientFunds, Un
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import currency_supported
 from ledgerx.exceptions import InvalidState, ValidationFailed
+from ledgerx.observability import tracing
+from ledgerx.text import reason_clean, text_error
 
 _ACCOUNT_TABLE = LedgerAccount._meta.db_table
 _ENTRY_TABLE = JournalEntry._meta.db_table
@@ -40,7 +41,7 @@ _NUMBER_ATTEMPTS = 5
 
 
 def _system_shards() -> int:
-    return max(1, int(getattr(settings, "LEDGER_SYSTEM_SHARDS", 8)))
+    return max(1, settings.LEDGER_SYSTEM_SHARDS)
 
 
 # --- Customer accounts ---------------------------------------------------------------
@@ -64,6 +65,16 @@ def _account_number_new() -> str:
     return body + _luhn_digit(body)
 
 
+def _name_check(name) -> None:
+    """An account's display name: a string up to the column's length. Raises ValidationFailed."""
+    limit = LedgerAccount._meta.get_field("name").max_length
+    if not isinstance(name, str) or len(name) > limit:
+        raise ValidationFailed(fields={"name": [f"Must be a string of at most {limit} characters."]})
+    error = text_error(name)
+    if error:
+        raise ValidationFailed(fields={"name": [error]})
+
+
 def account_open(*, actor, owner, currency: str, name: str = "") -> LedgerAccount:
     """Open a customer account for ``owner``.
 
@@ -71,8 +82,7 @@ def account_open(*, actor, owner, currency: str, name: str = "") -> LedgerAccoun
     """
     if not currency_supported(currency):
         raise ValidationFailed(fields={"currency": [f"Unsupported currency. Use one of: {', '.join(settings.CURRENCIES)}."]})
-    if not isinstance(name, str) or len(name) > 100:
-        raise ValidationFailed(fields={"name": ["Must be a string of at most 100 characters."]})
+    _name_check(name)
     system_accounts_ensure(currency=currency)
     for _attempt in range(_NUMBER_ATTEMPTS):
         number = _account_number_new()
@@ -96,8 +106,7 @@ _STATUS_EVENTS = {LedgerAccount.Status.FROZEN: EventType.ACCOUNT_FROZEN, LedgerA
 
 
 def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str, action: AuditAction) -> LedgerAccount:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
+    reason = reason_clean(reason)
     backoffice_actor_check(actor)
     with transaction.atomic(durable=True):
         locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
@@ -115,7 +124,7 @@ def _account_status_set(*, actor, account: LedgerAccount, reason: str, new: str,
             action=action,
             target_type="ledger_account",
             target_id=locked.pk,
-            data={"reason": reason.strip(), "old_status": old, "new_status": new},
+            data={"reason": reason, "old_status": old, "new_status": new},
         )
         account_event_record(type=_STATUS_EVENTS[new], account=locked)
     account.status, account.version = locked.status, locked.version
@@ -129,8 +138,7 @@ def account_rename(*, account: LedgerAccount, name: str) -> LedgerAccount:
     account endpoint shows, so the cached account follows. Runs in the
     caller's transaction (the admin's change view, which also audits the edit).
     """
-    if not isinstance(name, str) or len(name) > 100:
-        raise ValidationFailed(fields={"name": ["Must be a string of at most 100 characters."]})
+    _name_check(name)
     with transaction.atomic():
         locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
         locked.name = name
@@ -185,7 +193,7 @@ def system_accounts_ensure(*, currency: str) -> None:
                         system_role=role,
                         shard=shard,
                         currency=currency,
-                        number=f"SYS-{currency}-{role[:3].upper()}-{shard:02d}",
+                        number=f"SYS-{currency}-{role[:3].upper().rstrip('_')}-{shard:02d}",
                         name=f"System {role} {currency} #{shard}",
                     )
             except IntegrityError:  # created concurrently
@@ -253,13 +261,14 @@ def accounts_lock(*, ids: Iterable, share_user=None) -> LockResult:
     LedgerAccount.DoesNotExist for an unknown id.
     """
     wanted = set(ids)
-    if connection.vendor == "postgresql":
-        rows = _accounts_lock_postgres(wanted, share_user)
-    else:
-        queryset = LedgerAccount.objects.select_for_update(of=("self",)).filter(pk__in=wanted).order_by("pk")
-        if share_user is not None:
-            queryset = queryset.annotate(locked_user_status=_user_status_sql(share_user))
-        rows = list(queryset)
+    with tracing.span("ledgerx.movement.lock_wait", **{"ledgerx.accounts": len(wanted)}):
+        if connection.vendor == "postgresql":
+            rows = _accounts_lock_postgres(wanted, share_user)
+        else:
+            queryset = LedgerAccount.objects.select_for_update(of=("self",)).filter(pk__in=wanted).order_by("pk")
+            if share_user is not None:
+                queryset = queryset.annotate(locked_user_status=_user_status_sql(share_user))
+            rows = list(queryset)
     found = {row.pk: row for row in rows}
     if not wanted.issubset(found):
         raise LedgerAccount.DoesNotExist("A ledger account to lock does not exist.")
@@ -313,18 +322,23 @@ def _accounts_lock_postgres(wanted: set, share_user) -> list[LedgerAccount]:
 def balances_save(accounts: Sequence[LedgerAccount]) -> None:
     """One UPDATE for all changed balances and versions (the rows are locked by the caller)."""
     if connection.vendor == "postgresql":
-        values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint)"] * len(accounts))
-        params: list = []
-        for account in accounts:
-            params += [account.pk, account.posted, account.pending, account.version]
         with connection.cursor() as cursor:
-            cursor.execute(
-                f'UPDATE "{_ACCOUNT_TABLE}" AS a SET posted = v.posted, pending = v.pending, version = v.version '
-                f"FROM (VALUES {values}) AS v(id, posted, pending, version) WHERE a.id = v.id",
-                params,
-            )
+            cursor.execute(*balances_statement(accounts))
         return
     LedgerAccount.objects.bulk_update(accounts, ["posted", "pending", "version"])
+
+
+def balances_statement(accounts: Sequence[LedgerAccount]) -> tuple[str, list]:
+    """PostgreSQL: ``balances_save``'s UPDATE as (sql, params), for a writer that sends it inside its own statement."""
+    values = ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint)"] * len(accounts))
+    params: list = []
+    for account in accounts:
+        params += [account.pk, account.posted, account.pending, account.version]
+    sql = (
+        f'UPDATE "{_ACCOUNT_TABLE}" AS a SET posted = v.posted, pending = v.pending, version = v.version '
+        f"FROM (VALUES {values}) AS v(id, posted, pending, version) WHERE a.id = v.id"
+    )
+    return sql, params
 
 
 def account_cache_after_commit(accounts: Sequence[LedgerAccount]) -> None:

@@ -67,23 +67,33 @@ class _PreparedDebugWrapper(CursorDebugWrapper):
 
 
 @cache
-def _insert_shape(model: type[models.Model], vendor: str) -> tuple[tuple, str, str]:
-    fields = tuple(
+def _insert_shape(model: type[models.Model], vendor: str, sql_values: tuple = ()) -> tuple[tuple, str, str]:
+    expressions = dict(sql_values)
+    columns_of = tuple(
         field for field in model._meta.concrete_fields if not (field.primary_key and isinstance(field, models.AutoField))
     )
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = ", ".join(quote(field.column) for field in columns_of)
+    row = "(" + ", ".join(expressions.get(field.attname, "%s") for field in columns_of) + ")"
+    # The parameters' fields: every field sent as a value, including those whose expression wraps it (``%s``).
+    fields = tuple(field for field in columns_of if "%s" in expressions.get(field.attname, "%s"))
     return fields, f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ", row
 
 
-def insert_statement(*instances: models.Model) -> tuple[str, list]:
-    """(sql, params) of one multi-row INSERT of ``instances`` (all of one model)."""
+def insert_statement(*instances: models.Model, sql_values: dict[str, str] | None = None) -> tuple[str, list]:
+    """(sql, params) of one multi-row INSERT of ``instances`` (all of one model).
+
+    ``sql_values``: {field name: SQL expression} for columns the database
+    computes in the statement itself (e.g. the writing transaction's id)
+    instead of a value sent as a parameter; an expression containing ``%s``
+    wraps the field's own value, sent as the parameter in that place.
+    """
     # The connection itself, not the ``django.db.connection`` proxy: each field
     # looks up ``connection.ops``/``features`` several times, and every lookup
     # through the proxy resolves the alias again (measurable per row).
     conn = connections[DEFAULT_DB_ALIAS]
-    fields, head, row = _insert_shape(type(instances[0]), conn.vendor)
+    shape = tuple(sorted(sql_values.items())) if sql_values else ()
+    fields, head, row = _insert_shape(type(instances[0]), conn.vendor, shape)
     params = [field.get_db_prep_save(getattr(instance, field.attname), conn) for instance in instances for field in fields]
     return head + ", ".join([row] * len(instances)), params
 

@@ -89,13 +89,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
-    "auditlog",
     "ledger",
     "transactions",
     "audit",
     "events",
     "ledgerx",  # the project's own system checks (ledgerx.checks)
     "approvals",
+    "fx",
+    "backoffice",  # the admin's pages that read every app (timelines, dashboard, exports)
 ]
 
 MIDDLEWARE = [
@@ -110,7 +111,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "ledgerx.urls"
@@ -298,8 +298,14 @@ for _item in filter(None, (part.strip() for part in _extra.split(","))):
     CURRENCIES[_code.strip().upper()] = int(_exp)
 MAX_AMOUNT = 10**15
 HOLD_TTL = timedelta(seconds=env_int("LEDGERX_HOLD_TTL", 7 * 24 * 3600))
+# Rows per system account (funding, payouts per currency): a movement picks one
+# at random, so deposits do not serialize on one hot row (ledger.models).
+LEDGER_SYSTEM_SHARDS = 8
 IDEMPOTENCY_RETENTION = timedelta(hours=env_int("LEDGERX_IDEMPOTENCY_RETENTION_HOURS", 48))
 IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("LEDGERX_IDEMPOTENCY_IN_FLIGHT_SECONDS", 60)
+# Currency conversion (fx): a rate older than this refuses new quotes; a quote is firm this long (at least 30 s).
+FX_MAX_AGE = timedelta(seconds=env_int("LEDGERX_FX_MAX_AGE", 24 * 3600))
+FX_QUOTE_TTL = timedelta(seconds=max(30, env_int("LEDGERX_FX_QUOTE_SECONDS", 30)))
 
 # --- Events and webhooks -------------------------------------------------------------
 # Development and tests only: allow http:// and private/loopback webhook URLs.
@@ -313,6 +319,9 @@ WEBHOOKS_SECRET_KEY = os.environ.get("LEDGERX_WEBHOOKS_SECRET_KEY", "") or hashl
 WEBHOOKS_TIMEOUT = float(os.environ.get("LEDGERX_WEBHOOKS_TIMEOUT") or 10)
 # Finished deliveries older than this many days are pruned by the worker.
 WEBHOOKS_DELIVERY_RETENTION_DAYS = env_int("LEDGERX_WEBHOOKS_DELIVERY_RETENTION_DAYS", 30)
+# PostgreSQL: an idle worker waits for a NOTIFY of new deliveries (polling stays the fallback).
+# 0 when the worker's connection goes through a transaction-pooling PgBouncer, which cannot LISTEN.
+WEBHOOKS_LISTEN = env_bool("LEDGERX_WEBHOOKS_LISTEN", True)
 
 # --- Audit --------------------------------------------------------------------------
 # How often (seconds) the background sealers extend the audit hash chain over what
@@ -324,6 +333,10 @@ WEBHOOKS_DELIVERY_RETENTION_DAYS = env_int("LEDGERX_WEBHOOKS_DELIVERY_RETENTION_
 AUDIT_SEAL_INTERVAL = float(os.environ.get("LEDGERX_AUDIT_SEAL_INTERVAL") or 0.25)
 if not 0 <= AUDIT_SEAL_INTERVAL <= 60:
     raise ImproperlyConfigured("LEDGERX_AUDIT_SEAL_INTERVAL must be between 0 and 60 seconds.")
+# Seal in a background thread per process (one run per interval, whatever the
+# rate of commits); the test suite seals inline after each commit, so a test
+# sees its records sealed when the change returns.
+AUDIT_SEAL_IN_BACKGROUND = not TESTING
 # Signed checkpoints of the chain's head (audit.checkpoints): the key never goes in
 # the database; each checkpoint is also appended to an external, append-only sink
 # (this JSON-lines file; ship it to storage with a retention lock). Unset (in

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ledgerx.api import health
 from ledgerx.api.errors import api_not_found
+from ledgerx.favicon import favicon
 from ledgerx.observability.views import metrics_view
 
 def admin_shortcut(request, content_type_id, object_id):
@@ -26,6 +27,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("ledger.urls")),
     path("", include("transactions.urls")),
+    path("", include("fx.urls")),
     path("", include("audit.urls")),
     path("", include("events.urls")),
     path("admin/", include("ledgerx.backoffice_urls")),
@@ -35,6 +37,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
+    path("favicon.ico", favicon, name="favicon"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include(api_v1)),

@@ -6,26 +6,19 @@ same service as ``POST admin/transactions/{id}/reverse`` -- so the same checks
 """
 
 import uuid
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib import admin
-from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
-from django.template.response import TemplateResponse
+from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from approvals.admin import approval_or_result
 from approvals.services import transaction_reverse_requested
 from audit.admin_tools import CurrencyFilter, ObjectActionsAdmin, ReadOnlyAdmin, RecentFilter, reason_action, term_uuid
 from audit.compliance import PERM_REVERSE
-from audit.models import AuditAction, AuditRecord, Dashboard, VerificationRun
+from fx.rounding import rate_text
 from ledger.admin import account_condition
-from ledger.models import LedgerAccount, Posting
+from ledger.models import Posting
 from ledger.money import money_display
 from transactions.models import Batch, Transaction
 
@@ -82,12 +75,15 @@ class TransactionAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
     ordering = ("-created_at", "-id")  # txn_created_idx
     sortable_by = ("created_at",)
     fields = (
-        "id", "type", "status", "amount_display", "currency", "source_account", "destination_account",
-        "description", "metadata", "initiated_by", "created_at", "committed_at", "expires_at",
+        "id", "type", "status", "amount_display", "currency", "conversion_display", "source_account",
+        "destination_account", "description", "metadata", "initiated_by", "created_at", "committed_at", "expires_at",
         "reverses", "reversed_by_link", "batch", "entry", "postings_table",
     )
     readonly_fields = fields
     actions = ("reverse_transactions",)
+
+    def timeline_term(self, obj) -> str:
+        return str(obj.pk)
 
     def object_actions(self, request, obj) -> list[tuple[str, str]]:
         if obj.status == Transaction.Status.COMMITTED and obj.type != Transaction.Type.REVERSAL:
@@ -96,6 +92,17 @@ class TransactionAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
 
     def has_reverse_permission(self, request) -> bool:
         return request.user.has_perm(PERM_REVERSE)
+
+    @admin.display(description="Conversion")
+    def conversion_display(self, obj: Transaction) -> str:
+        """Both legs and the recorded rate of a conversion (or its reversal); empty otherwise."""
+        if obj.source_amount is None:
+            return "-"
+        text = (
+            f"{money_display(obj.source_amount, obj.currency)} -> "
+            f"{money_display(obj.destination_amount, obj.destination_currency)} at {rate_text(obj.rate)}"
+        )
+        return f"{text} (quote {obj.quote_id})" if obj.quote_id else text
 
     def search_condition(self, term: str) -> Q | None:
         # Each side has its own (account, created_at, id) index: the OR is two index scans.
@@ -151,149 +158,3 @@ class TransactionAdmin(ObjectActionsAdmin, ReadOnlyAdmin):
             "amount of its currency waits in Approvals for a second admin.",
             describe=approval_or_result,
         )
-
-
-# --- Dashboard ---------------------------------------------------------------------------
-# Lives here because it reads every layer (accounts, ledger, transactions, audit)
-# and ``transactions`` is the top of the dependency order.
-
-DASHBOARD_DAYS = 30
-DASHBOARD_CACHE_SECONDS = 60
-_BAR_AREA = (720, 160)  # chart width, height in px
-
-
-def _volume_chart(days: list, per_day: dict, currency: str) -> str:
-    """An inline SVG bar chart (no CDN, no JavaScript) of daily committed volume in ``currency``."""
-    width, height = _BAR_AREA
-    peak = max([per_day.get(day, 0) for day in days] + [1])
-    slot = width / len(days)
-    bars = []
-    for index, day in enumerate(days):
-        amount = per_day.get(day, 0)
-        bar = round(height * amount / peak, 1)
-        label = f"{day.isoformat()}: {money_display(amount, currency)}"
-        bars.append(
-            format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" class="bar"><title>{}</title></rect>',
-                round(index * slot + 1, 1), round(height - bar, 1), round(slot - 2, 1), bar, label,
-            )
-        )
-    return format_html(
-        '<svg class="ledgerx-chart" role="img" aria-label="Daily volume {}" viewBox="0 0 {} {}" width="{}" height="{}">'
-        '<line x1="0" y1="{}" x2="{}" y2="{}" class="axis"/>{}</svg>',
-        currency, width, height + 18, width, height + 18, height, width, height,
-        format_html_join("", "{}", ((bar,) for bar in bars)),
-    ) + format_html(
-        '<div class="ledgerx-chart-axis"><span>{}</span><span>peak {}</span><span>{}</span></div>',
-        days[0].isoformat(), money_display(peak if peak > 1 else 0, currency), days[-1].isoformat(),
-    )
-
-
-def dashboard_data() -> dict:
-    """Everything the dashboard shows, in a handful of aggregate queries (cached for a minute)."""
-    cached = cache.get("ledgerx:admin:dashboard")
-    if cached is not None:
-        return cached
-    totals = {code: {"customer": 0, "funding": 0, "payouts": 0, "holds": 0, "holds_count": 0} for code in settings.CURRENCIES}
-    for row in LedgerAccount.objects.values("currency", "kind", "system_role").annotate(posted=Sum("posted")):
-        bucket = totals.setdefault(row["currency"], {"customer": 0, "funding": 0, "payouts": 0, "holds": 0, "holds_count": 0})
-        key = "customer" if row["kind"] == LedgerAccount.Kind.CUSTOMER else row["system_role"]
-        bucket[key] = bucket.get(key, 0) + (row["posted"] or 0)
-    for row in (
-        Transaction.objects.filter(status=Transaction.Status.PENDING)
-        .values("currency")
-        .annotate(total=Sum("amount"), count=Count("id"))
-    ):
-        totals[row["currency"]]["holds"] = row["total"] or 0
-        totals[row["currency"]]["holds_count"] = row["count"]
-
-    today = timezone.now().date()
-    days = [today - timedelta(days=offset) for offset in range(DASHBOARD_DAYS - 1, -1, -1)]
-    since = timezone.now() - timedelta(days=DASHBOARD_DAYS)
-    volume: dict = {}
-    counts: dict = {}
-    for row in (
-        Transaction.objects.filter(
-            committed_at__gte=since,
-            type__in=[Transaction.Type.DEPOSIT, Transaction.Type.WITHDRAWAL, Transaction.Type.TRANSFER],
-        )
-        .filter(Q(status=Transaction.Status.COMMITTED) | Q(status=Transaction.Status.REVERSED))
-        .annotate(day=TruncDate("committed_at"))
-        .values("currency", "day")
-        .annotate(total=Sum("amount"), count=Count("id"))
-    ):
-        volume.setdefault(row["currency"], {})[row["day"]] = row["total"]
-        counts[row["day"]] = counts.get(row["day"], 0) + row["count"]
-
-    recent = {}
-    for key, action in (
-        ("freezes", AuditAction.ACCOUNT_FROZEN),
-        ("suspensions", AuditAction.USER_SUSPENDED),
-        ("reversals", AuditAction.TRANSACTION_REVERSED),
-    ):
-        recent[key] = [
-            {"at": record.at, "actor": record.actor.email if record.actor else "system", "target": record.target_id,
-             "reason": (record.data or {}).get("reason", "")}
-            for record in AuditRecord.objects.filter(action=action).select_related("actor").order_by("-at")[:10]
-        ]
-    verifications = {
-        kind: VerificationRun.objects.filter(kind=kind).order_by("-at", "-id").first()
-        for kind in VerificationRun.Kind.values
-    }
-    data = {
-        "totals": [
-            {
-                "currency": code,
-                "customer": money_display(values["customer"], code),
-                "funding": money_display(values["funding"], code),
-                "payouts": money_display(values["payouts"], code),
-                "holds": money_display(values["holds"], code),
-                "holds_count": values["holds_count"],
-            }
-            for code, values in sorted(totals.items())
-            if code in settings.CURRENCIES
-        ],
-        "charts": [
-            {"currency": code, "svg": _volume_chart(days, volume.get(code, {}), code),
-             "total": money_display(sum(volume.get(code, {}).values()), code)}
-            for code in sorted(settings.CURRENCIES)
-        ],
-        "transactions_30d": sum(counts.values()),
-        "batches_30d": Batch.objects.filter(created_at__gte=since).count(),
-        "recent": recent,
-        "verifications": [
-            {"kind": VerificationRun.Kind(kind).label, "run": run} for kind, run in verifications.items()
-        ],
-        "generated_at": timezone.now(),
-    }
-    cache.set("ledgerx:admin:dashboard", data, DASHBOARD_CACHE_SECONDS)
-    return data
-
-
-class DashboardAdmin(admin.ModelAdmin):
-    """The back-office dashboard, listed in the admin index under "Audit trail" as "Dashboard"."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Back-office dashboard",
-            "subtitle": None,
-            "opts": self.model._meta,
-            **dashboard_data(),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/ledgerx/dashboard.html", context)
-
-
-admin.site.register(Dashboard, DashboardAdmin)

@@ -27,11 +27,12 @@ from ledger.api_fields import (
     error,
     page_of,
 )
-from ledger.selectors import account_get_customer, account_get_for_user
+from ledger.selectors import account_identity_customer, account_identity_for_user
 from ledgerx.api.pagination import invalid_cursor
 from ledgerx.api.parsers import json_loads
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.exceptions import ValidationFailed
+from fx.apis import ALWAYS
 from transactions import batches, selectors, services
 from transactions.idempotency import MoneyOutcome, idempotency_key_validate
 from transactions.models import Batch, Transaction
@@ -79,6 +80,15 @@ class TransferInput(_MoneyInput):
     hold = StrictBooleanField(required=False, default=False, help_text="Reserve only; commit or void later.")
 
 
+class ConversionInput(serializers.Serializer):
+    quote = serializers.UUIDField(help_text="An unexpired, unused quote of yours (`POST fx/quotes`).")
+    source_account = serializers.UUIDField(help_text="Your account in the quote's source currency.")
+    destination_account = serializers.UUIDField(help_text="Your account in the quote's destination currency.")
+    pin = StrictCharField(help_text="The transaction PIN (4-6 digits, as a string). Never echoed.")
+    description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
+    metadata = MetadataField(required=False, default=dict)
+
+
 class TransactionOutputSerializer(serializers.Serializer):
     """Documents ``transactions.representations.transaction_representation``."""
 
@@ -96,6 +106,11 @@ class TransactionOutputSerializer(serializers.Serializer):
     reverses = serializers.UUIDField(allow_null=True)
     reversed_by = serializers.UUIDField(allow_null=True)
     batch = serializers.UUIDField(allow_null=True, help_text="The batch that made it, or null.")
+    source_amount = serializers.IntegerField(required=False, help_text="Conversions (and their reversals) only.")
+    destination_amount = serializers.IntegerField(required=False, help_text="Conversions only: minor units received.")
+    destination_currency = serializers.CharField(required=False, help_text="Conversions only.")
+    rate = serializers.CharField(required=False, help_text="Conversions only: the recorded rate (decimal string).")
+    quote = serializers.UUIDField(required=False, allow_null=True, help_text="Conversions only: the quote used.")
 
     def to_representation(self, instance):
         return transaction_representation(instance)
@@ -158,7 +173,7 @@ class DepositCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(DepositInput, request)
-        account = account_get_for_user(user=request.user, account_id=data.pop("account"))
+        account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(services.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
@@ -174,7 +189,7 @@ class WithdrawalCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(WithdrawalInput, request)
-        account = account_get_for_user(user=request.user, account_id=data.pop("account"))
+        account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(services.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
@@ -190,11 +205,42 @@ class TransferCreateApi(APIView):
         key = _idempotency_key(request)
         idempotency_key_validate(key)
         data = _validated(TransferInput, request)
-        source = account_get_for_user(user=request.user, account_id=data.pop("source_account"))
-        destination = account_get_customer(account_id=data.pop("destination_account"))
+        source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
+        destination = account_identity_customer(account_id=data.pop("destination_account"))
         return _render(
             services.transfer_create(
                 actor=request.user, source=source, destination=destination, idempotency_key=key, **data
+            )
+        )
+
+
+class ConversionCreateApi(APIView):
+    @extend_schema(
+        operation_id="conversions_create",
+        tags=["money"],
+        request=ConversionInput,
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        responses={
+            201: TransactionOutputSerializer,
+            **MONEY_ERRORS,
+            400: error("validation_error, idempotency_key_required, currency_mismatch (not the quote's currencies), same_account."),
+            404: error("not_found: an account or the quote is not yours."),
+            409: error("quote_expired (expired or used) / insufficient_funds / account_frozen / balance_limit / idempotency_in_progress."),
+            **ALWAYS,
+        },
+        description="Convert between two of your accounts at a quote's amounts and rate: one balanced journal entry "
+        "per currency through the house's FX pools. A quote is used at most once.",
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        idempotency_key_validate(key)
+        data = _validated(ConversionInput, request)
+        source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
+        destination = account_identity_for_user(user=request.user, account_id=data.pop("destination_account"))
+        return _render(
+            services.conversion_create(
+                actor=request.user, quote_id=data.pop("quote"), source=source, destination=destination,
+                idempotency_key=key, **data,
             )
         )
 
@@ -235,7 +281,8 @@ class _TransactionFilters(serializers.Serializer):
 
 
 def _validated_query(request) -> dict:
-    data = _TransactionFilters(data=request.query_params)
+    # A plain dict: DRF reads a QueryDict like a form, where an empty value means "absent".
+    data = _TransactionFilters(data=request.query_params.dict())
     data.is_valid(raise_exception=True)
     return data.validated_data
 
@@ -361,22 +408,25 @@ class HoldVoidApi(APIView):
 
 # --- Batches --------------------------------------------------------------------------------
 
-_ITEM_TYPES = [Transaction.Type.DEPOSIT, Transaction.Type.WITHDRAWAL, Transaction.Type.TRANSFER]
+_ITEM_TYPES = [Transaction.Type.DEPOSIT, Transaction.Type.WITHDRAWAL, Transaction.Type.TRANSFER, Transaction.Type.CONVERSION]
 
 
 class BatchItemInput(_MoneyInput):
     """One item: shaped like the body of its single endpoint (without the PIN)."""
 
     type = serializers.ChoiceField(choices=_ITEM_TYPES)
+    amount = StrictAmountField(required=False, help_text="Every type but conversion (whose amounts are its quote's).")
     account = serializers.UUIDField(required=False, help_text="deposit, withdrawal")
-    source_account = serializers.UUIDField(required=False, help_text="transfer")
-    destination_account = serializers.UUIDField(required=False, help_text="transfer")
+    source_account = serializers.UUIDField(required=False, help_text="transfer, conversion")
+    destination_account = serializers.UUIDField(required=False, help_text="transfer, conversion")
     hold = StrictBooleanField(required=False, default=False, help_text="transfer only: reserve, commit or void later.")
+    quote = serializers.UUIDField(required=False, help_text="conversion: an unexpired, unused quote of yours.")
 
     _FIELDS = {
-        Transaction.Type.DEPOSIT: ("account",),
-        Transaction.Type.WITHDRAWAL: ("account",),
-        Transaction.Type.TRANSFER: ("source_account", "destination_account"),
+        Transaction.Type.DEPOSIT: ("amount", "account"),
+        Transaction.Type.WITHDRAWAL: ("amount", "account"),
+        Transaction.Type.TRANSFER: ("amount", "source_account", "destination_account"),
+        Transaction.Type.CONVERSION: ("quote", "source_account", "destination_account"),
     }
 
     def to_internal_value(self, data):
@@ -391,7 +441,7 @@ class BatchItemInput(_MoneyInput):
     def validate(self, data):
         wanted = self._FIELDS[data["type"]]
         errors = {name: ["This field is required."] for name in wanted if name not in data}
-        for name in ("account", "source_account", "destination_account"):
+        for name in ("amount", "account", "source_account", "destination_account", "quote"):
             if name in data and name not in wanted:
                 errors[name] = [f"Not a field of a {data['type']}."]
         if data.get("hold") and data["type"] != Transaction.Type.TRANSFER:
@@ -404,7 +454,7 @@ class BatchItemInput(_MoneyInput):
 class BatchInput(serializers.Serializer):
     items = serializers.ListField(child=BatchItemInput(), min_length=1, max_length=batches.MAX_ITEMS)
     atomic = StrictBooleanField(required=False, default=True, help_text="All items or none (default).")
-    pin = StrictCharField(required=False, help_text="Required when any item is a withdrawal or a transfer.")
+    pin = StrictCharField(required=False, help_text="Required when any item is a withdrawal, a transfer or a conversion.")
 
 
 class BatchResultOutput(serializers.Serializer):

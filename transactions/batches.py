@@ -1,7 +1,9 @@
 """Batches: many movements of one user in one request, under one lock, in one commit.
 
-``batch_create`` applies deposits, withdrawals and transfers (holds too) in the
-order given, each seeing the balances the earlier ones left:
+``batch_create`` applies deposits, withdrawals, transfers (holds too) and
+currency conversions in the order given, each seeing the balances the earlier
+ones left; ``conversion_run`` is the same engine with one conversion item
+(``POST conversions``: no batch row, the transaction as the answer):
 
 1. The whole request first, in the order singles follow: the idempotency key
    (a bound key replays the stored batch, another body is 422), the in-flight
@@ -17,21 +19,34 @@ order given, each seeing the balances the earlier ones left:
    breaks, in the order of the single endpoints: the accounts exist, are
    customer accounts and the debited one is the caller's (``not_found``) ->
    not the same account (``same_account``) -> one currency
-   (``currency_mismatch``) -> source not frozen -> destination not frozen
+   (``currency_mismatch``) -> a conversion's quote unused and unexpired
+   (``quote_expired``) -> source not frozen -> destination not frozen
    (``account_frozen``) -> funds (``insufficient_funds``) -> the credited
    balance stays within ``BALANCE_LIMIT`` (``balance_limit``). A refused item
    changes nothing in memory, so a non-atomic batch needs no savepoint per
    item; an atomic batch stops at the first refusal and nothing is written.
-4. The rows of every applied item written set-based: entries, postings,
-   transactions, audit records and their sealing queue rows, one balance
-   UPDATE per account, the batch and its one idempotency record. Every item is
-   booked at one moment read under the locks (the database clock on
-   PostgreSQL), which is each transaction's ``committed_at`` and its postings'
-   ``created_at``: ``balance?as_of=<committed_at>`` includes the whole batch.
+   A conversion (``fx``) is one entry of four postings, balanced per currency:
+   the source account pays its currency's FX pool shard, the destination
+   currency's FX pool shard pays the destination account, at the amounts of
+   the caller's quote, whose row is locked (``SELECT ... FOR UPDATE``, after
+   the accounts) and marked used in the same transaction.
+4. The rows of every applied item written set-based: the entries (one
+   INSERT, their ids are needed), then postings, transactions, audit records
+   and their sealing queue rows, one balance UPDATE for every account, one
+   UPDATE of the quotes used, the batch, its one idempotency record and the
+   events -- on PostgreSQL as ONE statement of data-modifying CTEs (up to
+   ``_STATEMENT_PARAMS_MAX`` parameters; larger batches send one per chunk).
+   A conversion through ``POST conversions`` is so nine statements from its
+   key probe to its commit, against the single movements' one function call.
+   Every item is booked at one moment read under the locks (the database
+   clock on PostgreSQL), which is each transaction's ``committed_at`` and its
+   postings' ``created_at``: ``balance?as_of=<committed_at>`` includes the
+   whole batch.
 
 The account cache and the audit sealer run after commit.
 """
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -44,7 +59,9 @@ from accounts.services import pin_verify
 from audit.models import AuditAction, AuditPending
 from audit.services import audit_record_unsaved, audit_seal_after_commit
 from events.models import EventType
-from events.services import batch_event_record, events_write, transaction_event
+from events.services import events_statement_ctes, events_write, pending_event, transaction_event
+from fx.exceptions import QuoteExpired
+from fx.models import FxQuote
 from ledger.balance_cache import Snapshot, balance_cache_store
 from ledger.exceptions import BALANCE_LIMIT, AccountFrozen, BalanceLimit, CurrencyMismatch, InsufficientFunds, SameAccount
 from ledger.models import JournalEntry, LedgerAccount, Posting
@@ -52,6 +69,7 @@ from ledger.services import (
     SystemAccountMissing,
     accounts_lock,
     balances_save,
+    balances_statement,
     system_accounts_ensure,
     system_shard_pick,
     system_shards_forget,
@@ -59,9 +77,12 @@ from ledger.services import (
 from ledgerx.exceptions import LedgerXError, NotFound, ValidationFailed
 from ledgerx.fastsql import insert_statement
 from ledgerx.ids import uuid7
+from ledgerx.observability import metrics
 from transactions.idempotency import (
+    MoneyOutcome,
     _in_flight_guard,
     _record_find,
+    _replay as _money_replay,
     idempotency_key_validate,
     request_fingerprint,
 )
@@ -71,13 +92,16 @@ from transactions.representations import batch_representation, transaction_repre
 
 MAX_ITEMS = 1000
 ENDPOINT = "batches"
+CONVERSION_ENDPOINT = "conversions"
 _INSERT_CHUNK = 500  # rows per INSERT statement (PostgreSQL takes at most 65535 parameters)
 
 _AUDIT_ACTIONS = {
     Transaction.Type.DEPOSIT: AuditAction.DEPOSIT_CREATED,
     Transaction.Type.WITHDRAWAL: AuditAction.WITHDRAWAL_CREATED,
     Transaction.Type.TRANSFER: AuditAction.TRANSFER_CREATED,
+    Transaction.Type.CONVERSION: AuditAction.CONVERSION_CREATED,
 }
+_FX_POOL = LedgerAccount.SystemRole.FX_POOL
 
 
 @dataclass(frozen=True)
@@ -85,13 +109,14 @@ class BatchItem:
     """One movement of a batch, its shape already checked (``transactions.apis``)."""
 
     type: str
-    amount: int
+    amount: int = 0  # a conversion's amounts are its quote's
     account: uuid.UUID | None = None  # deposit, withdrawal
-    source_account: uuid.UUID | None = None  # transfer
-    destination_account: uuid.UUID | None = None  # transfer
+    source_account: uuid.UUID | None = None  # transfer, conversion
+    destination_account: uuid.UUID | None = None  # transfer, conversion
     description: str = ""
     metadata: dict | None = None
     hold: bool = False
+    quote: uuid.UUID | None = None  # conversion
 
     @property
     def debited(self) -> uuid.UUID | None:
@@ -115,6 +140,8 @@ class BatchItem:
             "description": self.description,
             "metadata": self.metadata or {},
             "hold": self.hold,
+            # Only conversions name a quote: the other items' fingerprints stay what they were.
+            **({"quote": self.quote} if self.quote is not None else {}),
         }
 
 
@@ -149,23 +176,73 @@ def batch_create(
         raise ValidationFailed(fields={"items": [f"Send 1 to {MAX_ITEMS} items."]})
     needs_pin = any(item.type != Transaction.Type.DEPOSIT for item in items)
     if needs_pin and not isinstance(pin, str):
-        raise ValidationFailed(fields={"pin": ["A PIN is required when an item is a withdrawal or a transfer."]})
+        raise ValidationFailed(
+            fields={"pin": ["A PIN is required when an item is a withdrawal, a transfer or a conversion."]}
+        )
     fingerprint = request_fingerprint(ENDPOINT, {"atomic": atomic, "items": [item.canonical() for item in items]})
-    guard = _in_flight_guard(actor, ENDPOINT, idempotency_key)
+
+    def apply(currencies):
+        try:
+            run = _items_run(actor=actor, items=items, atomic=atomic, currencies=currencies)
+        except _Refused as refused:
+            raise BatchItemRefused(index=refused.index, error=refused.error) from None
+        return _batch_write(actor=actor, run=run, atomic=atomic, count=len(items), key=idempotency_key,
+                            fingerprint=fingerprint)
+
+    return _engine_run(
+        actor=actor, endpoint=ENDPOINT, key=idempotency_key, items=items, pin=pin if needs_pin else None,
+        apply=apply, replay=lambda: _replay(actor, idempotency_key, fingerprint),
+    )
+
+
+def conversion_run(*, actor, item: BatchItem, pin: str, idempotency_key: str, fingerprint: str) -> MoneyOutcome:
+    """The engine with one conversion item (``POST conversions``): the same locks, checks and writes as a batch's.
+
+    No batch row: the answer is the conversion's transaction, bound to the key
+    of the ``conversions`` endpoint. Raises what ``batch_create`` raises, the
+    refusal as itself (no ``index``).
+    """
+    idempotency_key_validate(idempotency_key)
+
+    def apply(currencies):
+        try:
+            run = _items_run(actor=actor, items=[item], atomic=True, currencies=currencies)
+        except _Refused as refused:
+            raise refused.error from None
+        return _single_write(actor=actor, run=run, key=idempotency_key, fingerprint=fingerprint)
+
+    def replay():
+        record = _record_find(user=actor, endpoint=CONVERSION_ENDPOINT, key=idempotency_key)
+        return None if record is None else _money_replay(record, fingerprint)
+
+    return _engine_run(
+        actor=actor, endpoint=CONVERSION_ENDPOINT, key=idempotency_key, items=[item], pin=pin, apply=apply, replay=replay
+    )
+
+
+def _engine_run(*, actor, endpoint: str, key: str, items: list[BatchItem], pin: str | None, apply, replay):
+    """The request-level steps around ``apply`` (one durable transaction), in the order singles follow.
+
+    The key (a bound key replays through ``replay``), the in-flight guard, the
+    PIN once (``pin`` None: no item debits), the system shards made sure of;
+    a key bound meanwhile by a duplicate that won replays too.
+    """
+    guard = _in_flight_guard(actor, endpoint, key)
     try:
-        if guard.claim_and_probe(user=actor, endpoint=ENDPOINT, key=idempotency_key):
-            replay = _replay(actor, idempotency_key, fingerprint)
-            if replay is not None:
-                return replay
-        if needs_pin:
+        if guard.claim_and_probe(user=actor, endpoint=endpoint, key=key):
+            replayed = replay()
+            if replayed is not None:
+                return replayed
+        if pin is not None:
             pin_verify(user=actor, pin=pin)
-        for currency in {item_currency for item_currency in _system_currencies(items)}:
-            _system_shards_ready(currency)
+        currencies = _currencies_of(items)
+        for currency, roles in _system_needs(items, currencies).items():
+            _system_shards_ready(currency, roles)
         try:
             for attempt in (1, 2):
                 try:
                     with transaction.atomic(durable=True):
-                        return _apply(actor=actor, items=items, atomic=atomic, key=idempotency_key, fingerprint=fingerprint)
+                        return apply(currencies)
                 except SystemAccountMissing as missing:
                     # The shard ids this process remembered are gone (a test database flushed
                     # under it): forget them, make sure the shards exist, try once more.
@@ -175,10 +252,10 @@ def batch_create(
                     system_accounts_ensure(currency=missing.args[0])
         except IntegrityError:
             # The key was bound meanwhile by a duplicate that won: ours rolled back.
-            replay = _replay(actor, idempotency_key, fingerprint)
-            if replay is None:
+            replayed = replay()
+            if replayed is None:
                 raise
-            return replay
+            return replayed
     finally:
         guard.release()
 
@@ -193,15 +270,42 @@ def _replay(actor, key: str, fingerprint: str) -> BatchOutcome | None:
     return BatchOutcome(batch=batch, status=record.response_status, body=record.response_body, replayed=True)
 
 
-def _system_currencies(items: list[BatchItem]) -> set[str]:
-    """Currencies whose system shards the batch may need (read before any lock)."""
-    ids = {item.account for item in items if item.type != Transaction.Type.TRANSFER}
-    return set(LedgerAccount.objects.filter(pk__in=ids).values_list("currency", flat=True))
+def _system_role(item: BatchItem) -> str:
+    """The system account on the house's side of ``item`` (a transfer has none)."""
+    return {
+        Transaction.Type.DEPOSIT: LedgerAccount.SystemRole.FUNDING,
+        Transaction.Type.WITHDRAWAL: LedgerAccount.SystemRole.PAYOUTS,
+        Transaction.Type.CONVERSION: _FX_POOL,
+    }.get(item.type, "")
 
 
-def _system_shards_ready(currency: str) -> None:
+def _currencies_of(items: list[BatchItem]) -> dict:
+    """{account id: currency} of every account the items name that exists (read before any lock).
+
+    An account's currency never changes and accounts are never deleted, so
+    this read outside the transaction stays true under the locks; an id not
+    found here is not locked and its item is refused as ``not_found``.
+    """
+    ids = {pk for item in items for pk in (item.debited, item.credited) if pk is not None}
+    return dict(LedgerAccount.objects.filter(pk__in=ids).values_list("pk", "currency"))
+
+
+def _system_needs(items: list[BatchItem], currencies: dict) -> dict[str, set]:
+    """{currency: system roles} the batch may need shards of."""
+    needs: dict[str, set] = {}
+    for item in items:
+        role = _system_role(item)
+        if role:
+            for pk in (item.account, item.source_account, item.destination_account):
+                if pk in currencies:
+                    needs.setdefault(currencies[pk], set()).add(role)
+    return needs
+
+
+def _system_shards_ready(currency: str, roles) -> None:
     try:
-        system_shard_pick(currency=currency, role=LedgerAccount.SystemRole.FUNDING)
+        for role in sorted(roles):
+            system_shard_pick(currency=currency, role=role)
     except SystemAccountMissing:
         system_accounts_ensure(currency=currency)
 
@@ -215,57 +319,76 @@ def _booking_moment():
     return timezone.now()
 
 
-def _apply(*, actor, items: list[BatchItem], atomic: bool, key: str, fingerprint: str) -> BatchOutcome:
+class _Refused(Exception):
+    """Internal: an atomic run's first refused item."""
+
+    def __init__(self, index: int, error: LedgerXError):
+        self.index, self.error = index, error
+
+
+@dataclass
+class _Applied:
+    item: BatchItem
+    txn: Transaction
+    lines: list  # the entry's (account, signed amount); empty for a hold
+    touched: list  # every locked account the item changed
+
+
+@dataclass
+class _Run:
+    now: object
+    results: list
+    applied: list  # of _Applied
+    posted_when_locked: dict
+    quotes_used: list
+
+
+def _items_run(*, actor, items: list[BatchItem], atomic: bool, currencies: dict) -> _Run:
+    """Lock everything the items touch, then check and apply each in memory (nothing written yet).
+
+    ``currencies``: ``_currencies_of(items)``, every named account that exists.
+    """
     # Every id any item names, plus one system shard per currency and role.
-    known = {
-        account.pk: account
-        for account in LedgerAccount.objects.filter(
-            pk__in={pk for item in items for pk in (item.debited, item.credited) if pk is not None}
-        )
-    }
     shards = {}
     for item in items:
-        if item.type == Transaction.Type.TRANSFER or item.account not in known:
+        role = _system_role(item)
+        if not role:
             continue
-        role = LedgerAccount.SystemRole.FUNDING if item.type == Transaction.Type.DEPOSIT else LedgerAccount.SystemRole.PAYOUTS
-        currency = known[item.account].currency
-        if (currency, role) not in shards:
-            shards[(currency, role)] = system_shard_pick(currency=currency, role=role)
+        for pk in (item.account,) if role != _FX_POOL else (item.source_account, item.destination_account):
+            if pk in currencies and (currencies[pk], role) not in shards:
+                shards[(currencies[pk], role)] = system_shard_pick(currency=currencies[pk], role=role)
     try:
-        lock = accounts_lock(ids=set(known) | set(shards.values()), share_user=actor)
+        lock = accounts_lock(ids=set(currencies) | set(shards.values()), share_user=actor)
     except LedgerAccount.DoesNotExist:
         # Customer accounts are never deleted and were just read: a remembered shard id is stale.
         raise SystemAccountMissing(next(iter(shards))[0]) from None
     if lock.user_status != "active":
         raise UserSuspended()
     locked = lock.accounts
+    quote_ids = {item.quote for item in items if item.type == Transaction.Type.CONVERSION}
+    # The quotes after the accounts, in primary-key order: every conversion takes its locks in this order.
+    quotes = {quote.pk: quote for quote in FxQuote.objects.select_for_update().filter(pk__in=quote_ids).order_by("pk")} if quote_ids else {}
     posted_when_locked = {pk: account.posted for pk, account in locked.items()}
     now = _booking_moment()
 
-    batch = Batch(id=uuid7(), owner=actor, atomic=atomic, count=len(items), created_at=now)
-    results, applied = [], []  # applied: (item, txn, debit account, credit account)
+    run = _Run(now=now, results=[], applied=[], posted_when_locked=posted_when_locked, quotes_used=[])
     for index, item in enumerate(items):
         try:
-            debit, credit = _item_check(actor=actor, item=item, locked=locked, shards=shards)
+            if item.type == Transaction.Type.CONVERSION:
+                lines, quote = _conversion_check(actor=actor, item=item, locked=locked, shards=shards, quotes=quotes, now=now)
+                applied = _conversion_apply(actor=actor, item=item, lines=lines, quote=quote, now=now)
+                run.quotes_used.append(quote)
+            else:
+                debit, credit = _item_check(actor=actor, item=item, locked=locked, shards=shards)
+                applied = _item_apply(actor=actor, item=item, debit=debit, credit=credit, now=now)
         except LedgerXError as error:
             if atomic:
-                raise BatchItemRefused(index=index, error=error) from None
-            results.append({"index": index, "status": "failed", "transaction": None, "error": {"code": error.code, "message": error.message}})
+                raise _Refused(index, error) from None
+            run.results.append({"index": index, "status": "failed", "transaction": None, "error": {"code": error.code, "message": error.message}})
             continue
-        txn = _item_apply(actor=actor, item=item, batch=batch, debit=debit, credit=credit, now=now)
-        applied.append((item, txn, debit, credit))
-        results.append({"index": index, "status": "ok", "transaction": txn, "error": None})
-
-    batch.succeeded = len(applied)
-    batch.failed = len(items) - len(applied)
-    batch.status = Batch.Status.COMMITTED if not batch.failed else (Batch.Status.PARTIAL if applied else Batch.Status.FAILED)
-    batch.results = [
-        {**result, "transaction": str(result["transaction"].pk) if result["transaction"] else None} for result in results
-    ]
-    body = batch_representation(batch, {txn.pk: txn for _item, txn, _d, _c in applied})
-    _write(actor=actor, batch=batch, applied=applied, posted_when_locked=posted_when_locked, now=now, key=key,
-           fingerprint=fingerprint, body=body)
-    return BatchOutcome(batch=batch, status=201, body=body, replayed=False)
+        run.applied.append(applied)
+        run.results.append({"index": index, "status": "ok", "transaction": applied.txn, "error": None})
+    return run
 
 
 def _item_check(*, actor, item: BatchItem, locked: dict, shards: dict) -> tuple[LedgerAccount, LedgerAccount]:
@@ -297,7 +420,62 @@ def _item_check(*, actor, item: BatchItem, locked: dict, shards: dict) -> tuple[
     return debit, credit
 
 
-def _item_apply(*, actor, item: BatchItem, batch: Batch, debit: LedgerAccount, credit: LedgerAccount, now) -> Transaction:
+def _conversion_check(*, actor, item: BatchItem, locked: dict, shards: dict, quotes: dict, now) -> tuple[list, FxQuote]:
+    """The entry's four lines of a conversion item and its quote, or the first refusal it meets.
+
+    Both accounts must be the caller's, and so must the quote; an item that
+    is refused changes nothing (a quote used by an earlier item of the same
+    batch is marked in memory only once that item was applied).
+    """
+    source = locked.get(item.source_account)
+    destination = locked.get(item.destination_account)
+    quote = quotes.get(item.quote)
+    for account in (source, destination):
+        if account is None or not account.is_customer or account.owner_id != actor.pk:
+            raise NotFound()
+    if quote is None or quote.user_id != actor.pk:
+        raise NotFound("No such quote.")
+    if source.pk == destination.pk:
+        raise SameAccount()
+    if source.currency != quote.source_currency or destination.currency != quote.destination_currency:
+        raise CurrencyMismatch(
+            f"The quote converts {quote.source_currency} to {quote.destination_currency}; "
+            f"the accounts hold {source.currency} and {destination.currency}."
+        )
+    if quote.used_at is not None:
+        raise QuoteExpired("The quote was already used; ask for a new one.")
+    if quote.expires_at <= now:
+        raise QuoteExpired()
+    for side, account in (("source", source), ("destination", destination)):
+        if account.is_frozen:
+            raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+    if source.available < quote.source_amount:
+        raise InsufficientFunds()
+    if destination.posted + quote.destination_amount > BALANCE_LIMIT:
+        raise BalanceLimit()
+    source_pool = locked[shards[(source.currency, _FX_POOL)]]
+    destination_pool = locked[shards[(destination.currency, _FX_POOL)]]
+    lines = [
+        (source, -quote.source_amount),
+        (source_pool, quote.source_amount),
+        (destination_pool, -quote.destination_amount),
+        (destination, quote.destination_amount),
+    ]
+    return lines, quote
+
+
+def _lines_apply(lines: list) -> list:
+    """Add ``lines`` to the locked accounts' posted balances in memory; the accounts changed, each once."""
+    touched = {}
+    for account, amount in lines:
+        account.posted += amount
+        touched[account.pk] = account
+    for account in touched.values():
+        account.version += 1
+    return list(touched.values())
+
+
+def _item_apply(*, actor, item: BatchItem, debit: LedgerAccount, credit: LedgerAccount, now) -> _Applied:
     """Change the locked accounts in memory and build the item's transaction (written later, set-based)."""
     hold = item.type == Transaction.Type.TRANSFER and item.hold
     txn = Transaction(
@@ -311,7 +489,6 @@ def _item_apply(*, actor, item: BatchItem, batch: Batch, debit: LedgerAccount, c
         description=item.description,
         metadata=item.metadata or {},
         initiated_by=actor,
-        batch=batch,
         created_at=now,
         committed_at=None if hold else now,
     )
@@ -319,26 +496,91 @@ def _item_apply(*, actor, item: BatchItem, batch: Batch, debit: LedgerAccount, c
         txn.expires_at = now + settings.HOLD_TTL
         debit.pending += item.amount
         debit.version += 1
-    else:
-        debit.posted -= item.amount
-        credit.posted += item.amount
-        debit.version += 1
-        credit.version += 1
-    return txn
+        return _Applied(item=item, txn=txn, lines=[], touched=[debit])
+    lines = [(debit, -item.amount), (credit, item.amount)]
+    return _Applied(item=item, txn=txn, lines=lines, touched=_lines_apply(lines))
 
 
-def _write(*, actor, batch, applied, posted_when_locked, now, key, fingerprint, body) -> None:
+def _conversion_apply(*, actor, item: BatchItem, lines: list, quote: FxQuote, now) -> _Applied:
+    source, destination = lines[0][0], lines[-1][0]
+    txn = Transaction(
+        id=uuid7(),
+        type=Transaction.Type.CONVERSION,
+        status=Transaction.Status.COMMITTED,
+        amount=quote.source_amount,
+        currency=quote.source_currency,
+        source_account=source,
+        destination_account=destination,
+        description=item.description,
+        metadata=item.metadata or {},
+        initiated_by=actor,
+        created_at=now,
+        committed_at=now,
+        source_amount=quote.source_amount,
+        destination_amount=quote.destination_amount,
+        destination_currency=quote.destination_currency,
+        rate=quote.rate,
+        quote=quote,
+    )
+    quote.used_at = now
+    return _Applied(item=item, txn=txn, lines=lines, touched=_lines_apply(lines))
+
+
+def _batch_write(*, actor, run: _Run, atomic: bool, count: int, key: str, fingerprint: str) -> BatchOutcome:
+    batch = Batch(id=uuid7(), owner=actor, atomic=atomic, count=count, created_at=run.now)
+    for applied in run.applied:
+        applied.txn.batch = batch
+    batch.succeeded = len(run.applied)
+    batch.failed = count - len(run.applied)
+    batch.status = Batch.Status.COMMITTED if not batch.failed else (Batch.Status.PARTIAL if run.applied else Batch.Status.FAILED)
+    batch.results = [
+        {**result, "transaction": str(result["transaction"].pk) if result["transaction"] else None} for result in run.results
+    ]
+    body = batch_representation(batch, {applied.txn.pk: applied.txn for applied in run.applied})
+    _rows_write(
+        actor=actor,
+        run=run,
+        audit_extra={"batch": str(batch.pk)},
+        first=[batch],
+        last=[IdempotencyRecord(user=actor, endpoint=ENDPOINT, key=key, fingerprint=fingerprint,
+                                response_status=201, response_body=body, transaction=None, created_at=run.now)],
+        # The caller sees batch.created after its items' transaction.created events.
+        events=[pending_event(type=EventType.BATCH_CREATED, data=body, user_ids=[actor.pk])],
+    )
+    return BatchOutcome(batch=batch, status=201, body=body, replayed=False)
+
+
+def _single_write(*, actor, run: _Run, key: str, fingerprint: str) -> MoneyOutcome:
+    (applied,) = run.applied
+    txn = applied.txn
+    body = transaction_representation(txn)
+    record = IdempotencyRecord(user=actor, endpoint=CONVERSION_ENDPOINT, key=key, fingerprint=fingerprint,
+                               response_status=201, response_body=body, transaction=txn, created_at=run.now)
+    _rows_write(actor=actor, run=run, audit_extra={}, first=[], last=[record], events=[])
+    return MoneyOutcome(transaction=txn, status=201, body=body, replayed=False)
+
+
+def _rows_write(*, actor, run: _Run, audit_extra: dict, first: list, last: list, events: list) -> None:
+    """The applied items' rows, set-based: entries, postings, transactions, audit, balances, quotes, events.
+
+    ``first`` rows go in before the transactions (the batch they point to),
+    ``last`` after them (the idempotency record), ``events`` after the items'
+    own. The entries are one INSERT (their ids are needed); on PostgreSQL
+    everything else is ONE statement of data-modifying CTEs (``_statements_run``).
+    """
+    now = run.now
     entries, postings, transactions, audits = [], [], [], []
     changed = {}
     # Each posting's balance_after, replaying the applied items from the balances found under the lock.
-    running = dict(posted_when_locked)
-    for item, txn, debit, credit in applied:
-        changed[debit.pk] = debit
-        changed[credit.pk] = credit
-        if txn.status == Transaction.Status.COMMITTED:
+    running = dict(run.posted_when_locked)
+    for applied in run.applied:
+        txn = applied.txn
+        for account in applied.touched:
+            changed[account.pk] = account
+        if applied.lines:
             entry = JournalEntry(ref_type=txn.type, ref_id=txn.pk, created_at=now)
             entries.append(entry)
-            for account, amount in ((debit, -item.amount), (credit, item.amount)):
+            for account, amount in applied.lines:
                 running[account.pk] += amount
                 postings.append(
                     Posting(entry=entry, account=account, currency=account.currency, amount=amount,
@@ -349,7 +591,6 @@ def _write(*, actor, batch, applied, posted_when_locked, now, key, fingerprint, 
         JournalEntry.objects.bulk_create(entries, batch_size=_INSERT_CHUNK)
         for posting in postings:
             posting.entry_id = posting.entry.pk
-        Posting.objects.bulk_create(postings, batch_size=_INSERT_CHUNK)
     entry_of = {entry.ref_id: entry for entry in entries}
     for txn in transactions:
         txn.entry = entry_of.get(txn.pk)
@@ -359,38 +600,76 @@ def _write(*, actor, batch, applied, posted_when_locked, now, key, fingerprint, 
                 action=AuditAction.HOLD_CREATED if txn.status == Transaction.Status.PENDING else _AUDIT_ACTIONS[txn.type],
                 target_type="transaction",
                 target_id=txn.pk,
-                data={**transaction_representation(txn), "batch": str(batch.pk)},
+                data={**transaction_representation(txn), **audit_extra},
             )
         )
     changed = list(changed.values())
-    _insert(batch)
-    _insert(*transactions)
-    _insert(*audits)
-    _insert(*[AuditPending(record=record) for record in audits])
-    _insert(IdempotencyRecord(user=actor, endpoint=ENDPOINT, key=key, fingerprint=fingerprint,
-                              response_status=201, response_body=body, transaction=None, created_at=now))
-    if changed:
-        balances_save(changed)
-    # The outbox, in this transaction: each item's transaction.created (both sides see it), then batch.created.
-    events_write(
-        [
-            transaction_event(
-                type=EventType.TRANSACTION_CREATED,
-                data=transaction_representation(txn),
-                accounts=[txn.source_account, txn.destination_account],
-            )
-            for txn in transactions
-        ]
+    # The outbox, in this transaction: each item's transaction.created (both sides see it), then ``events``.
+    outbox = [
+        transaction_event(
+            type=EventType.TRANSACTION_CREATED,
+            data=transaction_representation(txn),
+            accounts=[txn.source_account, txn.destination_account],
+        )
+        for txn in transactions
+    ] + events
+    _statements_run(
+        groups=[first, postings, transactions, audits, [AuditPending(record=record) for record in audits], last],
+        accounts=changed,
+        quotes=run.quotes_used,
+        used_at=now,
+        events=outbox,
     )
-    batch_event_record(data=body, user_id=actor.pk)
     audit_seal_after_commit()
     snapshots = {account.pk: Snapshot.of(account) for account in changed if account.is_customer}
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 
-def _insert(*instances) -> None:
-    """Multi-row INSERTs of one model, in chunks."""
-    for start in range(0, len(instances), _INSERT_CHUNK):
-        sql, params = insert_statement(*instances[start : start + _INSERT_CHUNK])
+_STATEMENT_PARAMS_MAX = 30_000  # one combined statement up to this many parameters; bigger batches send several
+
+
+def _statements_run(*, groups: list[list], accounts: list, quotes: list, used_at, events: list) -> None:
+    """Write ``groups`` (lists of rows of one model, in order), the balances, the quotes' use and the events.
+
+    PostgreSQL: ONE statement, every write a data-modifying CTE (foreign keys
+    and the balance trigger are checked at commit), while its parameters stay
+    under ``_STATEMENT_PARAMS_MAX``; beyond that (large batches), one
+    statement per chunk as on SQLite, whose path runs them one by one.
+    """
+    statements = [
+        insert_statement(*group[start : start + _INSERT_CHUNK])
+        for group in groups
+        for start in range(0, len(group), _INSERT_CHUNK)
+    ]
+    if connection.vendor == "postgresql":
+        if accounts:
+            statements.append(balances_statement(accounts))
+        if quotes:
+            statements.append((_QUOTES_USED_SQL, [used_at, [quote.pk for quote in quotes]]))
+        event_ctes, event_params, _written = events_statement_ctes(events) if events else ([], [], [])
+        if sum(len(params) for _sql, params in statements) + len(event_params) <= _STATEMENT_PARAMS_MAX:
+            texts = [sql for sql, _params in statements] + [sql for _name, sql in event_ctes]
+            params = [value for _sql, values in statements for value in values] + event_params
+            *head, tail = texts
+            prefix = ", ".join(f"w{number} AS ({sql})" for number, sql in enumerate(head))
+            with connection.cursor() as cursor:
+                cursor.execute(f"WITH {prefix} {tail}" if prefix else tail, params)
+            if events:
+                transaction.on_commit(functools.partial(metrics.events_committed, events))
+            return
         with connection.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        events_write(events)
+        return
+    with connection.cursor() as cursor:
+        for sql, params in statements:
             cursor.execute(sql, params)
+    if accounts:
+        balances_save(accounts)
+    if quotes:
+        FxQuote.objects.filter(pk__in=[quote.pk for quote in quotes]).update(used_at=used_at)
+    events_write(events)
+
+
+_QUOTES_USED_SQL = f'UPDATE "{FxQuote._meta.db_table}" SET "used_at" = %s::timestamptz WHERE "id" = ANY(%s::uuid[])'

@@ -249,6 +249,7 @@ def idempotent_run(
     fingerprint: str,
     movement: Movement,
     before: Callable[[], None] | None = None,
+    before_needless: Callable[[], bool] | None = None,
 ) -> MoneyOutcome:
     """Write ``movement`` at most once per (user, endpoint, key); see the module docstring.
 
@@ -256,13 +257,18 @@ def idempotent_run(
     with a PIN first looks the key up, so a retry is replayed without paying
     for bcrypt again. Without ``before`` the movement's own write is the
     lookup (``transactions.movements``: the key is claimed first, in the same
-    statement). Raises IdempotencyKeyReused, IdempotencyInProgress, and
-    whatever ``before`` or the movement raise (nothing is written then).
+    statement). ``before_needless`` (a PIN proven from the cache,
+    ``accounts.services.pin_proven``) returning True means ``before`` would
+    pass and write nothing: the request then takes the path without
+    ``before``, one round trip fewer, with the same answer for a new key, a
+    finished one and one in flight. Raises IdempotencyKeyReused,
+    IdempotencyInProgress, and whatever ``before`` or the movement raise
+    (nothing is written then).
     """
     idempotency_key_validate(key)
     guard = _in_flight_guard(user, endpoint, key)
     try:
-        if before is not None:
+        if before is not None and not (before_needless is not None and before_needless()):
             if guard.claim_and_probe(user=user, endpoint=endpoint, key=key):
                 record = _record_find(user=user, endpoint=endpoint, key=key)
                 if record is not None:

@@ -1,7 +1,7 @@
 """The business view of money movement: transactions and idempotency records.
 
 A ``Transaction`` is what the client asked for (deposit, withdrawal, transfer,
-reversal) and its lifecycle: ``pending`` (an open hold) -> ``committed`` |
+conversion, reversal) and its lifecycle: ``pending`` (an open hold) -> ``committed`` |
 ``voided``; ``committed`` -> ``reversed``. A committed transaction points at
 the ``ledger.JournalEntry`` that moved the money; a pending hold has no entry
 yet (see the design note in ``ledger/models.py``).
@@ -61,6 +61,7 @@ class Transaction(models.Model):
         WITHDRAWAL = "withdrawal", "Withdrawal"
         TRANSFER = "transfer", "Transfer"
         REVERSAL = "reversal", "Reversal"
+        CONVERSION = "conversion", "Conversion"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -109,13 +110,23 @@ class Transaction(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     committed_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="Holds only.")
+    # Conversions (and their reversals): both legs and the rate they were booked at. ``amount`` and
+    # ``currency`` are the source leg's. One quote, one conversion: the unique key is the database's guard.
+    source_amount = models.BigIntegerField(null=True, blank=True, editable=False)
+    destination_amount = models.BigIntegerField(null=True, blank=True, editable=False)
+    destination_currency = models.CharField(max_length=3, null=True, blank=True, editable=False)
+    rate = models.DecimalField(max_digits=40, decimal_places=30, null=True, blank=True, editable=False)
+    quote = models.OneToOneField(
+        "fx.FxQuote", null=True, blank=True, on_delete=models.PROTECT, related_name="transaction", editable=False
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="transactions_amount_positive"),
             models.CheckConstraint(
-                condition=Q(type__in=["deposit", "withdrawal", "transfer", "reversal"]), name="transactions_type_valid"
+                condition=Q(type__in=["deposit", "withdrawal", "transfer", "reversal", "conversion"]),
+                name="transactions_type_valid",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "committed", "voided", "reversed"]), name="transactions_status_valid"
@@ -123,6 +134,15 @@ class Transaction(models.Model):
             models.CheckConstraint(
                 condition=Q(source_account__isnull=False) | Q(destination_account__isnull=False),
                 name="transactions_has_a_side",
+            ),
+            # A conversion carries both legs, its rate and its quote, and has both (customer) sides.
+            models.CheckConstraint(
+                condition=~Q(type="conversion")
+                | (
+                    Q(source_amount__isnull=False) & Q(destination_amount__isnull=False) & Q(rate__isnull=False)
+                    & Q(quote__isnull=False) & Q(source_account__isnull=False) & Q(destination_account__isnull=False)
+                ),
+                name="transactions_conversion_shape",
             ),
         ]
         indexes = [
@@ -134,6 +154,10 @@ class Transaction(models.Model):
             models.Index(fields=["destination_account", "-created_at", "-id"], name="txn_destination_keyset_idx"),
             models.Index(
                 fields=["expires_at"], condition=Q(status="pending"), name="txn_open_holds_idx"
+            ),
+            # An account page's open holds: only pending rows are in it, so it stays small.
+            models.Index(
+                fields=["source_account", "expires_at"], condition=Q(status="pending"), name="txn_account_holds_idx"
             ),
         ]
 

@@ -46,7 +46,7 @@ from ledger.services import (
     system_shards_forget,
 )
 from ledgerx.fastsql import prepared_cursor, rows_insert
-from ledgerx.observability import metrics
+from ledgerx.observability import metrics, tracing
 from transactions.engine.codes import refusal
 from transactions.engine import postgres as engine_call
 from transactions.models import IdempotencyRecord, Transaction
@@ -172,6 +172,14 @@ def _write_orm(movement: Movement, record: IdempotencyRecord, system_id) -> None
     events_write(movement.events)
 
 
+# The function's result columns (sql/movements.sql): entry_id, account_id, posted, pending,
+# version, status, name (the account's state for the cache), booked_at, committed, lock_wait_us.
+_ACCOUNT, _BOOKED_AT, _LOCK_WAIT_US = 1, 7, 9
+# A movement's events say when it was booked, as its stored response does: the moment the
+# function takes under its locks, read from the call's own result in the same statement.
+_EVENT_DATA_BOOKED = "jsonb_set(%s::jsonb, '{committed_at}', COALESCE((SELECT m.committed FROM m LIMIT 1), 'null'::jsonb))"
+
+
 def _write_postgres(
     movement: Movement, record: IdempotencyRecord, system, lock_key: int | None, unlock_session: bool
 ) -> None:
@@ -179,13 +187,18 @@ def _write_postgres(
     params = engine_call.call_params(engine_call.Call(movement, record, system, lock_key, unlock_session))
     try:
         # The events ride in the same statement (data-modifying CTEs after the call's).
-        ctes, event_params, _events = events_statement_ctes(movement.events)
+        ctes, event_params, _events = events_statement_ctes(movement.events, data_sql=_EVENT_DATA_BOOKED)
         events_sql = "".join(f", {name} AS ({text})" for name, text in ctes)
         call_sql = engine_call.CALL_SQL
         sql = f"WITH m AS ({call_sql}){events_sql} SELECT * FROM m" if ctes else call_sql
-        with prepared_cursor() as cursor:
-            cursor.execute(sql, params + event_params)
-            rows = cursor.fetchall()
+        with tracing.span("ledgerx.movement", **{"ledgerx.type": txn.type, "ledgerx.currency": txn.currency}):
+            sent_ns = tracing.now_ns()
+            with prepared_cursor() as cursor:
+                cursor.execute(sql, params + event_params)
+                rows = cursor.fetchall()
+            if rows:
+                # The lock is taken inside the call: its span has the duration the function measured.
+                tracing.span_measured("ledgerx.movement.lock_wait", start_ns=sent_ns, duration_ns=rows[0][_LOCK_WAIT_US] * 1000)
     except DatabaseError as exc:
         _raise_refusal(exc, movement)
         raise
@@ -196,14 +209,14 @@ def _write_postgres(
         txn.entry_id = rows[0][0]
         if txn.status == Transaction.Status.COMMITTED:
             # The booking moment, taken under the locks (the function stored it in the response and the audit data).
-            booked = rows[0][-1]
+            booked = rows[0][_BOOKED_AT]
             txn.committed_at = booked
             movement.body["committed_at"] = timestamp(booked)
             movement.audit.data["committed_at"] = timestamp(booked)
     txn._state.adding = False
     txn._state.db = connection.alias
     # The customer accounts' state the function wrote, for the cache (as ``entry_post`` does on the ORM path).
-    snapshots = {account: Snapshot(*state) for _entry, account, *state, _booked in rows}
+    snapshots = {row[_ACCOUNT]: Snapshot(*row[_ACCOUNT + 1 : _BOOKED_AT]) for row in rows}
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 

@@ -9,6 +9,7 @@ same shape for the OpenAPI schema and delegates here.
 import uuid
 from datetime import datetime
 
+from fx.rounding import rate_text
 from transactions.models import Batch, Transaction
 
 
@@ -32,7 +33,7 @@ def _reversed_by_id(txn: Transaction) -> str | None:
 
 
 def transaction_representation(txn: Transaction) -> dict:
-    return {
+    body = {
         "id": str(txn.pk),
         "type": txn.type,
         "status": txn.status,
@@ -48,6 +49,16 @@ def transaction_representation(txn: Transaction) -> dict:
         "reversed_by": _reversed_by_id(txn),
         "batch": str(txn.batch_id) if txn.batch_id else None,
     }
+    if txn.source_amount is not None:
+        # A conversion (or its reversal): both legs and the recorded rate; ``amount``/``currency`` are the source leg.
+        body.update(
+            source_amount=txn.source_amount,
+            destination_amount=txn.destination_amount,
+            destination_currency=txn.destination_currency,
+            rate=rate_text(txn.rate),
+            quote=str(txn.quote_id) if txn.quote_id else None,
+        )
+    return body
 
 
 def batch_representation(batch: Batch, transactions: dict) -> dict:

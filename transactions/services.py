@@ -16,14 +16,14 @@ here from the service's own arguments without the PIN
 (``transactions.idempotency``). The API layer only renders the outcome.
 """
 
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from accounts.exceptions import UserSuspended
-from accounts.services import pin_verify
+from accounts.services import pin_proven, pin_verify
 from audit.models import AuditAction, AuditRecord
 from audit.services import audit_record_unsaved, audit_rows_queued
 from events.models import EventType
@@ -35,7 +35,8 @@ from ledger.services import accounts_lock, entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from ledgerx.fastsql import rows_insert
 from ledgerx.ids import uuid7
-from ledgerx.text import text_error
+from ledgerx.text import reason_clean, text_error
+from transactions.batches import BatchItem, conversion_run
 from transactions.idempotency import MoneyOutcome, idempotent_run, request_fingerprint
 from transactions.movements import Movement, after_lock, check_actor_active, check_can_move
 from transactions.models import IdempotencyRecord, Transaction
@@ -117,6 +118,7 @@ def _external_movement(
     metadata: dict,
     inbound: bool,
     before: Callable[[], None] | None,
+    before_needless: Callable[[], bool] | None = None,
 ) -> MoneyOutcome:
     """A movement between a customer account and the outside world.
 
@@ -157,6 +159,7 @@ def _external_movement(
             events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[account]),),
         ),
         before=before,
+        before_needless=before_needless,
     )
 
 
@@ -211,6 +214,7 @@ def withdrawal_create(
         metadata=metadata or {},
         inbound=False,
         before=lambda: pin_verify(user=actor, pin=pin),
+        before_needless=lambda: pin_proven(user=actor, pin=pin),
     )
 
 
@@ -293,7 +297,61 @@ def transfer_create(
             events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[source, destination]),),
         ),
         before=lambda: pin_verify(user=actor, pin=pin),
+        before_needless=lambda: pin_proven(user=actor, pin=pin),
     )
+
+
+# --- Conversions ------------------------------------------------------------------------
+
+
+def conversion_create(
+    *,
+    actor,
+    quote_id,
+    source: LedgerAccount,
+    destination: LedgerAccount,
+    pin: str,
+    idempotency_key: str,
+    description: str = "",
+    metadata: dict | None = None,
+) -> MoneyOutcome:
+    """Convert between two of the actor's accounts at the amounts and rate of the actor's quote (``fx``).
+
+    A movement of the batch engine with one conversion item
+    (``transactions.batches.conversion_run``): the same locks, refusal order,
+    audit, events and cache refresh as any movement. Raises
+    ValidationFailed, NotFound (an account or the quote not the actor's),
+    SameAccount, CurrencyMismatch (not the quote's currencies),
+    PinNotSet/InvalidPin/UserSuspended, QuoteExpired (expired or used),
+    AccountFrozen, InsufficientFunds, BalanceLimit, and the idempotency errors.
+    """
+    _input_validate(amount=1, description=description, metadata=metadata)
+    try:
+        quote_id = quote_id if isinstance(quote_id, uuid.UUID) else uuid.UUID(str(quote_id))
+    except ValueError:
+        raise ValidationFailed(fields={"quote": ["Must be a valid UUID."]}) from None
+    if not source.is_customer or source.owner_id != actor.pk or not destination.is_customer or destination.owner_id != actor.pk:
+        raise NotFound()
+    metadata = metadata or {}
+    item = BatchItem(
+        type=Transaction.Type.CONVERSION,
+        source_account=source.pk,
+        destination_account=destination.pk,
+        quote=quote_id,
+        description=description,
+        metadata=metadata,
+    )
+    fingerprint = request_fingerprint(
+        "conversions",
+        {
+            "quote": str(quote_id),
+            "source_account": str(source.pk),
+            "destination_account": str(destination.pk),
+            "description": description,
+            "metadata": metadata,
+        },
+    )
+    return conversion_run(actor=actor, item=item, pin=pin, idempotency_key=idempotency_key, fingerprint=fingerprint)
 
 
 def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: AuditAction) -> Transaction:
@@ -408,9 +466,7 @@ def transaction_reverse(*, actor, transaction: Transaction, reason: str) -> Tran
     InvalidState (a reversal, not committed, or already reversed),
     InsufficientFunds (a customer account would go below zero or below its holds).
     """
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(fields={"reason": ["A non-empty reason is required."]})
-    reason = reason.strip()
+    reason = reason_clean(reason)
     with db_transaction.atomic(durable=True):
         reversal = reversal_write(actor=actor, transaction=transaction, reason=reason)
     transaction.status = Transaction.Status.REVERSED
@@ -450,8 +506,7 @@ def reversal_write(*, actor, transaction: Transaction, reason: str, **audit_extr
             id=reversal_id,
             type=Transaction.Type.REVERSAL,
             status=Transaction.Status.COMMITTED,
-            amount=original.amount,
-            currency=original.currency,
+            **_reversal_legs(original),
             source_account_id=original.destination_account_id,
             destination_account_id=original.source_account_id,
             description=f"Reversal of {original.pk}",
@@ -480,6 +535,20 @@ def reversal_write(*, actor, transaction: Transaction, reason: str, **audit_extr
             transaction_event(type=EventType.TRANSACTION_REVERSED, data=transaction_representation(original), accounts=sides),
         ])
     return reversal
+
+
+def _reversal_legs(original: Transaction) -> dict:
+    """The reversal's amount fields: the original's, sides swapped; a conversion's both legs at its recorded rate."""
+    if original.type != Transaction.Type.CONVERSION:
+        return {"amount": original.amount, "currency": original.currency}
+    return {
+        "amount": original.destination_amount,
+        "currency": original.destination_currency,
+        "source_amount": original.destination_amount,
+        "destination_amount": original.source_amount,
+        "destination_currency": original.currency,
+        "rate": original.rate,
+    }
 
 
 # --- Housekeeping -----------------------------------------------------------------------

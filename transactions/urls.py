@@ -7,6 +7,7 @@ urlpatterns = [
     path("deposits", apis.DepositCreateApi.as_view(), name="deposits"),
     path("withdrawals", apis.WithdrawalCreateApi.as_view(), name="withdrawals"),
     path("transfers", apis.TransferCreateApi.as_view(), name="transfers"),
+    path("conversions", apis.ConversionCreateApi.as_view(), name="conversions"),
     path("batches", apis.BatchesApi.as_view(), name="batches"),
     path("batches/<uuid_ci:batch_id>", apis.BatchDetailApi.as_view(), name="batch-detail"),
     path("transactions", apis.TransactionListApi.as_view(), name="transactions"),

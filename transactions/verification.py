@@ -1,6 +1,6 @@
-"""Checks that tie the books to transactions: holds and idempotency."""
+"""Checks that tie the books to transactions: holds, conversions and idempotency."""
 
-from ledger.verification import ACCOUNT, CheckResult, checks_run, ledger_checks
+from ledger.verification import ACCOUNT, POSTING, CheckResult, checks_run, ledger_checks
 from transactions.models import Batch, IdempotencyRecord, Transaction
 
 TXN = Transaction._meta.db_table
@@ -23,6 +23,14 @@ TRANSACTION_CHECKS: list[tuple[str, str]] = [
         "every reversed transaction has exactly one reversal",
         f"SELECT t.id AS transaction_id FROM {TXN} t LEFT JOIN {TXN} r ON r.reverses_id = t.id "
         f"WHERE (t.status = 'reversed') <> (r.id IS NOT NULL)",
+    ),
+    (
+        "every conversion's entry moves its recorded amounts on its two accounts",
+        f"SELECT t.id AS transaction_id, t.source_amount, t.destination_amount FROM {TXN} t "
+        f"LEFT JOIN {POSTING} ps ON ps.entry_id = t.entry_id AND ps.account_id = t.source_account_id "
+        f"LEFT JOIN {POSTING} pd ON pd.entry_id = t.entry_id AND pd.account_id = t.destination_account_id "
+        f"WHERE t.type = 'conversion' AND t.entry_id IS NOT NULL "
+        f"AND (COALESCE(ps.amount, 0) <> -t.source_amount OR COALESCE(pd.amount, 0) <> t.destination_amount)",
     ),
     (
         "each idempotency key maps to at most one transaction",

@@ -27,7 +27,6 @@ class Migration(migrations.Migration):
         ("accounts", "0001_initial"),
         ("ledger", "0001_initial"),
         ("transactions", "0001_initial"),
-        ("auditlog", "0017_add_actor_email"),
     ]
 
     operations = [migrations.RunPython(forward, backward)]

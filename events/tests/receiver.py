@@ -23,6 +23,9 @@ class Receiver:
     response_body: bytes = b"ok"
     hang: float = 0  # seconds to stall before answering (a request in flight when a worker is killed)
     started: int = 0  # requests that reached the handler
+    delay: float = 0  # seconds each request takes before its answer (a slow receiver)
+    in_flight: dict = field(default_factory=dict)  # path -> requests being handled now
+    peak: dict = field(default_factory=dict)  # path -> most requests handled at once
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -41,6 +44,17 @@ def _handler(owner: "Receiver"):
             body = self.rfile.read(length)
             with owner.lock:
                 owner.started += 1
+                owner.in_flight[self.path] = now = owner.in_flight.get(self.path, 0) + 1
+                owner.peak[self.path] = max(owner.peak.get(self.path, 0), now)
+            try:
+                self._answer(body)
+            finally:
+                with owner.lock:
+                    owner.in_flight[self.path] -= 1
+
+        def _answer(self, body):
+            if owner.delay:
+                time.sleep(owner.delay)
             if owner.hang:
                 time.sleep(owner.hang)
                 return  # the sender is gone by then; nothing is recorded

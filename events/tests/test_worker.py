@@ -116,6 +116,30 @@ def test_receiver_down_then_up_every_event_arrives_in_order_of_first_attempts(re
     assert WebhookEndpoint.objects.get().failing_since is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_is_sent_in_the_order_of_the_event_log_not_of_the_ids(receiver, monkeypatch):
+    """Three deposits committed one after the other, with ids that sort the other way round."""
+    import uuid
+
+    import events.services
+
+    # Version 7 ids whose time part goes backwards (delivery ids on PostgreSQL share it).
+    ids = (uuid.UUID(f"{ms:012x}7000800000000000{ms % 4096:04x}") for ms in range(0x019000000000, 0, -1))
+    monkeypatch.setattr(events.services, "uuid7", lambda: next(ids))
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    receiver.status = 500
+    for amount in (1, 2, 3):
+        _deposit(account, amount)
+    assert deliveries_run(worker_id="w1") == 3
+    receiver.status = 200
+    Delivery.objects.update(next_attempt_at=timezone.now())  # the receiver is back: the whole backlog is due at once
+    assert deliveries_run(worker_id="w1") == 3
+    amounts = [json.loads(item.body)["data"]["amount"] for item in receiver.received]
+    assert amounts == [1, 2, 3]
+    assert list(Delivery.objects.order_by("id").values_list("event__data__amount", flat=True)) == [3, 2, 1]
+
+
 def test_an_endpoint_failing_for_five_days_is_disabled_with_an_event_and_an_audit_record(receiver):
     account = customer_account()
     endpoint, _ = endpoint_create(actor=account.owner, url=receiver.url)
@@ -255,6 +279,52 @@ def test_two_worker_loops_with_thread_pools_deliver_each_event_exactly_once(rece
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_two_workers_together_send_at_most_four_requests_at_once_to_an_endpoint(receiver):
+    """The limit is per endpoint across workers (each worker alone could send 8), and a busy endpoint starves no other."""
+    import time
+
+    from django.db import connection
+
+    from events.worker import PER_ENDPOINT, Worker
+
+    busy, other = customer_account(), customer_account()
+    endpoint_create(actor=busy.owner, url=receiver.url + "/busy")
+    endpoint_create(actor=other.owner, url=receiver.url + "/other")
+    for _ in range(16):
+        _deposit(busy, 1)
+    for _ in range(6):
+        _deposit(other, 1)
+    receiver.delay = 0.25
+    workers = [Worker(concurrency=8, batch=6, poll=0.02, periodic=False) for _ in range(2)]
+
+    def run(worker):
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(receiver.ids()) < 22 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        for worker in workers:
+            worker.stopping.set()
+        for thread in threads:
+            thread.join()
+    assert PER_ENDPOINT == 4
+    assert receiver.peak == {"/hook/busy": 4, "/hook/other": 4}
+    paths = [item.path for item in receiver.received]
+    assert (paths.count("/hook/busy"), paths.count("/hook/other")) == (16, 6)
+    assert len(set(receiver.ids())) == 22  # each once
+    assert paths.index("/hook/other") < 8  # served while the busy endpoint still had its backlog
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_delivery_loses_nothing(receiver):
     """A real ``manage.py worker`` process, killed with SIGKILL while its request is in flight."""
     import os
@@ -350,3 +420,79 @@ def test_the_worker_reconnects_after_its_database_connections_are_killed(receive
         worker.stopping.set()
         thread.join()
     assert [json.loads(item.body)["data"]["amount"] for item in receiver.received] == [1, 2]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_worker_wakes_on_a_notify_long_before_its_poll_interval(receiver):
+    import time
+
+    from django.db import connection
+
+    from events.models import DeliveryWaiter
+    from events.worker import Worker
+
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    worker = Worker(concurrency=2, poll=10, periodic=False)
+    assert worker.listen
+
+    def run():
+        try:
+            worker.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        for _ in range(200):  # until it waits
+            if DeliveryWaiter.objects.filter(worker_id=worker.worker_id).exists():
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)  # well inside its 10 s wait
+        started = time.monotonic()
+        _deposit(account, 5)
+        while not receiver.received and time.monotonic() - started < 8:
+            time.sleep(0.01)
+        assert receiver.received and time.monotonic() - started < 3
+    finally:
+        worker.stopping.set()
+        with connection.cursor() as cursor:
+            cursor.execute("NOTIFY ledgerx_deliveries")  # ends its current wait now
+        thread.join()
+    assert not DeliveryWaiter.objects.exists()  # a worker that stops withdraws its wait
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_new_delivery_notifies_only_while_a_worker_waits(receiver):
+    """PostgreSQL serializes notifying commits: with no worker waiting, movements do not notify."""
+    from datetime import timedelta
+
+    import psycopg
+    from django.db import connection
+
+    from events.models import DeliveryWaiter
+    from events.worker import WAKE_CHANNEL
+
+    account = customer_account()
+    endpoint_create(actor=account.owner, url=receiver.url)
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"], port=settings_dict["PORT"], user=settings_dict["USER"],
+        dbname=settings_dict["NAME"], autocommit=True,
+    ) as listener:
+        listener.execute(f"LISTEN {WAKE_CHANNEL}")
+        _deposit(account, 1)
+        assert list(listener.notifies(timeout=0.5)) == []
+        DeliveryWaiter.objects.create(worker_id="gone", until=timezone.now() - timedelta(seconds=1))
+        _deposit(account, 2)
+        assert list(listener.notifies(timeout=0.5)) == []  # an expired wait does not count
+        DeliveryWaiter.objects.create(worker_id="waiting", until=timezone.now() + timedelta(minutes=1))
+        _deposit(account, 3)
+        assert [note.channel for note in listener.notifies(timeout=2, stop_after=1)] == [WAKE_CHANNEL]
+        account_freeze(actor=AdminFactory(), account=account, reason="r")  # an event with a delivery: notifies too
+        assert len(list(listener.notifies(timeout=2, stop_after=1))) == 1
+        endpoint_create(actor=customer_account().owner, url=receiver.url)
+        assert Delivery.objects.count() == 4

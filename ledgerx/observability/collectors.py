@@ -61,7 +61,7 @@ def _read() -> tuple[int, float, int, int, float, int]:
             oldest = max(0.0, (timezone.now() - at).total_seconds())
     open_holds = Transaction.objects.filter(status=Transaction.Status.PENDING).count()
     now = timezone.now()
-    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)  # events_delivery_due_idx
+    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)  # events_delivery_due_pos_idx
     deliveries_due = due.count()
     first_due = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
     oldest_due = max(0.0, (now - first_due).total_seconds()) if first_due else 0.0

@@ -10,8 +10,10 @@ its own span) and Redis commands. The trace id also goes into the JSON logs
 (``ledgerx.logging``), beside the request id.
 """
 
+import contextlib
 import logging
 import os
+import time
 
 logger = logging.getLogger("ledgerx.tracing")
 _configured = False
@@ -70,3 +72,30 @@ def current_trace_id() -> str | None:
 
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+@contextlib.contextmanager
+def span(name: str, **attributes):
+    """A span named ``name`` around the block (nothing at all with tracing off)."""
+    if not _configured:
+        yield None
+        return
+    from opentelemetry import trace
+
+    with trace.get_tracer("ledgerx").start_as_current_span(name, attributes=attributes) as current:
+        yield current
+
+
+def span_measured(name: str, *, start_ns: int, duration_ns: int, **attributes) -> None:
+    """A finished span of a duration measured elsewhere (inside the database), starting at ``start_ns``."""
+    if not _configured:
+        return
+    from opentelemetry import trace
+
+    measured = trace.get_tracer("ledgerx").start_span(name, start_time=start_ns, attributes=attributes)
+    measured.end(end_time=start_ns + max(0, duration_ns))
+
+
+def now_ns() -> int:
+    """The clock spans are stamped with (wall time, nanoseconds)."""
+    return time.time_ns()

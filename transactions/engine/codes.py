@@ -11,11 +11,12 @@ item-level ones, evaluated under the account locks:
 3. ``user_suspended``   the actor is not active (checked under FOR SHARE of the user row)
 4. ``not_found``        an account is unknown, not a customer account, or not the actor's to debit
 5. ``same_account``     a transfer to its own source
-6. ``currency_mismatch`` the two sides hold different currencies
-7. ``account_frozen:source``       the debited customer account is frozen
-8. ``account_frozen:destination``  the credited customer account is frozen
-9. ``insufficient_funds`` the debited customer account's available balance is below the amount
-10. ``balance_limit``   a balance would pass ``ledger.exceptions.BALANCE_LIMIT``
+6. ``currency_mismatch`` the two sides hold different currencies (a conversion: not the quote's two)
+7. ``quote_expired``    a conversion's quote was used already or has expired (checked under its row lock)
+8. ``account_frozen:source``       the debited customer account is frozen
+9. ``account_frozen:destination``  the credited customer account is frozen
+10. ``insufficient_funds`` the debited customer account's available balance is below the amount
+11. ``balance_limit``   a balance would pass ``ledger.exceptions.BALANCE_LIMIT``
 
 ``key_bound`` is internal (the caller replays); every other code maps to one
 typed exception through ``REFUSALS``, used by the Python path and to translate
@@ -23,6 +24,7 @@ the SQL function's refusals (SQLSTATE LX000, the code as message).
 """
 
 from accounts.exceptions import UserSuspended
+from fx.exceptions import QuoteExpired
 from ledger.exceptions import AccountFrozen, BalanceLimit, CurrencyMismatch, InsufficientFunds, SameAccount
 from ledgerx.exceptions import LedgerXError, NotFound
 from transactions.exceptions import IdempotencyInProgress
@@ -34,6 +36,7 @@ PRECEDENCE = (
     "not_found",
     "same_account",
     "currency_mismatch",
+    "quote_expired",
     "account_frozen:source",
     "account_frozen:destination",
     "insufficient_funds",
@@ -54,6 +57,7 @@ REFUSALS: dict[str, type[LedgerXError] | object] = {
     "not_found": NotFound,
     "same_account": SameAccount,
     "currency_mismatch": CurrencyMismatch,
+    "quote_expired": QuoteExpired,
     "account_frozen:source": _frozen("source"),
     "account_frozen:destination": _frozen("destination"),
     "insufficient_funds": InsufficientFunds,

@@ -246,9 +246,11 @@ def test_a_transfer_is_one_statement_after_the_key_lookup():
     assert AuditSeal.objects.filter(record=audit).exists()  # sealed after commit (inline in tests)
 
 
-def test_the_key_probe_and_the_movement_call_are_prepared_once_per_connection():
+def test_the_key_probe_and_the_movement_call_are_prepared_once_per_connection(settings):
     """Both money-path statements run as prepared statements: parsed and planned once, then reused."""
     from django.db import connection
+
+    settings.PIN_CACHE_SECONDS = 0  # a PIN proven from the cache would skip the probe
 
     source = funded_account(amount=100)
     destination = funded_account(amount=0)

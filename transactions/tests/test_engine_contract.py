@@ -80,6 +80,7 @@ def test_precedence_is_one_ordered_list_with_one_exception_each():
         "not_found",
         "same_account",
         "currency_mismatch",
+        "quote_expired",
         "account_frozen:source",
         "account_frozen:destination",
         "insufficient_funds",
@@ -91,6 +92,7 @@ def test_precedence_is_one_ordered_list_with_one_exception_each():
         "not_found",
         "same_account",
         "currency_mismatch",
+        "quote_expired",
         "account_frozen",
         "account_frozen",
         "insufficient_funds",
@@ -397,6 +399,28 @@ def test_committed_at_is_the_booking_moment(client_for, pair, single):
     for account, at, before in ((destination, 300, 0), (source, 700, 1_000)):
         assert account_posted_as_of(account=account, as_of=committed) == at
         assert account_posted_as_of(account=account, as_of=committed - timedelta(microseconds=1)) == before
+
+
+@pytest.mark.parametrize("kind", ["deposit", "transfer", "batch"])
+def test_every_view_of_a_movement_says_the_same_booking_moment(client_for, pair, kind):
+    """The response, a replay, GET transactions/{id} and the transaction.created event agree to the microsecond."""
+    owner, source, destination = pair
+    client = client_for(owner)
+    if kind == "deposit":
+        path, body = "deposits", {"account": str(source.pk), "amount": 5}
+    elif kind == "transfer":
+        path, body = "transfers", {"source_account": str(source.pk), "destination_account": str(destination.pk), "amount": 5, "pin": PIN}
+    else:
+        path, body = "batches", {"items": [_transfer(source, destination, 5)], "pin": PIN}
+    answered = _post(client, path, body, key="moment").json()
+    replayed = _post(client, path, body, key="moment").json()
+    txn = answered["results"][0]["transaction"] if kind == "batch" else answered
+    assert (replayed["results"][0]["transaction"] if kind == "batch" else replayed) == txn
+    shown = client.get(f"/api/v1/transactions/{txn['id']}").json()
+    events = client.get("/api/v1/events", {"type": "transaction.created"}).json()["results"]
+    event = next(e for e in events if e["data"]["id"] == txn["id"])
+    assert txn["committed_at"] == shown["committed_at"] == event["data"]["committed_at"]
+    assert event["data"] == shown
 
 
 @pytest.mark.parametrize("single", [True, False], ids=["single", "batch"])

@@ -346,3 +346,16 @@ def test_a_proof_made_at_a_lower_cost_does_not_skip_the_rehash(bcrypt_calls, set
     services.pin_verify(user=user, pin=PIN)  # from the proof of the upgraded hash
     assert len(bcrypt_calls) == 1
     assert User.objects.get(pk=user.pk).pin_hash == upgraded
+
+
+def test_pin_proven_only_for_a_right_pin_bcrypt_accepted_and_nothing_to_write(user_with_pin, bcrypt_calls):
+    assert not services.pin_proven(user=user_with_pin, pin=PIN)  # never proven yet
+    _warm(user_with_pin, bcrypt_calls)
+    assert services.pin_proven(user=user_with_pin, pin=PIN)
+    assert not services.pin_proven(user=user_with_pin, pin="9999")  # a wrong PIN is for bcrypt to judge
+    assert not services.pin_proven(user=user_with_pin, pin="12a4")
+    User.objects.filter(pk=user_with_pin.pk).update(failed_pin_attempts=1)
+    assert not services.pin_proven(user=user_with_pin, pin=PIN)  # a reset to write: pin_verify does it
+    User.objects.filter(pk=user_with_pin.pk).update(failed_pin_attempts=0, status=User.Status.SUSPENDED)
+    assert not services.pin_proven(user=user_with_pin, pin=PIN)
+    assert bcrypt_calls == []  # pin_proven never runs bcrypt

@@ -139,3 +139,24 @@ def test_right_pin_stored_at_a_lower_cost_is_rehashed_at_the_configured_cost(set
     assert upgraded.failed_pin_attempts == 0
     services.pin_verify(user=user, pin=PIN)  # the new hash verifies
     assert User.objects.get(pk=user.pk).pin_hash == upgraded.pin_hash  # and is not re-hashed again
+
+
+@pytest.mark.django_db
+def test_a_user_read_for_the_request_is_not_read_again_and_only_once():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.services import REQUEST_ROW, _pin_row_of
+
+    user = UserFactory()
+    services.pin_set(user=user, pin=PIN, password=DEFAULT_PASSWORD)
+    fresh = User.objects.get(pk=user.pk)
+    setattr(fresh, REQUEST_ROW, True)
+    with CaptureQueriesContext(connection) as queries:
+        row = _pin_row_of(fresh)
+    assert len(queries) == 0
+    assert row["pin_hash"] == fresh.pin_hash and row["status"] == fresh.status
+    User.objects.filter(pk=user.pk).update(status=User.Status.SUSPENDED)
+    with CaptureQueriesContext(connection) as queries:
+        assert _pin_row_of(fresh)["status"] == User.Status.SUSPENDED  # the flag was used up
+    assert len(queries) == 1

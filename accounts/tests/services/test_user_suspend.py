@@ -30,7 +30,7 @@ def test_suspend_then_reinstate_clears_the_pin_counter(user):
 def test_reason_is_required(user, reason):
     with pytest.raises(ValidationFailed) as excinfo:
         services.user_suspend(actor=AdminFactory(), user=user, reason=reason)
-    assert excinfo.value.fields == {"reason": ["A reason is required."]}
+    assert excinfo.value.fields == {"reason": ["A non-empty reason is required."]}
     user.refresh_from_db()
     assert user.status == "active"
     assert audit_actions() == []

@@ -24,6 +24,8 @@ from transactions.services import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key, user_with_pin
 
 pytestmark = pytest.mark.django_db
+# Lists that also search by the start of a term (test_prefix_search.py): LIKE 'term%' on an index.
+PREFIX_SEARCHED = ("accounts_user", "ledger_ledgeraccount")
 
 
 @dataclass
@@ -102,7 +104,8 @@ def test_each_list_finds_what_the_term_names_with_exact_sql(superuser_client, wo
         pks, messages, sql = _search(superuser_client, model, term)
         assert (model, term, pks) == (model, term, expected)
         assert messages == []
-        _assert_exact(sql)
+        if model not in PREFIX_SEARCHED:
+            _assert_exact(sql)
 
 
 def test_an_email_finds_failed_logins_to_that_address_in_the_audit_trail(superuser_client, world, api_client):
@@ -119,9 +122,10 @@ def test_an_email_finds_failed_logins_to_that_address_in_the_audit_trail(superus
     ["accounts_user", "ledger_ledgeraccount", "ledger_journalentry", "ledger_posting", "transactions_transaction", "audit_auditrecord"],
 )
 def test_a_term_of_no_known_shape_finds_nothing_and_says_what_works(superuser_client, world, model):
-    pks, messages, sql = _search(superuser_client, model, "alice")
+    term = "al" if model in PREFIX_SEARCHED else "alice"  # shorter than a prefix search takes
+    pks, messages, sql = _search(superuser_client, model, term)
     assert pks == set()
-    assert len(messages) == 1 and messages[0].startswith('"alice" was not searched. Search by ')
+    assert len(messages) == 1 and messages[0].startswith(f'"{term}" was not searched. Search by ')
     _assert_exact(sql)
 
 

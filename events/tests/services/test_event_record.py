@@ -185,3 +185,44 @@ def test_the_database_refuses_update_and_delete_of_events():
         Event.objects.filter(pk=event.pk).update(type="account.frozen")
     with pytest.raises(DatabaseError), transaction.atomic():
         Event.objects.filter(pk=event.pk).delete()
+
+
+def test_each_event_and_its_recipients_carry_the_position_of_their_write():
+    """PostgreSQL: the writing transaction's id (movement statement and ORM writers alike); SQLite: a counter."""
+    source = funded_account(amount=1000)
+    destination = funded_account(amount=0)
+    transfer_create(actor=source.owner, source=source, destination=destination, amount=5, pin=PIN, idempotency_key=new_key())
+    account_freeze(actor=AdminFactory(), account=destination, reason="r")
+    events = list(Event.objects.order_by("id"))
+    assert len(events) == 3  # the deposit, the transfer, the freeze
+    for event in events:
+        assert set(EventRecipient.objects.filter(event=event).values_list("xid", flat=True)) == {event.xid}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+            (test_transaction,) = cursor.fetchone()
+        assert {event.xid for event in events} == {test_transaction}  # the whole test is one transaction
+    else:
+        positions = [event.xid for event in events]
+        assert positions == sorted(positions) and len(set(positions)) == 3
+
+
+@pytest.mark.postgres
+def test_rows_written_without_a_position_get_the_writers_transaction_id():
+    """What the previous version writes while it still serves during a deploy (it knows no ``xid``)."""
+    user = UserFactory()
+    endpoint = WebhookEndpoint.objects.create(owner=user, url="https://example.com/h", secret_nonce="n")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+        (writer,) = cursor.fetchone()
+        cursor.execute(
+            "WITH e AS (INSERT INTO events_event (id, type, created_at, data)"
+            " VALUES (gen_random_uuid(), 'account.frozen', now(), '{}') RETURNING id, xid),"
+            " r AS (INSERT INTO events_eventrecipient (event_id, user_id, type) SELECT e.id, %s, 'account.frozen' FROM e"
+            " RETURNING xid),"
+            " d AS (INSERT INTO events_delivery (id, event_id, endpoint_id, status, attempts, claimed_by, last_error,"
+            " created_at) SELECT gen_random_uuid(), e.id, %s, 'pending', 0, '', '', now() FROM e RETURNING xid)"
+            " SELECT e.xid, r.xid, d.xid FROM e, r, d",
+            [user.pk, endpoint.pk],
+        )
+        assert cursor.fetchone() == (writer, writer, writer)

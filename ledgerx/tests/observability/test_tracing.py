@@ -76,6 +76,11 @@ def test_a_request_becomes_a_trace_with_its_sql_and_its_id_in_the_logs(gunicorn_
     assert server[0]["name"] == "POST api/v1/deposits"
     children = [s for s in spans if s["trace_id"] == trace_id and s is not server[0]]
     assert any(s["attributes"].get("db.system") == "postgresql" for s in children), children
+    # The movement and the lock it waited for, each its own span of the request's trace.
+    names = {s["name"] for s in children}
+    assert {"ledgerx.movement", "ledgerx.movement.lock_wait"} <= names, names
+    movement = next(s for s in children if s["name"] == "ledgerx.movement")
+    assert movement["attributes"] == {"ledgerx.type": "deposit", "ledgerx.currency": "USD"}
 
     access = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     mine = [entry for entry in access if entry.get("request_id") == "trace-me-1" and entry.get("message") == "request"]

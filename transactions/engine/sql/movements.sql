@@ -13,6 +13,9 @@
 --
 -- committed_at, the postings' created_at and the stored response's
 -- committed_at are all the booking moment, clock_timestamp() under the locks.
+-- committed: the booking moment as the stored response writes it (JSON; null for a hold), which
+-- the events written in the same statement take too. lock_wait_us: how long the accounts'
+-- lock took (the trace's lock-wait span).
 DROP FUNCTION IF EXISTS ledgerx_movement_create(
     bigint, boolean, uuid, text, boolean, uuid, uuid, uuid, text, bigint, uuid, timestamptz, timestamptz, text, jsonb,
     text, text, text, jsonb, uuid, text, inet, text, jsonb
@@ -44,7 +47,7 @@ CREATE FUNCTION ledgerx_movement_create(
     p_audit_data jsonb
 ) RETURNS TABLE (
     entry_id bigint, account_id uuid, posted bigint, pending bigint, version bigint, status text, name text,
-    booked_at timestamptz
+    booked_at timestamptz, committed jsonb, lock_wait_us bigint
 )
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -60,6 +63,8 @@ DECLARE
     v_credit ledger_ledgeraccount%ROWTYPE;
     v_entry bigint;
     v_booked timestamptz;
+    v_lock_from timestamptz;
+    v_lock_wait_us bigint;
     v_committed jsonb;
 BEGIN
     -- 1. key claimed? 2. same key running elsewhere? (The try-lock succeeds at once if this session holds it.)
@@ -85,6 +90,7 @@ BEGIN
     END IF;
 
     -- Every touched account locked by ONE select in primary-key order (as ledger.services.accounts_lock).
+    v_lock_from := clock_timestamp();
     FOR v_row IN
         SELECT a.*
           FROM ledger_ledgeraccount a
@@ -103,6 +109,7 @@ BEGIN
 
     -- The booking moment, under the locks, from the clock the postings carry.
     v_booked := clock_timestamp();
+    v_lock_wait_us := (extract(epoch FROM v_booked - v_lock_from) * 1000000)::bigint;
 
     -- 4. accounts exist and are customer accounts.
     IF (p_source IS NOT NULL AND (v_src.id IS NULL OR v_src.kind <> 'customer'))
@@ -170,7 +177,8 @@ BEGIN
             UPDATE ledger_ledgeraccount a
                SET pending = a.pending + p_amount, version = a.version + 1
              WHERE a.id = p_source
-         RETURNING NULL::bigint, a.id, a.posted, a.pending, a.version, a.status::text, a.name::text, v_booked;
+         RETURNING NULL::bigint, a.id, a.posted, a.pending, a.version, a.status::text, a.name::text, v_booked,
+                   v_committed, v_lock_wait_us;
     ELSE
         -- One UPDATE for both sides; each posting carries the balance its account ends at.
         RETURN QUERY
@@ -186,7 +194,8 @@ BEGIN
                        c.posted, v_booked
                   FROM changed c
             )
-            SELECT v_entry, c.id, c.posted, c.pending, c.version, c.status::text, c.name::text, v_booked
+            SELECT v_entry, c.id, c.posted, c.pending, c.version, c.status::text, c.name::text, v_booked,
+                   v_committed, v_lock_wait_us
               FROM changed c WHERE c.kind = 'customer';
     END IF;
 

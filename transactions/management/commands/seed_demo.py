@@ -6,8 +6,9 @@ Two paths:
   registered with known credentials, an account per currency each, and
   deposits, withdrawals, transfers and holds made through the batch engine
   (``transactions.batches``: each user's movements in batches of up to 1000,
-  in order, one commit each), then holds committed, voided and left open and a
-  few reversals through their services. Every batch uses an idempotency key
+  in order, one commit each), then holds committed, voided and left open, a
+  few reversals and currency conversions (at demo rates set if missing)
+  through their services. Every batch and conversion uses an idempotency key
   derived from its user and position, so running the command again replays
   instead of moving money twice.
 * Bulk (``--transactions`` above the threshold): users, accounts, journal
@@ -53,15 +54,19 @@ from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import account_cache_after_commit, account_open, system_accounts_ensure
 from ledgerx.exceptions import LedgerXError
 from ledgerx.ids import uuid7
+from fx.models import FxRate
+from fx.services import quote_create, rate_set
 from transactions.batches import MAX_ITEMS, BatchItem, batch_create
-from transactions.models import Transaction
-from transactions.services import hold_commit, hold_void, transaction_reverse
+from transactions.models import IdempotencyRecord, Transaction
+from transactions.services import conversion_create, hold_commit, hold_void, transaction_reverse
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_PIN = "4826"
 ADMIN = ("admin@ledgerx.local", "admin-password-2026")
 COMPLIANCE = ("compliance@ledgerx.local", "compliance-password-2026")
 BULK_NAMED_USERS = 12
+# Demo mid rates (base, quote, mid, spread in bps), set only where the pair has no rate yet.
+DEMO_RATES = (("USD", "NGN", "1532.75", 50), ("GBP", "USD", "1.2705", 25), ("EUR", "USD", "1.0842", 25))
 
 
 class Progress:
@@ -211,6 +216,10 @@ class Command(BaseCommand):
         transfers.sort(key=lambda txn: txn.pk)
         self._finish_holds(holds)
         self._reversals(admin, transfers)
+        by_currency: dict[str, list[LedgerAccount]] = {}
+        for account in accounts:
+            by_currency.setdefault(account.currency, []).append(account)
+        counts["conversion"] = self._conversions(admin, by_currency)
         self.stdout.write(
             "movements: " + ", ".join(f"{name} {count}" for name, count in counts.items())
         )
@@ -276,6 +285,35 @@ class Command(BaseCommand):
                 transaction_reverse(actor=admin, transaction=txn, reason="demo: customer dispute")
             except LedgerXError:
                 pass  # the receiver already spent it: the service refuses, as it should
+
+    def _conversions(self, admin: User, by_currency: dict) -> int:
+        """One conversion per customer from their USD wallet to their NGN one (a tenth of its balance).
+
+        Idempotent like the rest: a conversion whose key is bound already is
+        skipped (a new quote would make the replay a different request).
+        """
+        for base, quote, mid, spread in DEMO_RATES:
+            if {base, quote} <= set(self.currencies) and not FxRate.objects.filter(base__in=(base, quote), quote__in=(base, quote)).exists():
+                rate_set(actor=admin, base=base, quote=quote, mid=mid, spread_bps=spread, source="seed_demo")
+        naira = {account.owner_id: account for account in by_currency.get("NGN", [])}
+        made = 0
+        for source in by_currency.get("USD", []):
+            destination = naira.get(source.owner_id)
+            key = f"seed-fx-{source.pk}"
+            if destination is None or IdempotencyRecord.objects.filter(user=source.owner, endpoint="conversions", key=key).exists():
+                continue
+            source.refresh_from_db()
+            if source.available < 10:
+                continue
+            try:
+                offer = quote_create(actor=source.owner, source_currency="USD", destination_currency="NGN",
+                                     source_amount=source.available // 10)
+                conversion_create(actor=source.owner, quote_id=offer.pk, source=source, destination=destination,
+                                  pin=DEMO_PIN, idempotency_key=key, description="demo conversion")
+            except LedgerXError:
+                continue  # e.g. a frozen wallet, or a stale rate nobody refreshed
+            made += 1
+        return made
 
     # --- bulk path -----------------------------------------------------------------------------
 

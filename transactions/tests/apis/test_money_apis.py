@@ -244,6 +244,10 @@ def test_transaction_list_filters_and_scope(client_for):
     assert len(client.get("/api/v1/transactions", {"account": str(source.pk)}).json()["results"]) == 3
     assert client.get("/api/v1/transactions", {"account": str(stranger.pk)}).status_code == 404
     assert client.get("/api/v1/transactions", {"status": "bogus"}).status_code == 400
+    for name in ("account", "status", "type", "batch"):  # an empty filter is a bad value, not "no filter"
+        response = client.get(f"/api/v1/transactions?{name}=")
+        assert response.status_code == 400 and name in response.json()["error"]["fields"], name
+    assert client.get("/api/v1/events?type=").status_code == 400
     # The receiver sees the transfers, the stranger sees only their own deposit.
     receiver = client_for(destination.owner).get("/api/v1/transactions").json()["results"]
     assert len(receiver) == 2

@@ -97,3 +97,51 @@ def test_redis_dying_turns_warm_transfers_back_into_bcrypt_checks(client_for, pr
     source.refresh_from_db()
     assert source.posted == 10_000 - 3 * 25
     assert User.objects.get(pk=source.owner_id).failed_pin_attempts == 1
+
+
+@pytest.mark.postgres
+def test_a_warm_transfer_is_the_token_user_read_and_the_movement_call(api_client):
+    """Nothing else reaches the database: the accounts are known to the process, the
+    PIN fields come from the row the token authentication read, and a PIN proven from
+    the cache needs no key probe before it (the movement claims the key first)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    source, destination = funded_account(), funded_account()
+    tokens = _login(api_client, source.owner)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert _transfer(api_client, source, destination, key="cold").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        assert _transfer(api_client, source, destination, key="warm").status_code == 201
+    # The test's own transaction turns the movement's commit into a savepoint pair.
+    statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
+    assert len(statements) == 2, statements
+    assert 'FROM "accounts_user"' in statements[0]
+    assert "ledgerx_movement_create" in statements[1]
+    source.refresh_from_db()
+    assert source.posted == 10_000 - 2 * 25
+
+
+def test_a_retry_with_a_pin_proven_from_the_cache_replays_and_a_changed_body_is_refused(api_client):
+    source, destination = funded_account(), funded_account()
+    tokens = _login(api_client, source.owner)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert _transfer(api_client, source, destination, key="first").status_code == 201  # proves the PIN
+    first = _transfer(api_client, source, destination, key="k")
+    again = _transfer(api_client, source, destination, key="k")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    changed = api_client.post(
+        "/api/v1/transfers",
+        {"source_account": str(source.pk), "destination_account": str(destination.pk), "amount": 26, "pin": PIN},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+    assert changed.status_code == 422 and changed.json()["error"]["code"] == "idempotency_key_reused"
+    User.objects.filter(pk=source.owner.pk).update(status=User.Status.SUSPENDED)
+    after_suspension = _transfer(api_client, source, destination, key="k")
+    assert after_suspension.status_code == 201 and after_suspension["Idempotent-Replayed"] == "true"
+    refused = _transfer(api_client, source, destination, key="new")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "user_suspended"
+    source.refresh_from_db()
+    assert source.posted == 10_000 - 2 * 25

@@ -1,0 +1,3 @@
+"""Fixtures for the fx tests."""
+
+from ledger.tests.fixtures import client_for  # noqa: F401
