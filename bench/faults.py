@@ -111,7 +111,9 @@ class Stack:
             "LEDGERX_SSL_REDIRECT": "0",
             "LEDGERX_HSTS_SECONDS": "0",
             "LEDGERX_ACCESS_LOG": "0",
-            "LEDGERX_AUTH_RATE": "100000/m",  # the login client measures outages, not the limit
+            # The clients measure outages, not the rate limits (8 clients exceed 600/m for 4 users).
+            "LEDGERX_AUTH_RATE": "100000/m",
+            "LEDGERX_API_RATE": "100000/m",
             "LEDGERX_WORKERS": str(config.workers),
             "LEDGERX_BIND": f"127.0.0.1:{config.http_port}",
             "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
