@@ -28,6 +28,9 @@ shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 bind = os.environ.get("LEDGERX_BIND", "0.0.0.0:8000")
+# /healthz and /readyz on a port of their own, answered by a thread of each
+# worker that never waits behind the request threads (ledgerx.server.probes).
+probe_bind = os.environ.get("LEDGERX_PROBE_BIND", "")
 workers = int(os.environ.get("LEDGERX_WORKERS", multiprocessing.cpu_count() + 1))
 # gthread, with gunicorn's own refusals (below) answered in the JSON envelope.
 worker_class = "ledgerx.server.workers.JsonErrorThreadWorker"
@@ -73,6 +76,13 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    if probe_bind:
+        from ledgerx.server.probes import start_probe_listener
+
+        start_probe_listener(probe_bind)
 
 
 def post_fork(server, worker):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
@@ -29,6 +30,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from audit.admin_reauth import password_proof_fresh, password_reverify
 from ledgerx.db.replicas import replica_run
 from ledgerx.exceptions import LedgerXError
 
@@ -290,6 +292,8 @@ class ReadOnlyAdmin(IndexedListAdmin):
 
 
 class ReasonForm(forms.Form):
+    """The confirmation page's form: a reason, and the password when the session's last check is old."""
+
     reason = forms.CharField(
         label="Reason",
         max_length=1000,
@@ -297,6 +301,30 @@ class ReasonForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Required. Recorded in the audit trail with your name.",
     )
+
+    def __init__(self, *args, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        if not password_proof_fresh(request.session):
+            minutes = max(1, settings.ADMIN_REAUTH_SECONDS // 60)
+            self.fields["password"] = forms.CharField(
+                label="Your password",
+                strip=False,
+                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                help_text=f"Required: your password was last checked more than {minutes} minute(s) ago.",
+            )
+
+    def clean_password(self):
+        from accounts.exceptions import InvalidCredentials
+
+        password = self.cleaned_data["password"]
+        try:
+            password_reverify(self.request, password)
+        except InvalidCredentials:
+            raise forms.ValidationError("Wrong password.", code="invalid_credentials") from None
+        except LedgerXError as exc:  # rate limited, or the limiter is down
+            raise forms.ValidationError(exc.message, code=exc.code) from None
+        return password
 
 
 # An action started from an object page names the page to go back to ("No, take me back", and after it ran).
@@ -341,7 +369,7 @@ def reason_action(
         )
         return None
     if request.POST.get("confirm") == "yes":
-        form = ReasonForm(request.POST)
+        form = ReasonForm(request.POST, request=request)
         if form.is_valid():
             done, refused = [], []
             for obj in objects:
@@ -357,7 +385,7 @@ def reason_action(
             # From an object page: back to it. From a list: None (Django reloads the list, filters kept).
             return HttpResponseRedirect(back_url) if request.POST.get(BACK_FIELD) else None
     else:
-        form = ReasonForm()
+        form = ReasonForm(request=request)
     opts = modeladmin.model._meta
     context = {
         **modeladmin.admin_site.each_context(request),

@@ -18,4 +18,9 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
+        from audit.admin_reauth import on_login
+
         post_migrate.connect(_compliance_group_restore, sender=self, dispatch_uid="audit_compliance_group")
+        user_logged_in.connect(on_login, dispatch_uid="audit_admin_password_proof")

@@ -401,6 +401,10 @@ FOUR_EYES_REINSTATE = env_bool("LEDGERX_FOUR_EYES_REINSTATE", False)
 SESSION_COOKIE_AGE = env_int("LEDGERX_ADMIN_SESSION_IDLE_SECONDS", 30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# A back-office action that changes someone's money or access (freeze, suspend,
+# reverse, approve...) asks for the password again once the session's last
+# password check is older than this (audit.admin_reauth); 0 asks every time.
+ADMIN_REAUTH_SECONDS = env_int("LEDGERX_ADMIN_REAUTH_SECONDS", 5 * 60)
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -3,7 +3,6 @@
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.urls import reverse
@@ -75,7 +74,12 @@ def _replicas() -> dict[str, str]:
     return {alias: state.label for alias, state in replica_states().items()}
 
 
-def readyz(request):
+def readiness() -> tuple[int, dict]:
+    """(status, body) of the readiness probe: 200 when the database (and Redis, when configured) answer, else 503.
+
+    A lagging or lost replica only degrades it (200 ``degraded``). Shared by
+    ``GET /readyz`` and the probe listener (``ledgerx.server.probes``).
+    """
     checks = {"database": _database_ok(), "cache": _cache_ok()}
     ready = all(checks.values())
     replicas = _replicas()
@@ -83,4 +87,9 @@ def readyz(request):
     body = {"status": status, "checks": {**{k: "ok" if v else "down" for k, v in checks.items()}, **replicas}}
     if not ready:
         body["error"] = {"code": "service_unavailable", "message": "A dependency is down."}
-    return JsonResponse(body, status=200 if ready else 503)
+    return (200 if ready else 503), body
+
+
+def readyz(request):
+    status, body = readiness()
+    return JsonResponse(body, status=status)

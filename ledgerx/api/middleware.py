@@ -60,6 +60,21 @@ def _address(entry: str) -> str | None:
     return None if getattr(address, "scope_id", None) else str(address)
 
 
+def _session_user_id(request) -> str | None:
+    """The session's user for the access log; None when there is none or it cannot be loaded.
+
+    ``request.user`` is lazy: the first look loads the session and the user,
+    so during a database outage it raises after the response (a 503) is made.
+    """
+    user = getattr(request, "user", None)
+    try:
+        return str(user.pk) if getattr(user, "is_authenticated", False) else None
+    except Exception as exc:  # noqa: BLE001 - only outages are swallowed; anything else is re-raised
+        if is_database_outage(exc):
+            return None
+        raise
+
+
 class RequestContextMiddleware:
     """Sets X-Request-ID and the client IP for logs and audit; logs every request."""
 
@@ -76,6 +91,13 @@ class RequestContextMiddleware:
             client_ip_var.set(request.client_ip),
             user_id_var.set(None),
         )
+        try:
+            return self._respond(request, request_id)
+        finally:  # whatever happened, the next request of this thread starts without this one's context
+            for var, token in zip((request_id_var, client_ip_var, user_id_var), tokens):
+                var.reset(token)
+
+    def _respond(self, request, request_id):
         started = time.perf_counter()
         try:
             response = self._body_too_large(request) or self.get_response(request)
@@ -89,7 +111,6 @@ class RequestContextMiddleware:
             # Every 503 tells the client when to come back, whichever path answered
             # it (the API, a probe, an admin page met by an outage).
             response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
-        user = getattr(request, "user", None)
         access_logger.info(
             "request",
             extra={
@@ -97,11 +118,9 @@ class RequestContextMiddleware:
                 "path": request.path,
                 "status": response.status_code,
                 "duration_ms": duration_ms,
-                "user_id": user_id_var.get() or (str(user.pk) if getattr(user, "is_authenticated", False) else None),
+                "user_id": user_id_var.get() or _session_user_id(request),
             },
         )
-        for var, token in zip((request_id_var, client_ip_var, user_id_var), tokens):
-            var.reset(token)
         return response
 
     @staticmethod

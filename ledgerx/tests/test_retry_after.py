@@ -15,6 +15,7 @@ from django.test import override_settings
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from ledgerx.api import errors
+from ledgerx.context import client_ip_var, request_id_var
 
 
 def _cache_down():
@@ -62,6 +63,8 @@ def test_an_admin_page_with_the_database_down(client):
     with mock.patch.object(connection, "create_cursor", side_effect=_driver_error()):
         response = client.get("/admin/")
     _assert_retry_after(response)
+    # The access log's look at the session user failed too; the request's context still ended with it.
+    assert (client_ip_var.get(), request_id_var.get()) == (None, None)
 
 
 @pytest.mark.django_db

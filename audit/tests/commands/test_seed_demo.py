@@ -79,3 +79,67 @@ def test_seed_demo_bulk_rerun_leaves_frozen_accounts_and_suspended_users_alone()
     assert Transaction.objects.filter(metadata__seed="bulk").count() == 1200
     assert Posting.objects.filter(account_id__in=untouched).count() == before
     assert [result for result in books_verify() if not result.ok] == []
+
+
+def test_seed_demo_moves_money_through_the_batch_engine_and_replays_its_batches():
+    from transactions.models import Batch
+
+    call_command("seed_demo", "--users", "3", "--transactions", "300", stdout=io.StringIO())
+    movements = Transaction.objects.filter(type__in=("deposit", "withdrawal", "transfer"))
+    assert movements.count() == 300
+    assert not movements.filter(batch__isnull=True).exists()
+    assert Batch.objects.count() == 4  # one per customer (each has fewer than 1000 movements)
+    call_command("seed_demo", "--users", "3", "--transactions", "300", stdout=io.StringIO())
+    assert (Batch.objects.count(), movements.count()) == (4, 300)
+
+
+def test_seed_demo_passwords_are_cheap_until_the_first_login_rehashes_them(settings):
+    from accounts.services import auth_login
+
+    call_command("seed_demo", "--users", "1", "--transactions", "20", stdout=io.StringIO())
+    customer = User.objects.get(email="customer001@ledgerx.local")
+    assert customer.password.startswith("bcrypt_sha256$$2b$04$")
+    settings.PASSWORD_HASHERS = ["accounts.hashers.BCryptSHA256Cost12PasswordHasher"]
+    auth_login(email=customer.email, password="demo-password-2026")
+    customer.refresh_from_db()
+    assert customer.password.startswith("bcrypt_sha256$$2b$12$")
+
+
+def test_seed_demo_with_its_defaults_writes_its_movements_in_batches_not_one_by_one():
+    """What keeps the defaults fast (seconds, not minutes), counted rather than timed: the
+    movements go through the batch engine, so the statements writing transactions are a
+    small fraction of the movements (one by one, there would be one per movement)."""
+    from django.db import connection
+
+    writes = []
+
+    def count_transaction_writes(execute, sql, params, many, context):
+        if 'INSERT INTO "transactions_transaction"' in sql:
+            writes.append(sql)
+        return execute(sql, params, many, context)
+
+    out = io.StringIO()
+    with connection.execute_wrapper(count_transaction_writes):
+        call_command("seed_demo", stdout=out)
+    movements = Transaction.objects.filter(type__in=("deposit", "withdrawal", "transfer")).count()
+    assert "movements: deposit" in out.getvalue()
+    assert movements == 2000
+    assert 0 < len(writes) <= movements / 20, len(writes)
+
+
+def test_progress_off_a_terminal_prints_a_line_every_few_seconds_with_an_eta():
+    from transactions.management.commands.seed_demo import Progress
+
+    now = [100.0]
+    out = io.StringIO()
+    progress = Progress(out, "transactions", 1000, interval=3.0, clock=lambda: now[0])
+    for _ in range(10):  # 100 items a second
+        now[0] += 1.0
+        progress.advance(100)
+    progress.close()
+    assert out.getvalue().splitlines() == [
+        "transactions: 300/1000 (30%), 100/s, ETA 7s",
+        "transactions: 600/1000 (60%), 100/s, ETA 4s",
+        "transactions: 900/1000 (90%), 100/s, ETA 1s",
+        "transactions: 1000 in 10.0s",
+    ]

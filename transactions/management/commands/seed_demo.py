@@ -4,11 +4,13 @@ Two paths:
 
 * Services (default; used up to ``--bulk-threshold`` transactions): demo users
   registered with known credentials, an account per currency each, and
-  deposits, withdrawals, transfers, holds (committed, voided and left open),
-  reversals and currency conversions (at demo rates set if missing) made
-  through the real services. Every movement uses an
-  idempotency key derived from its index, so running the command again
-  replays instead of moving money twice.
+  deposits, withdrawals, transfers and holds made through the batch engine
+  (``transactions.batches``: each user's movements in batches of up to 1000,
+  in order, one commit each), then holds committed, voided and left open, a
+  few reversals and currency conversions (at demo rates set if missing)
+  through their services. Every batch and conversion uses an idempotency key
+  derived from its user and position, so running the command again replays
+  instead of moving money twice.
 * Bulk (``--transactions`` above the threshold): users, accounts, journal
   entries, postings, transactions and audit records are written with
   ``bulk_create`` in batches, each batch in one database transaction that locks
@@ -17,11 +19,16 @@ Two paths:
   number of transactions. The bulk path is resumable: it counts the
   transactions it already made (``metadata.seed == "bulk"``) and makes the rest.
 
-Demo PINs are hashed at a low bcrypt cost (``--pin-rounds``, default 4) so the
-thousands of PIN checks of the services path take seconds; they are demo
-credentials, printed on the terminal, never real ones. The first right use of
-such a PIN outside the seeder re-hashes it at the configured cost
-(``accounts.services.pin_verify``).
+Demo PINs (``--pin-rounds``, default 4) and passwords (cost 4) are hashed at
+a low bcrypt cost, so registering the demo users and setting their PINs takes
+milliseconds, not a quarter of a second per hash; they are demo credentials,
+printed on the terminal, never real ones. The first right use of such a PIN
+outside the seeder re-hashes it at the configured cost
+(``accounts.services.pin_verify``), and the first login re-hashes such a
+password (Django's ``check_password`` upgrades a hash whose cost differs).
+
+Progress: a bar on a terminal; otherwise (a log, CI) one line every few
+seconds with the count, the rate and an ETA.
 """
 
 import random
@@ -29,7 +36,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import BCryptSHA256PasswordHasher, make_password
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -49,16 +56,9 @@ from ledgerx.exceptions import LedgerXError
 from ledgerx.ids import uuid7
 from fx.models import FxRate
 from fx.services import quote_create, rate_set
+from transactions.batches import MAX_ITEMS, BatchItem, batch_create
 from transactions.models import IdempotencyRecord, Transaction
-from transactions.services import (
-    conversion_create,
-    deposit_create,
-    hold_commit,
-    hold_void,
-    transaction_reverse,
-    transfer_create,
-    withdrawal_create,
-)
+from transactions.services import conversion_create, hold_commit, hold_void, transaction_reverse
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_PIN = "4826"
@@ -70,26 +70,42 @@ DEMO_RATES = (("USD", "NGN", "1532.75", 50), ("GBP", "USD", "1.2705", 25), ("EUR
 
 
 class Progress:
-    """A dependency-free progress bar (only drawn on a terminal; one summary line otherwise)."""
+    """A dependency-free progress report: a bar on a terminal, else a line every ``interval`` seconds with an ETA."""
 
-    def __init__(self, stream, label: str, total: int):
+    def __init__(self, stream, label: str, total: int, *, interval: float = 3.0, clock=time.monotonic):
         self.stream, self.label, self.total, self.done = stream, label, max(total, 1), 0
-        self.started = time.monotonic()
+        self.interval, self.clock = interval, clock
+        self.started = self.last_line = clock()
         self.tty = hasattr(stream, "isatty") and stream.isatty()
 
     def advance(self, count: int = 1) -> None:
         self.done += count
+        now = self.clock()
+        elapsed = max(now - self.started, 1e-6)
+        rate = self.done / elapsed
+        eta = max(self.total - self.done, 0) / rate if rate else 0.0
         if self.tty:
             filled = int(30 * self.done / self.total)
-            rate = self.done / max(time.monotonic() - self.started, 1e-6)
             self.stream.write(
-                f"\r{self.label:<14} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} ({rate:,.0f}/s)"
+                f"\r{self.label:<14} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} ({rate:,.0f}/s, ETA {eta:.0f}s)"
+            )
+            self.stream.flush()
+        elif now - self.last_line >= self.interval and self.done < self.total:
+            self.last_line = now
+            self.stream.write(
+                f"{self.label}: {self.done}/{self.total} ({100 * self.done // self.total}%), {rate:,.0f}/s, ETA {eta:.0f}s\n"
             )
             self.stream.flush()
 
     def close(self) -> None:
-        elapsed = time.monotonic() - self.started
+        elapsed = self.clock() - self.started
         self.stream.write(("\n" if self.tty else "") + f"{self.label}: {self.done} in {elapsed:.1f}s\n")
+
+
+class DemoPasswordHasher(BCryptSHA256PasswordHasher):
+    """Demo passwords at the seeder's low cost; the first login re-hashes them at the configured one."""
+
+    rounds = 4
 
 
 class Command(BaseCommand):
@@ -113,7 +129,8 @@ class Command(BaseCommand):
         # The bulk path registers only the named demo users through the services
         # (each pays a cost-12 bcrypt password hash); the rest are bulk rows.
         named = min(options["users"], BULK_NAMED_USERS) if bulk else options["users"]
-        with override_settings(PIN_BCRYPT_ROUNDS=options["pin_rounds"]):
+        demo_hashers = [f"{__name__}.DemoPasswordHasher", *settings.PASSWORD_HASHERS]
+        with override_settings(PIN_BCRYPT_ROUNDS=options["pin_rounds"], PASSWORD_HASHERS=demo_hashers):
             admin, customers = self._people(named)
         if bulk:
             # --users counts every customer: the named ones plus the bulk rows.
@@ -166,65 +183,85 @@ class Command(BaseCommand):
     # --- movements (services) ----------------------------------------------------------------
 
     def _movements(self, *, admin: User, accounts: list[LedgerAccount], total: int) -> None:
-        by_currency: dict[str, list[LedgerAccount]] = {}
-        for account in accounts:
-            by_currency.setdefault(account.currency, []).append(account)
+        plan = self._plan(accounts, total)
         counts = {"deposit": 0, "withdrawal": 0, "transfer": 0, "hold": 0, "refused": 0}
-        # Decisions come from the RNG and a simulated available balance (from
-        # zero), never from the database: a second run makes the same choices
-        # with the same idempotency keys, so everything replays and nothing moves.
-        available: dict = {account.pk: 0 for account in accounts}
         holds: list[Transaction] = []
         transfers: list[Transaction] = []
         progress = Progress(self.stdout, "transactions", total)
+        owners = {account.owner_id: account.owner for account in accounts}
+        for owner_id, items in plan.items():
+            for chunk_index, first in enumerate(range(0, len(items), MAX_ITEMS)):
+                chunk = items[first : first + MAX_ITEMS]
+                outcome = batch_create(
+                    actor=owners[owner_id], items=chunk, atomic=False, pin=DEMO_PIN,
+                    idempotency_key=f"seed-{owners[owner_id].email}-{chunk_index}",
+                )
+                by_id = {str(txn.pk): txn for txn in Transaction.objects.filter(batch=outcome.batch)}
+                for item, result in zip(chunk, outcome.body["results"]):
+                    if result["status"] != "ok":
+                        # Only when the data changed outside this command (e.g. a demo
+                        # user moved money through the API): that item wrote nothing.
+                        counts["refused"] += 1
+                        continue
+                    kind = "hold" if item.hold else item.type
+                    counts[kind] += 1
+                    if item.type == Transaction.Type.TRANSFER:
+                        # Listed by kind, not by current status: on a rerun the replayed
+                        # transactions may be reversed or finished already, and the picks
+                        # below must not shift.
+                        (holds if item.hold else transfers).append(by_id[result["transaction"]["id"]])
+                progress.advance(len(chunk))
+        progress.close()
+        holds.sort(key=lambda txn: txn.pk)
+        transfers.sort(key=lambda txn: txn.pk)
+        self._finish_holds(holds)
+        self._reversals(admin, transfers)
+        by_currency: dict[str, list[LedgerAccount]] = {}
+        for account in accounts:
+            by_currency.setdefault(account.currency, []).append(account)
+        counts["conversion"] = self._conversions(admin, by_currency)
+        self.stdout.write(
+            "movements: " + ", ".join(f"{name} {count}" for name, count in counts.items())
+        )
+
+    def _plan(self, accounts: list[LedgerAccount], total: int) -> dict:
+        """Each owner's movements, in order: {owner id: [BatchItem, ...]}.
+
+        Decisions come from the RNG and a simulated available balance (from
+        zero), never from the database: a second run makes the same choices and
+        the same batches with the same idempotency keys, so everything replays
+        and nothing moves. Only an account's own deposits count towards what it
+        may spend (money it receives does not), so the owners' batches can run
+        in any order and each item still finds the money it was planned with.
+        """
+        by_currency: dict[str, list[LedgerAccount]] = {}
+        for account in accounts:
+            by_currency.setdefault(account.currency, []).append(account)
+        available: dict = {account.pk: 0 for account in accounts}
+        plan: dict = {}
         for index in range(total):
             if index < len(accounts):  # fund every account first
                 account, roll = accounts[index], 0.0
             else:
                 account, roll = self.rng.choice(accounts), self.rng.random()
-            currency = account.currency
             amount = self.rng.randint(1, 500) * 100 + self.rng.randint(0, 99)
-            key = f"seed-{index}"
             if roll >= 0.35 and available[account.pk] < amount:
                 roll = 0.0  # not enough (simulated) money: deposit instead
-            try:
-                if roll < 0.35:
-                    outcome = deposit_create(actor=account.owner, account=account, amount=amount * 3, idempotency_key=key)
-                    available[account.pk] += amount * 3
-                    counts["deposit"] += 1
-                elif roll < 0.5:
-                    outcome = withdrawal_create(
-                        actor=account.owner, account=account, amount=amount, pin=DEMO_PIN, idempotency_key=key
-                    )
-                    available[account.pk] -= amount
-                    counts["withdrawal"] += 1
-                else:
-                    destination = self.rng.choice([other for other in by_currency[currency] if other.pk != account.pk])
-                    hold = roll >= 0.9
-                    outcome = transfer_create(
-                        actor=account.owner, source=account, destination=destination, amount=amount,
-                        pin=DEMO_PIN, idempotency_key=key, hold=hold, description=f"demo transfer {index}",
-                    )
-                    counts["hold" if hold else "transfer"] += 1
-                    available[account.pk] -= amount
-                    if not hold:
-                        available[destination.pk] += amount
-                    # Listed by kind, not by current status: on a rerun the replayed
-                    # transactions may be reversed or finished already, and the picks
-                    # below must not shift.
-                    (holds if hold else transfers).append(outcome.transaction)
-            except LedgerXError:
-                # Only when the data changed outside this command (e.g. a demo
-                # user moved money through the API): nothing is written.
-                counts["refused"] += 1
-            progress.advance()
-        progress.close()
-        self._finish_holds(holds)
-        self._reversals(admin, transfers)
-        counts["conversion"] = self._conversions(admin, by_currency)
-        self.stdout.write(
-            "movements: " + ", ".join(f"{name} {count}" for name, count in counts.items())
-        )
+            if roll < 0.35:
+                item = BatchItem(type=Transaction.Type.DEPOSIT, account=account.pk, amount=amount * 3)
+                available[account.pk] += amount * 3
+            elif roll < 0.5:
+                item = BatchItem(type=Transaction.Type.WITHDRAWAL, account=account.pk, amount=amount)
+                available[account.pk] -= amount
+            else:
+                destination = self.rng.choice([other for other in by_currency[account.currency] if other.pk != account.pk])
+                item = BatchItem(
+                    type=Transaction.Type.TRANSFER, source_account=account.pk, destination_account=destination.pk,
+                    amount=amount, description=f"demo transfer {index}", hold=roll >= 0.9,
+                )
+                available[account.pk] -= amount
+            plan.setdefault(account.owner_id, []).append(item)
+        return plan
 
     def _finish_holds(self, holds: list[Transaction]) -> None:
         """Commit half of the holds, void a quarter, leave the rest open (they show on the dashboard)."""
