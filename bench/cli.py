@@ -8,6 +8,7 @@
     python -m bench report                         RESULTS.md + chart again from results/latest.json
     python -m bench scale [--quick]                only the long-history phases (JSON on stdout)
     python -m bench profile [--pyinstrument]       statements per operation / a pyinstrument profile
+    python -m bench deliveries                     webhook delivery throughput and latency (JSON)
 """
 
 from __future__ import annotations
@@ -162,6 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         chart(run, BENCH / "results" / "transfers.png")
         (BENCH / "RESULTS.md").write_text(results_markdown(run))
         print(f"wrote {BENCH / 'RESULTS.md'}")
+        return 0
+    if args[0] == "deliveries":  # webhook delivery throughput and latency (bench/deliveries.py)
+        import json
+
+        ensure_books()
+        from bench.deliveries import run_deliveries
+
+        print(json.dumps(run_deliveries(log=log)))
         return 0
     if args[0] == "scale":
         import json

@@ -169,6 +169,16 @@ def make_random_noxid(index: int, concurrency: int):
     return op
 
 
+def make_random_noevents(index: int, concurrency: int):
+    """``random`` writing no events (no event, recipients or deliveries rows in its statement):
+    what the transactional outbox costs a movement."""
+    import transactions.movements
+
+    op = make_random(index, concurrency)
+    _patch(transactions.movements, "events_statement_ctes", lambda events, **kwargs: ([], [], []))
+    return op
+
+
 def make_random_noaudit(index: int, concurrency: int):
     return make_random(index, concurrency, audit=False)
 
@@ -332,5 +342,6 @@ SCENARIO_FACTORIES = {
     "random_noaudit": make_random_noaudit,
     "random_nometrics": make_random_nometrics,
     "random_noxid": make_random_noxid,
+    "random_noevents": make_random_noevents,
     "random_nosealer": make_random_nosealer,
 }
