@@ -34,10 +34,17 @@ def _client():
 
     from accounts.models import User
 
+    class HttpsClient(Client):
+        """Production settings redirect plain HTTP to HTTPS (LEDGERX_SSL_REDIRECT): ask as HTTPS."""
+
+        def get(self, path, *args, **kwargs):
+            kwargs.setdefault("secure", True)
+            return super().get(path, *args, **kwargs)
+
     admin = User.objects.filter(email="bench-admin@example.com").first() or User.objects.create_superuser(
         email="bench-admin@example.com", password=None
     )
-    client = Client(HTTP_HOST="localhost")
+    client = HttpsClient(HTTP_HOST="localhost")
     client.force_login(admin)
     return client
 
@@ -85,6 +92,9 @@ def admin_page_latencies(account, *, samples: int = SAMPLES) -> dict:
 
     from bench.stats import percentile
 
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)  # production settings serve the admin's static files from the manifest
     client = _client()
     paths = admin_paths(client, account)
     times: dict = {name: [] for name in paths}
