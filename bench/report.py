@@ -368,7 +368,10 @@ def results_markdown(run: dict) -> str:
     if run.get("scale_skipped"):
         lines += ["", "## Long histories", "", "Not run in this run (`BENCH_SCALE=0`): target 6 reads \"not measured\"."]
     if scale:
-        lines += ["", "## Long histories", "", "| measurement | postings | value |", "| --- | ---: | --- |"]
+        lines += ["", "## Long histories", ""]
+        if run.get("scale_note"):
+            lines += [f"Note: {run['scale_note']}.", ""]
+        lines += ["| measurement | postings | value |", "| --- | ---: | --- |"]
         for v in scale.get("verify", []) + ([scale["verify_final"]] if scale.get("verify_final") else []):
             lines.append(
                 f"| verify_ledger ({'passed' if v['ok'] else 'FAILED'}) | {v['postings']:,} | "
@@ -387,6 +390,12 @@ def results_markdown(run: dict) -> str:
             lines.append(
                 f"| bench bulk loader, phase {load['label']} | {load['postings']:,} | "
                 f"{load['seconds']:.1f} s = {load['postings'] / load['seconds']:,.0f} postings/s |"
+            )
+        admin = scale.get("admin_pages") or {}
+        for name, page in (admin.get("pages") or {}).items():
+            lines.append(
+                f"| back-office page `{name}` (server time) | {admin.get('postings', 0):,} | "
+                f"p50 {page['p50_ms']:.1f} ms, p99 {page['p99_ms']:.1f} ms |"
             )
         if scale.get("seed_demo"):
             sd = scale["seed_demo"]
