@@ -34,7 +34,7 @@ from audit.services import audit_record
 from events.models import Delivery, Event, EventRecipient, EventType, WebhookEndpoint
 from events.signing import nonce_new, secret_for
 from ledgerx.exceptions import InvalidState, ValidationFailed
-from ledgerx.fastsql import insert_statement, rows_insert
+from ledgerx.fastsql import rows_insert
 from ledgerx.ids import uuid7
 from ledgerx.observability import metrics
 from ledgerx.text import text_error
@@ -102,7 +102,7 @@ def events_write(events: Sequence[PendingEvent]) -> list[Event]:
         prefix = ", ".join(f"{name} AS ({sql})" for name, sql in head)
         with connection.cursor() as cursor:
             cursor.execute(f"WITH {prefix} {last_sql}" if prefix else last_sql, params)
-        return written
+        return [_written_event(*row) for row in written]
     written, rows = [], []
     xid = _serialized_position()
     for pending in events:
@@ -143,6 +143,13 @@ def _serialized_position() -> int:
         return cursor.fetchone()[0]
 
 
+def _written_event(id, type: str, created_at, data: dict) -> Event:
+    """The saved ``Event`` of a row ``events_statement_ctes`` wrote (its ``xid`` stays unknown: None)."""
+    event = Event(id=id, type=type, created_at=created_at, data=data, xid=None)
+    event._state.adding, event._state.db = False, connection.alias
+    return event
+
+
 def _event_rows(pending: PendingEvent, *, xid: int | None = None) -> tuple[Event, list]:
     """The event and its recipients' rows; ``xid`` None: the statement writing them takes it (PostgreSQL)."""
     event = Event(id=uuid7(), type=pending.type, created_at=timezone.now(), data=pending.data, xid=xid)
@@ -152,50 +159,64 @@ def _event_rows(pending: PendingEvent, *, xid: int | None = None) -> tuple[Event
     return event, [event, *recipients]
 
 
-_FANOUT_SQL = (
-    'INSERT INTO "events_delivery" ("id", "event_id", "endpoint_id", "status", "attempts", "next_attempt_at", '
-    '"claimed_until", "claimed_by", "last_attempt_at", "last_status_code", "last_duration_ms", "last_error", '
-    '"delivered_at", "created_at", "xid") '
-    # A delivery id shares its event's UUIDv7 time prefix (so deliveries sort as their events
-    # do) with a random tail (the RFC 4122 variant bits come with it).
-    "SELECT (substr(%s::text, 1, 19) || substr(gen_random_uuid()::text, 20))::uuid, %s::uuid, e.id, 'pending', 0, "
-    f"%s::timestamptz, NULL, '', NULL, NULL, NULL, '', NULL, %s::timestamptz, {WRITER_XID_SQL} "
-    'FROM "events_webhookendpoint" e WHERE e.owner_id = ANY(%s::uuid[]) AND e.status = \'enabled\' '
-    "AND (e.events = '[]'::jsonb OR e.events @> %s::jsonb)"
-)
-
-
 def events_statement_ctes(
     events: Sequence[PendingEvent], *, data_sql: str | None = None
-) -> tuple[list[tuple[str, str]], list, list[Event]]:
-    """PostgreSQL: ``events`` as data-modifying CTEs ``[(name, sql)]`` with their parameters, and the events.
+) -> tuple[list[tuple[str, str]], list, list[tuple]]:
+    """PostgreSQL: ``events`` as data-modifying CTEs ``[(name, sql)]`` with their parameters, and what was written.
 
     A writer puts them in front of its own statement (``WITH <ctes> <its
     statement>``: the movement function's call), so the events commit or roll
-    back with it and cost no round trip of their own. Each event's deliveries
-    are selected by the INSERT itself from the recipients' subscribed enabled
-    endpoints, and each row's position (``xid``) is the transaction's id, taken
-    by the INSERT. Every parameter is typed by its column or a cast, so the
-    statement can be prepared. The returned events' ``xid`` stays unknown (None).
+    back with it and cost no round trip of their own. Per event, at most three
+    CTEs of a fixed shape: the event, its recipients (one INSERT over an array
+    of user ids, however many), and its deliveries, selected by the INSERT
+    itself from the recipients' subscribed enabled endpoints. Each row's
+    position (``xid``) is the transaction's id, taken by the INSERT. Every
+    parameter is typed by a cast, so the statement can be prepared. No model
+    instance is built: this is the movements' hot path.
     ``data_sql``: an SQL expression wrapping each event's data (``%s``), for
     what only the writer's statement knows (the movement's booking moment).
+    Returns ``(id, type, created_at, data)`` of each event written, in order.
     """
+    xid_sql = _XID_IN_STATEMENT["xid"]
+    event_sql, recipients_sql, fanout_sql = _statement_texts(data_sql or "%s::jsonb", xid_sql)
     ctes, params, written = [], [], []
-    event_sql_values = {**_XID_IN_STATEMENT, "data": data_sql} if data_sql else _XID_IN_STATEMENT
     for pending in events:
-        event, rows = _event_rows(pending)
-        written.append(event)
-        for row in rows:
-            sql, values = insert_statement(row, sql_values=event_sql_values if row is event else _XID_IN_STATEMENT)
-            ctes.append((f"e{len(ctes)}", sql))
-            params += values
+        event_id, created_at = uuid7(), timezone.now()
+        written.append((event_id, pending.type, created_at, pending.data))
+        ctes.append((f"e{len(ctes)}", event_sql))
+        params += [event_id, pending.type, created_at, json.dumps(pending.data)]
         if pending.user_ids:
-            ctes.append((f"e{len(ctes)}", _FANOUT_SQL))
-            params += [str(event.pk), event.pk, event.created_at, event.created_at,
-                       [uuid.UUID(str(user_id)) for user_id in pending.user_ids], json.dumps([event.type])]
-        for row in rows:
-            row._state.adding, row._state.db = False, connection.alias
+            user_ids = [uuid.UUID(str(user_id)) for user_id in pending.user_ids]
+            ctes.append((f"e{len(ctes)}", recipients_sql))
+            params += [event_id, pending.type, user_ids]
+            ctes.append((f"e{len(ctes)}", fanout_sql))
+            params += [str(event_id), event_id, created_at, created_at, user_ids, json.dumps([pending.type])]
     return ctes, params, written
+
+
+@functools.cache
+def _statement_texts(data_sql: str, xid_sql: str) -> tuple[str, str, str]:
+    """The event, recipients and fan-out INSERTs of ``events_statement_ctes`` for one data wrapper and position."""
+    event_sql = (
+        'INSERT INTO "events_event" ("id", "type", "created_at", "data", "xid") '
+        f"VALUES (%s::uuid, %s::varchar, %s::timestamptz, {data_sql}, {xid_sql})"
+    )
+    recipients_sql = (
+        'INSERT INTO "events_eventrecipient" ("event_id", "user_id", "type", "xid") '
+        f"SELECT %s::uuid, u, %s::varchar, {xid_sql} FROM unnest(%s::uuid[]) AS u"
+    )
+    fanout_sql = (
+        'INSERT INTO "events_delivery" ("id", "event_id", "endpoint_id", "status", "attempts", "next_attempt_at", '
+        '"claimed_until", "claimed_by", "last_attempt_at", "last_status_code", "last_duration_ms", "last_error", '
+        '"delivered_at", "created_at", "xid") '
+        # A delivery id shares its event's UUIDv7 time prefix (so deliveries sort as their events
+        # do) with a random tail (the RFC 4122 variant bits come with it).
+        "SELECT (substr(%s::text, 1, 19) || substr(gen_random_uuid()::text, 20))::uuid, %s::uuid, e.id, 'pending', 0, "
+        f"%s::timestamptz, NULL, '', NULL, NULL, NULL, '', NULL, %s::timestamptz, {xid_sql} "
+        'FROM "events_webhookendpoint" e WHERE e.owner_id = ANY(%s::uuid[]) AND e.status = \'enabled\' '
+        "AND (e.events = '[]'::jsonb OR e.events @> %s::jsonb)"
+    )
+    return event_sql, recipients_sql, fanout_sql
 
 
 def account_representation(account) -> dict:
