@@ -336,6 +336,22 @@ def _example(schema: dict, components: dict, name: str = "", depth: int = 0):
 # --- the hook -------------------------------------------------------------------------------
 
 
+# Every request string is refused with a NUL in it (DRF's fields, ``ledgerx.text.text_error``).
+# Lone surrogates are refused too, but a JSON Schema pattern cannot name them.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+# The request fields that set a new password, checked against AUTH_PASSWORD_VALIDATORS.
+_NEW_PASSWORD_FIELDS = {("RegisterInputRequest", "password"), ("PasswordChangeInputRequest", "new_password")}
+
+
+def _password_policy() -> tuple[int | None, str]:
+    """The minimum length and the rules' own help texts, from the validators that enforce them."""
+    from django.contrib.auth.password_validation import MinimumLengthValidator, get_default_password_validators
+
+    validators = get_default_password_validators()
+    minimum = next((v.min_length for v in validators if isinstance(v, MinimumLengthValidator)), None)
+    return minimum, " ".join(str(v.get_help_text()) for v in validators)
+
+
 def _request_components(result: dict) -> None:
     """Constraints the services enforce, and optional request fields generators keep optional.
 
@@ -343,8 +359,15 @@ def _request_components(result: dict) -> None:
     field's default moves into its description.
     """
     schemas = result["components"]["schemas"]
+    password_min, password_rules = _password_policy()
     for name, schema in schemas.items():
         for key, prop in schema.get("properties", {}).items():
+            if name.endswith("Request") and prop.get("type") == "string" and not {"format", "enum", "pattern"} & set(prop):
+                prop["pattern"] = NO_NUL_PATTERN
+            if (name, key) in _NEW_PASSWORD_FIELDS:
+                if password_min:
+                    prop["minLength"] = password_min
+                prop["description"] = password_rules
             if key == "pin":
                 prop["pattern"] = f"^{PIN_PATTERN}$"
             if key == "currency" and name.endswith("Request"):

@@ -157,6 +157,35 @@ def test_constraints_the_server_enforces_are_in_the_schema(schema):
     assert not any("default" in prop for prop in transfer["properties"].values())
 
 
+def test_request_strings_declare_the_nul_they_refuse_and_new_passwords_their_policy(schema):
+    schemas = schema["components"]["schemas"]
+    no_nul = "^[^\\u0000]*$"
+    assert schemas["TransferInputRequest"]["properties"]["description"]["pattern"] == no_nul
+    assert schemas["RegisterInputRequest"]["properties"]["full_name"]["pattern"] == no_nul
+    # A field with its own pattern or format keeps it.
+    assert schemas["TransferInputRequest"]["properties"]["pin"]["pattern"] == "^[0-9]{4,6}$"
+    assert "pattern" not in schemas["RegisterInputRequest"]["properties"]["email"]
+    for name, field in (("RegisterInputRequest", "password"), ("PasswordChangeInputRequest", "new_password")):
+        prop = schemas[name]["properties"][field]
+        assert prop["minLength"] == 10 and "commonly used" in prop["description"]
+    # Logging in with an old, shorter password stays a schema-valid request (answered 401).
+    assert "minLength" not in schemas["LoginInputRequest"]["properties"]["password"] or (
+        schemas["LoginInputRequest"]["properties"]["password"]["minLength"] == 1
+    )
+
+
+@pytest.mark.django_db
+def test_a_nul_in_a_request_string_is_the_400_the_schema_announces(api_client):
+    response = api_client.post(
+        "/api/v1/auth/register",
+        {"email": "nul@example.com", "password": "Long-enough-pass-1", "full_name": "A\u0000B"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert "full_name" in response.json()["error"]["fields"]
+
+
 # --- the server does what the schema says ---------------------------------------------------
 
 
