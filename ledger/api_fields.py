@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
-@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": 10**15})
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": settings.MAX_AMOUNT})
 class StrictAmountField(serializers.Field):
     """A JSON integer of minor units, 1..settings.MAX_AMOUNT. No floats, strings, booleans or null."""
 
