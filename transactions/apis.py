@@ -27,7 +27,6 @@ from ledgerx.api.query import QueryInput
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.db.replicas import replica_reads
 from transactions import batches, selectors, services
-from transactions.idempotency import idempotency_key_validate
 from transactions.models import Batch, Transaction
 from transactions.representations import batch_representation, transaction_representation
 
@@ -180,7 +179,6 @@ class DepositCreateApi(_MoneyApi):
     )
     def post(self, request):
         key = _idempotency_key(request)
-        idempotency_key_validate(key)
         data = _validated(DepositInput, request)
         account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(services.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
@@ -196,7 +194,6 @@ class WithdrawalCreateApi(_MoneyApi):
     )
     def post(self, request):
         key = _idempotency_key(request)
-        idempotency_key_validate(key)
         data = _validated(WithdrawalInput, request)
         account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(services.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
@@ -212,7 +209,6 @@ class TransferCreateApi(_MoneyApi):
     )
     def post(self, request):
         key = _idempotency_key(request)
-        idempotency_key_validate(key)
         data = _validated(TransferInput, request)
         source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
         destination = account_identity_customer(account_id=data.pop("destination_account"))
@@ -235,7 +231,6 @@ class ConversionCreateApi(APIView):
     )
     def post(self, request):
         key = _idempotency_key(request)
-        idempotency_key_validate(key)
         data = _validated(ConversionInput, request)
         source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
         destination = account_identity_for_user(user=request.user, account_id=data.pop("destination_account"))
@@ -473,7 +468,6 @@ class BatchesApi(_MoneyApi):
     )
     def post(self, request):
         key = _idempotency_key(request)
-        idempotency_key_validate(key)
         data = _validated(BatchInput, request)
         items = [batches.BatchItem(**item) for item in data["items"]]
         outcome = batches.batch_create(
