@@ -121,15 +121,13 @@ class _BackgroundSealer:
     wall clock (a multiple of ``AUDIT_SEAL_INTERVAL``, 0.25 s by default) and
     then seals everything queued -- by every process -- in one transaction.
     Sealing costs a transaction per run plus a little per record, so the longer
-    the interval, the more records share a run (measured, one process, Python
-    and PostgreSQL: ~190 us of CPU per record at 5 records a run, about a fifth
-    of that at a few hundred).
+    the interval, the more records share a run and the less each record costs.
 
     The ticks are the same in every process, so the sealers of C worker
     processes all run at once: one takes the sealer's lock and seals what all
     of them committed, and the others find the lock busy, which costs them a
-    one-statement transaction (~0.2 ms of CPU) instead of a sealing
-    transaction each for a few records. A sealer never queues for the lock: a
+    one-statement transaction instead of a sealing transaction each for a few
+    records. A sealer never queues for the lock: a
     busy lock means another process is sealing, and this thread tries again at
     the next tick whether or not anything else commits (a record that
     committed after the other sealer read the queue is sealed by that retry),

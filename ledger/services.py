@@ -3,9 +3,11 @@
 Business services (``transactions.services``) open the database transaction,
 lock with ``accounts_lock`` and then call ``entry_post`` / ``holds_adjust``,
 the Python write path for postings and balances. New movements on PostgreSQL
-are written by one SQL function instead (``transactions.movements``, migration
-``transactions/0005``) that follows the same lock order and rules; holds'
-commit/void, reversals and everything on SQLite come through here.
+are written by one SQL function instead (``transactions.movements``; its only
+text is ``transactions/engine/sql/movements.sql``), so that a movement is one
+round trip and its row locks are held only for the function's own writes; it
+follows the same lock order and rules as this module. Holds' commit/void,
+reversals and everything on SQLite come through here.
 """
 
 import random
@@ -290,8 +292,8 @@ _ACCOUNT_COLUMNS = ", ".join(
 def _accounts_lock_postgres(wanted: set, share_user) -> list[LedgerAccount]:
     """``accounts_lock``'s query as hand-written SQL, the same statement the ORM builds.
 
-    Hot path of every movement: compiling the queryset cost more client CPU
-    than the round trip itself (cProfile, bench/results). The rows become
+    Hot path of every movement: compiling the queryset costs more client CPU
+    than the round trip itself. The rows become
     model instances through ``from_db`` (psycopg already returns UUIDs,
     aware datetimes and ints, so no converters are needed).
     """

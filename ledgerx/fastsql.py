@@ -1,14 +1,15 @@
 """Statements on the money path without the ORM's per-call overhead.
 
-``prepared_cursor``: the hottest statements (the movement function's call and
-the idempotency probe) bound server-side and prepared once per connection.
+Why: a money request is a handful of short statements, so the client CPU
+spent building them weighs as much as the round trips.
 
-INSERTs without the ORM's per-call query compilation:
+``prepared_cursor``: the statements every money request sends with the same
+text (the movement function's call, the idempotency probe, the PIN check's
+read of the user) bound server-side and prepared once per connection.
 
-``Model.objects.create`` compiles an INSERT (and instantiates a compiler and
-its expressions) on every call; on the money write path that costs more
-client CPU than the round trip itself (bench/results/cprofile-random.txt).
-These helpers send the same statement with the values prepared by the
+INSERTs without the ORM's per-call query compilation: ``Model.objects.create``
+compiles an INSERT (and instantiates a compiler and its expressions) on every
+call. These helpers send the same statement with the values prepared by the
 model's own fields (``get_db_prep_save``, exactly what ``create`` would send),
 the column list built once per model. They do not run ``save()``, signals or
 ``pre_save`` hooks: use them only for models that have none (append-only rows
@@ -26,11 +27,10 @@ def prepared_cursor():
     """A cursor whose statements are bound server-side and prepared on first use (PostgreSQL only).
 
     Django's own cursors bind client-side (the values are quoted into the SQL
-    text, so PostgreSQL parses and plans every statement anew). The movement
-    call and the key probe run on every money request with the same text, so
-    they are worth a prepared statement: measured with pgbench on the
-    movement function, 15-20% more movements per second than sending the same
-    call as text. Only cursors made here prepare: the connection's
+    text, so PostgreSQL parses and plans every statement anew). A statement
+    that runs on every money request with the same text is worth preparing
+    once: the server then skips its parse and plan on every later call. Only
+    cursors made here prepare: the connection's
     ``prepare_threshold`` (``ledgerx/settings.py``, ``LEDGERX_DB_PREPARE``)
     does not affect client-side cursors, and ``None`` there turns preparing
     off (e.g. behind a transaction-pooling PgBouncer). Write the statement
@@ -44,7 +44,7 @@ def prepared_cursor():
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     # The connection itself, not the ``connection`` proxy: each attribute read
-    # through the proxy resolves the alias again (it doubled this call's cost).
+    # through the proxy resolves the alias again.
     conn = connections[DEFAULT_DB_ALIAS]
     conn.close_if_health_check_failed()
     conn.ensure_connection()

@@ -7,11 +7,11 @@ and the unsaved audit record. ``movement_write`` writes it together with its
 idempotency record; the changed customer accounts' state goes to the account
 cache after commit.
 
-* On PostgreSQL: ONE call of ``ledgerx_movement_create`` (migration
-  ``transactions/0005``; current text, returning each changed account's state,
-  in ``0007``) claims the key, locks, checks and writes everything in
-  one statement, so a movement is one round trip and holds its row locks only
-  for the function's own writes and the commit (issue #5: hot accounts).
+* On PostgreSQL: ONE call of ``ledgerx_movement_create`` (its only text is
+  ``transactions/engine/sql/movements.sql``) claims the key, locks, checks and
+  writes everything in one statement, so a movement is one round trip and
+  holds its row locks only for the function's own writes and the commit: a
+  hot account (a merchant's, a system shard) is locked for as short as can be.
 * Elsewhere (SQLite): the same steps through ``ledger.services``
   (``accounts_lock``, ``entry_post``/``holds_adjust``) and ``rows_insert``.
 
