@@ -105,62 +105,63 @@ def _audit_write(**kwargs) -> None:
         rows_insert(*audit_rows_queued(record))
 
 
-# --- Deposits and withdrawals -------------------------------------------------------------
+# --- Deposits, withdrawals and transfers ------------------------------------------------
 
 
-def _external_movement(
+def _pin_checked(*, actor, pin: str) -> dict:
+    """``idempotent_run``'s PIN step for a movement that needs the actor's PIN (see there)."""
+    return {
+        "before": lambda: pin_verify(user=actor, pin=pin),
+        "before_needless": lambda: pin_proven(user=actor, pin=pin),
+    }
+
+
+def _movement_run(
     *,
     actor,
-    account: LedgerAccount,
-    amount: int,
+    endpoint: str,
+    fingerprint: str,
     idempotency_key: str,
-    description: str,
-    metadata: dict,
-    inbound: bool,
-    before: Callable[[], None] | None,
+    txn: Transaction,
+    action: AuditAction,
+    system_role: str,
+    accounts: list[LedgerAccount],
+    before: Callable[[], None] | None = None,
     before_needless: Callable[[], bool] | None = None,
+    **audit_extra,
 ) -> MoneyOutcome:
-    """A movement between a customer account and the outside world.
+    """Write the new movement ``txn`` under ``idempotency_key``, with its audit record and event.
 
-    Inbound (deposit): funding shard -> account. Outbound (withdrawal):
-    account -> payouts shard, with the available balance checked under lock.
+    ``system_role``: the system account on the other side (deposits and
+    withdrawals), "" for a transfer; ``accounts``: the customer accounts whose
+    owners see the event.
     """
-    txn_type = Transaction.Type.DEPOSIT if inbound else Transaction.Type.WITHDRAWAL
-    endpoint = "deposits" if inbound else "withdrawals"
-    role = LedgerAccount.SystemRole.FUNDING if inbound else LedgerAccount.SystemRole.PAYOUTS
-    fingerprint = request_fingerprint(
-        endpoint, {"account": str(account.pk), "amount": amount, "description": description, "metadata": metadata}
-    )
-    now = timezone.now()
-    txn = Transaction(
-        id=uuid7(),
-        type=txn_type,
-        status=Transaction.Status.COMMITTED,
-        amount=amount,
-        currency=account.currency,
-        source_account=None if inbound else account,
-        destination_account=account if inbound else None,
-        description=description,
-        metadata=metadata,
-        initiated_by=actor,
-        created_at=now,
-        committed_at=now,
-    )
-    action = AuditAction.DEPOSIT_CREATED if inbound else AuditAction.WITHDRAWAL_CREATED
     body = transaction_representation(txn)
-    audit = _audit(actor=actor, action=action, txn=txn, body=body)
+    audit = _audit(actor=actor, action=action, txn=txn, body=body, **audit_extra)
     return idempotent_run(
         user=actor,
         endpoint=endpoint,
         key=idempotency_key,
         fingerprint=fingerprint,
         movement=Movement(
-            actor=actor, txn=txn, body=body, system_role=role, audit=audit,
-            events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[account]),),
+            actor=actor, txn=txn, body=body, system_role=system_role, audit=audit,
+            events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=accounts),),
         ),
         before=before,
         before_needless=before_needless,
     )
+
+
+def _external_fingerprint(endpoint: str, *, account: LedgerAccount, amount: int, description: str, metadata: dict) -> str:
+    return request_fingerprint(
+        endpoint, {"account": str(account.pk), "amount": amount, "description": description, "metadata": metadata}
+    )
+
+
+def _committed_transaction(**fields) -> Transaction:
+    """A new transaction row (unsaved) committed now."""
+    now = timezone.now()
+    return Transaction(id=uuid7(), status=Transaction.Status.COMMITTED, created_at=now, committed_at=now, **fields)
 
 
 def deposit_create(
@@ -175,15 +176,22 @@ def deposit_create(
     _input_validate(amount=amount, description=description, metadata=metadata)
     if not account.is_customer or (account.owner_id != actor.pk and not actor.is_admin):
         raise NotFound()
-    return _external_movement(
+    metadata = metadata or {}
+    txn = _committed_transaction(
+        type=Transaction.Type.DEPOSIT, amount=amount, currency=account.currency, source_account=None,
+        destination_account=account, description=description, metadata=metadata, initiated_by=actor,
+    )
+    return _movement_run(
         actor=actor,
-        account=account,
-        amount=amount,
+        endpoint="deposits",
+        fingerprint=_external_fingerprint(
+            "deposits", account=account, amount=amount, description=description, metadata=metadata
+        ),
         idempotency_key=idempotency_key,
-        description=description,
-        metadata=metadata or {},
-        inbound=True,
-        before=None,
+        txn=txn,
+        action=AuditAction.DEPOSIT_CREATED,
+        system_role=LedgerAccount.SystemRole.FUNDING,
+        accounts=[account],
     )
 
 
@@ -199,26 +207,31 @@ def withdrawal_create(
 ) -> MoneyOutcome:
     """Pay out from the actor's ``account`` to the outside world (counterpart: payouts).
 
-    Raises ValidationFailed, NotFound, PinNotSet/InvalidPin/UserSuspended,
+    The available balance is checked under the account's lock. Raises
+    ValidationFailed, NotFound, PinNotSet/InvalidPin/UserSuspended,
     AccountFrozen, InsufficientFunds, and the idempotency errors.
     """
     _input_validate(amount=amount, description=description, metadata=metadata)
     if not account.is_customer or account.owner_id != actor.pk:
         raise NotFound()
-    return _external_movement(
-        actor=actor,
-        account=account,
-        amount=amount,
-        idempotency_key=idempotency_key,
-        description=description,
-        metadata=metadata or {},
-        inbound=False,
-        before=lambda: pin_verify(user=actor, pin=pin),
-        before_needless=lambda: pin_proven(user=actor, pin=pin),
+    metadata = metadata or {}
+    txn = _committed_transaction(
+        type=Transaction.Type.WITHDRAWAL, amount=amount, currency=account.currency, source_account=account,
+        destination_account=None, description=description, metadata=metadata, initiated_by=actor,
     )
-
-
-# --- Transfers and holds ----------------------------------------------------------------
+    return _movement_run(
+        actor=actor,
+        endpoint="withdrawals",
+        fingerprint=_external_fingerprint(
+            "withdrawals", account=account, amount=amount, description=description, metadata=metadata
+        ),
+        idempotency_key=idempotency_key,
+        txn=txn,
+        action=AuditAction.WITHDRAWAL_CREATED,
+        system_role=LedgerAccount.SystemRole.PAYOUTS,
+        accounts=[account],
+        **_pin_checked(actor=actor, pin=pin),
+    )
 
 
 def transfer_create(
@@ -285,19 +298,17 @@ def transfer_create(
         txn.status = Transaction.Status.COMMITTED
         txn.committed_at = now
         action, extra = AuditAction.TRANSFER_CREATED, {}
-    body = transaction_representation(txn)
-    audit = _audit(actor=actor, action=action, txn=txn, body=body, **extra)
-    return idempotent_run(
-        user=actor,
+    return _movement_run(
+        actor=actor,
         endpoint="transfers",
-        key=idempotency_key,
         fingerprint=fingerprint,
-        movement=Movement(
-            actor=actor, txn=txn, body=body, system_role="", audit=audit,
-            events=(transaction_event(type=EventType.TRANSACTION_CREATED, data=body, accounts=[source, destination]),),
-        ),
-        before=lambda: pin_verify(user=actor, pin=pin),
-        before_needless=lambda: pin_proven(user=actor, pin=pin),
+        idempotency_key=idempotency_key,
+        txn=txn,
+        action=action,
+        system_role="",
+        accounts=[source, destination],
+        **_pin_checked(actor=actor, pin=pin),
+        **extra,
     )
 
 
@@ -354,34 +365,70 @@ def conversion_create(
     return conversion_run(actor=actor, item=item, pin=pin, idempotency_key=idempotency_key, fingerprint=fingerprint)
 
 
-def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: AuditAction) -> Transaction:
-    """Commit or release a pending hold under the account and transaction locks."""
+# --- Holds ------------------------------------------------------------------------------
+
+
+def _hold_sides(transaction: Transaction) -> list:
+    """The ids of the accounts a hold's commit or release locks. Raises InvalidState for a non-hold."""
     if transaction.type != Transaction.Type.TRANSFER or transaction.destination_account_id is None:
         # Only transfers are ever holds (deposits/withdrawals have one customer side).
         raise InvalidState(f"This {transaction.type} is not a pending hold.")
+    return [transaction.source_account_id, transaction.destination_account_id]
+
+
+def _hold_pending(*, actor, transaction: Transaction, locked: dict) -> tuple[Transaction, LedgerAccount, LedgerAccount]:
+    """The hold, locked, and its locked sides, once its accounts are ``locked``.
+
+    Raises Forbidden (``actor`` not the source owner; None is the system),
+    InvalidState (no longer pending).
+    """
+    current = Transaction.objects.select_for_update().get(pk=transaction.pk)
+    src, dst = locked[current.source_account_id], locked[current.destination_account_id]
+    if actor is not None and src.owner_id != actor.pk:
+        raise Forbidden("Only the source account's owner can commit or void a hold.")
+    if current.status != Transaction.Status.PENDING:
+        raise InvalidState(f"The transaction is {current.status}, not a pending hold.")
+    after_lock(locked)
+    return current, src, dst
+
+
+def _hold_release(*, hold: Transaction, src: LedgerAccount) -> None:
+    """Give the held amount back to the source: the hold becomes voided, no journal entry."""
+    holds_adjust(deltas={src: -hold.amount})
+    hold.status = Transaction.Status.VOIDED
+    hold.save(update_fields=["status"])
+
+
+def _hold_recorded(*, actor, action: AuditAction, event: str, hold: Transaction, src, dst) -> None:
+    """The audit record and the event of a hold's end, in its transaction."""
+    _audit_write(actor=actor, action=action, txn=hold)
+    transaction_event_record(type=event, data=transaction_representation(hold), accounts=[src, dst])
+
+
+def hold_commit(*, actor, transaction: Transaction) -> Transaction:
+    """Turn a pending hold into a committed transfer (source owner only, no PIN).
+
+    Raises Forbidden (not the source owner), UserSuspended, InvalidState (not
+    pending; or expired, in which case it is voided first, as ``hold_expire``
+    would), AccountFrozen.
+    """
+    sides = _hold_sides(transaction)
     with db_transaction.atomic(durable=True):
-        check_user = commit and actor is not None
-        lock = accounts_lock(
-            ids=[transaction.source_account_id, transaction.destination_account_id],
-            share_user=actor if check_user else None,
-        )
-        if check_user:
+        lock = accounts_lock(ids=sides, share_user=actor)
+        if actor is not None:
             check_actor_active(lock)
-        locked = lock.accounts
-        current = Transaction.objects.select_for_update().get(pk=transaction.pk)
-        src, dst = locked[current.source_account_id], locked[current.destination_account_id]
-        if actor is not None and src.owner_id != actor.pk:
-            raise Forbidden("Only the source account's owner can commit or void a hold.")
-        if current.status != Transaction.Status.PENDING:
-            raise InvalidState(f"The transaction is {current.status}, not a pending hold.")
-        after_lock(locked)
+        current, src, dst = _hold_pending(actor=actor, transaction=transaction, locked=lock.accounts)
         now = timezone.now()
-        expired = commit and current.expires_at is not None and current.expires_at <= now
+        expired = current.expires_at is not None and current.expires_at <= now
         if expired:
             # Past its expiry a hold can only be released: do it now (as expire_holds
             # would), so the money is available at once, then refuse the commit.
-            commit, action = False, AuditAction.HOLD_EXPIRED
-        if commit:
+            _hold_release(hold=current, src=src)
+            _hold_recorded(
+                actor=None, action=AuditAction.HOLD_EXPIRED, event=EventType.TRANSACTION_EXPIRED,
+                hold=current, src=src, dst=dst,
+            )
+        else:
             check_can_move(src, "source")
             check_can_move(dst, "destination")
             current.entry = entry_post(
@@ -394,37 +441,34 @@ def _hold_finish(*, actor, transaction: Transaction, commit: bool, action: Audit
             current.status = Transaction.Status.COMMITTED
             current.committed_at = now
             current.save(update_fields=["entry", "status", "committed_at"])
-        else:
-            holds_adjust(deltas={src: -current.amount})
-            current.status = Transaction.Status.VOIDED
-            current.save(update_fields=["status"])
-        _audit_write(actor=None if expired else actor, action=action, txn=current)
-        transaction_event_record(type=_HOLD_EVENTS[action], data=transaction_representation(current), accounts=[src, dst])
+            _hold_recorded(
+                actor=actor, action=AuditAction.HOLD_COMMITTED, event=EventType.TRANSACTION_COMMITTED,
+                hold=current, src=src, dst=dst,
+            )
     if expired:
         raise InvalidState("The hold has expired; it has been voided and its amount released.")
     return current
 
 
-_HOLD_EVENTS = {
-    AuditAction.HOLD_COMMITTED: EventType.TRANSACTION_COMMITTED,
-    AuditAction.HOLD_VOIDED: EventType.TRANSACTION_VOIDED,
-    AuditAction.HOLD_EXPIRED: EventType.TRANSACTION_EXPIRED,
-}
-
-
-def hold_commit(*, actor, transaction: Transaction) -> Transaction:
-    """Turn a pending hold into a committed transfer (source owner only, no PIN).
-
-    Raises Forbidden (not the source owner), UserSuspended, InvalidState (not
-    pending; or expired, in which case it is voided first, as ``hold_expire``
-    would), AccountFrozen.
-    """
-    return _hold_finish(actor=actor, transaction=transaction, commit=True, action=AuditAction.HOLD_COMMITTED)
-
-
 def hold_void(*, actor, transaction: Transaction) -> Transaction:
     """Release a pending hold (source owner only). Raises Forbidden, InvalidState."""
-    return _hold_finish(actor=actor, transaction=transaction, commit=False, action=AuditAction.HOLD_VOIDED)
+    return _hold_released(
+        actor=actor, transaction=transaction, action=AuditAction.HOLD_VOIDED, event=EventType.TRANSACTION_VOIDED
+    )
+
+
+def _hold_released(*, actor, transaction: Transaction, action: AuditAction, event: str) -> Transaction:
+    """Release a pending hold in its own transaction, recorded as ``action`` and ``event``.
+
+    For ``hold_void`` (the owner) and ``hold_expire`` (the system, actor None).
+    """
+    sides = _hold_sides(transaction)
+    with db_transaction.atomic(durable=True):
+        lock = accounts_lock(ids=sides)
+        current, src, dst = _hold_pending(actor=actor, transaction=transaction, locked=lock.accounts)
+        _hold_release(hold=current, src=src)
+        _hold_recorded(actor=actor, action=action, event=event, hold=current, src=src, dst=dst)
+    return current
 
 
 def hold_expire(*, now=None) -> int:
@@ -446,7 +490,9 @@ def hold_expire(*, now=None) -> int:
             pk=pk, type=Transaction.Type.TRANSFER, source_account_id=source_id, destination_account_id=destination_id
         )
         try:
-            _hold_finish(actor=None, transaction=stub, commit=False, action=AuditAction.HOLD_EXPIRED)
+            _hold_released(
+                actor=None, transaction=stub, action=AuditAction.HOLD_EXPIRED, event=EventType.TRANSACTION_EXPIRED
+            )
         except InvalidState:
             continue
         expired += 1
