@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from audit.models import AuditRecord, VerificationRun
+from audit.models import AuditRecord
 
 
 def audit_record_list(*, actor=None, action: str | None = None, target_id: str | None = None) -> QuerySet:
@@ -18,7 +18,3 @@ def audit_record_list(*, actor=None, action: str | None = None, target_id: str |
     if target_id:
         records = records.filter(target_id=target_id)
     return records
-
-
-def verification_latest(*, kind: str) -> VerificationRun | None:
-    return VerificationRun.objects.filter(kind=kind).order_by("-at", "-id").first()

@@ -252,11 +252,6 @@ def user_event_record(*, type: str, user) -> Event:
     return event_record(type=type, data=user_representation(user), user_ids=[user.pk])
 
 
-def batch_event_record(*, data: dict, user_id) -> Event:
-    """``batch.created``, seen by the batch's caller (its items' transactions have their own events)."""
-    return event_record(type=EventType.BATCH_CREATED, data=data, user_ids=[user_id])
-
-
 def event_representation(event: Event) -> dict:
     return {"id": str(event.pk), "type": event.type, "created_at": timestamp_text(event.created_at), "data": event.data}
 
@@ -407,11 +402,6 @@ def endpoint_update(
             data={"old": old, "new": changes},
         )
     return locked
-
-
-def endpoint_disable(*, actor, endpoint: WebhookEndpoint) -> WebhookEndpoint:
-    """Stop deliveries to ``endpoint`` (the back office's action; pending ones wait until re-enabled)."""
-    return endpoint_update(actor=actor, endpoint=endpoint, status=WebhookEndpoint.Status.DISABLED)
 
 
 def endpoint_delete(*, actor, endpoint: WebhookEndpoint) -> None:

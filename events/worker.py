@@ -470,8 +470,3 @@ def _pool_close(pool: ThreadPoolExecutor, size: int) -> None:
     for _ in range(size):
         pool.submit(close)
     pool.shutdown(wait=True)
-
-
-def pending_count() -> int:
-    return Delivery.objects.filter(status=Delivery.Status.PENDING).count()
-

@@ -28,7 +28,6 @@ api_v1 = [
     path("", include("ledger.urls")),
     path("", include("transactions.urls")),
     path("", include("fx.urls")),
-    path("", include("audit.urls")),
     path("", include("events.urls")),
     path("admin/", include("ledgerx.backoffice_urls")),
 ]
