@@ -447,7 +447,7 @@ class AuditedChangeAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         from audit.models import AuditAction
-        from audit.services import audit_record
+        from audit.services.records import audit_record
 
         super().save_related(request, form, formsets, change)
         if not form.changed_data:

@@ -1,9 +1,10 @@
 """Signed checkpoints of the audit chain: tamper evidence that survives the tables' owner.
 
-The hash chain (``audit.services``) proves that the sealed records still hash
-to their seals, but someone who owns the tables can delete the newest records
-with their seals, or edit a record and re-seal everything after it, or
-TRUNCATE the lot: the chain they leave is consistent. A checkpoint closes that:
+The hash chain (``audit.services.chain``, extended by ``audit.services.sealing``)
+proves that the sealed records still hash to their seals, but someone who owns
+the tables can delete the newest records with their seals, or edit a record
+and re-seal everything after it, or TRUNCATE the lot: the chain they leave is
+consistent. A checkpoint closes that:
 
 * Every ``AUDIT_CHECKPOINT_INTERVAL`` seconds while records are being sealed
   (and at every ``seal_audit``), the sealer signs ``(seal_seq, head_hash,
@@ -89,12 +90,12 @@ def audit_checkpoint_create(*, force: bool = False) -> AuditCheckpoint | None:
     is signed. The sink is written after commit: a checkpoint whose transaction
     rolled back never reaches it.
     """
-    from audit.services import _sealer_lock
+    from audit.services.sealing import sealer_lock
 
     if not settings.AUDIT_SIGNING_KEY:
         return None
     with transaction.atomic():
-        if not _sealer_lock(wait=force):
+        if not sealer_lock(wait=force):
             return None
         now = timezone.now()
         last = AuditCheckpoint.objects.order_by("-id").first()

@@ -19,7 +19,7 @@ from django.utils.html import strip_tags
 from django.utils.text import capfirst, slugify
 
 from audit.models import AuditAction
-from audit.services import audit_record
+from audit.services.records import audit_record
 
 # At most this many rows per export; staff narrow the list (filters, search) for more.
 EXPORT_MAX_ROWS = 10_000

@@ -3,14 +3,14 @@
 Design note
 -----------
 * ``AuditRecord`` rows are written by services inside the same database
-  transaction as the change they describe (``audit.services.audit_record``).
+  transaction as the change they describe (``audit.services.records.audit_record``).
   They are inserted *unsealed* and never updated: the record table needs no
   UPDATE, ever, so the database refuses it (and DELETE) outright.
 * The hash chain lives beside them in ``AuditSeal``: ``seq`` 1, 2, 3 ... (unique),
   the sealed record (unique), ``prev_hash`` and ``hash = SHA-256(prev_hash ||
   canonical JSON of the record)``. Seals are appended *after* commit, in the
   order the sealer finds committed records, by one sealer at a time
-  (``audit.services.audit_seal_pending``; a PostgreSQL advisory lock, which
+  (``audit.services.sealing.audit_seal_pending``; a PostgreSQL advisory lock, which
   the background sealer only tries and ``seal_audit``/``verify_audit`` wait
   for). Money movement therefore never waits on a global audit lock, and the
   chain cannot fork: one writer of seals at a time, and ``seq`` is unique as a
@@ -34,7 +34,7 @@ Design note
   record. ``verify_audit`` seals pending records first and then reports any
   record that is neither sealed nor queued as a break; the API shows
   ``hash: null`` for a record still in the window.
-* The canonical form that is hashed is ``audit.services.record_canonical``;
+* The canonical form that is hashed is ``audit.services.chain.record_canonical``;
   sealing and verification read the record's values the same way.
 * ``VerificationRun`` stores the outcome of ``verify_audit`` / ``verify_ledger``
   for the admin dashboard.
@@ -147,7 +147,7 @@ class AuditPending(models.Model):
     process, increasing: ``ledgerx.ids``). There is deliberately no foreign key
     to the record: the row is only ever written beside its record, in the same
     statement or transaction (the movement function of transactions/0005,
-    ``audit.services.audit_rows_queued``, ``seed_demo``'s bulk path), and records
+    ``audit.services.records.audit_rows_queued``, ``seed_demo``'s bulk path), and records
     are never deleted (the database refuses it), while the check would lock the
     record just written at every commit. Measured with the movement function
     under pgbench, c=4: the queue row cost ~11% of a transfer with a sequence

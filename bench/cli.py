@@ -105,7 +105,7 @@ def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict
         env.django_setup()
         from django.db import connections
 
-        from audit.services import audit_seal_pending
+        from audit.services.sealing import audit_seal_pending
 
         audit_seal_pending(wait=True)
         connections.close_all()

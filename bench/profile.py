@@ -176,7 +176,7 @@ def _quiesce() -> None:
     """
     from django.db import connection
 
-    from audit.services import audit_seal_pending
+    from audit.services.sealing import audit_seal_pending
 
     audit_seal_pending(wait=True)
     with connection.cursor() as cursor:

@@ -62,7 +62,7 @@ def _audit_set(*, records: bool = True, sealing: bool = True) -> None:
 
     Every factory calls it, so a scenario never inherits another's switch in this process.
     """
-    import audit.services
+    import audit.services.sealing
     import transactions.services
 
     import transactions.engine.postgres
@@ -71,7 +71,7 @@ def _audit_set(*, records: bool = True, sealing: bool = True) -> None:
         _noaudit_function_install()
     _patch(transactions.services, "_audit", None if records else _audit_unwritten)
     _patch(transactions.engine.postgres, "CALL_SQL", None if records else _NOAUDIT_CALL_SQL())
-    _patch(audit.services, "_seal_after_commit", None if sealing else (lambda: None))
+    _patch(audit.services.sealing, "_seal_after_commit", None if sealing else (lambda: None))
 
 
 def _audit_unwritten(**kwargs):

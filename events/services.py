@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services.records import audit_record
 from events.models import Delivery, Event, EventRecipient, EventType, WebhookEndpoint
 from events.signing import nonce_new, secret_for
 from ledgerx.exceptions import InvalidState, ValidationFailed

@@ -52,7 +52,7 @@ from django.db import DatabaseError, InterfaceError, close_old_connections, conn
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services.records import audit_record
 from events.models import Delivery, DeliveryWaiter, EventType, WebhookEndpoint
 from events.services import AUDIT_ENDPOINT_DISABLED, UnsafeUrl, event_record, event_representation, url_resolve
 from events.signing import active_secrets, signature_header
@@ -376,7 +376,7 @@ def deliveries_wait_end(*, worker_id: str) -> None:
 
 
 def _periodic_tasks():
-    from audit.services import audit_seal_pending
+    from audit.services.sealing import audit_seal_pending
     from fx.services import quote_purge
     from transactions.services import hold_expire, idempotency_purge
 

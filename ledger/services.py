@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.services import backoffice_actor_check
 from audit.models import AuditAction
-from audit.services import audit_record
+from audit.services.records import audit_record
 from events.models import EventType
 from events.services import account_event_record
 from ledger.balance_cache import Snapshot, balance_cache_store

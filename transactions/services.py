@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.services import pin_proven, pin_verify
 from audit.models import AuditAction, AuditRecord
-from audit.services import audit_record_unsaved, audit_rows_queued
+from audit.services.records import audit_record_unsaved, audit_rows_queued
 from events.models import EventType
 from events.services import events_write, transaction_event, transaction_event_record
 from ledger.exceptions import CurrencyMismatch, SameAccount
@@ -85,7 +85,7 @@ def _input_validate(*, amount, description, metadata) -> None:
 
 
 def _audit(*, actor, action: AuditAction, txn: Transaction, body: dict | None = None, **extra) -> AuditRecord | None:
-    """The audit record of a money event, unsaved (``audit.services.audit_record_unsaved``).
+    """The audit record of a money event, unsaved (``audit.services.records.audit_record_unsaved``).
 
     New movements hand it to ``transactions.movements`` (written in the
     movement's own statement); the others save it with ``_audit_write``.

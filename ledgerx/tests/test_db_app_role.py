@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditAction, AuditRecord
-from audit.services import audit_record, audit_seal_pending
+from audit.services.records import audit_record
+from audit.services.sealing import audit_seal_pending
 from ledger.tests.factories import customer_account
 from transactions.tests.helpers import user_with_pin
 

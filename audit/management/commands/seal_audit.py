@@ -8,7 +8,7 @@ never forks the chain with a concurrent sealer.
 from django.core.management.base import BaseCommand
 
 from audit.checkpoints import audit_checkpoint_create
-from audit.services import audit_seal_pending
+from audit.services.sealing import audit_seal_pending
 
 
 class Command(BaseCommand):

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.checkpoints import checkpoints_from_database, checkpoints_from_file, checkpoints_verify
 from audit.models import VerificationRun
-from audit.services import audit_chain_verify, verification_record
+from audit.services.verification import audit_chain_verify, verification_record
 
 
 class Command(BaseCommand):

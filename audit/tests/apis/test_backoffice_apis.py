@@ -284,7 +284,7 @@ def test_audit_list_newest_first_filters_and_paginates(admin_api, admin_user):
 
 
 def test_audit_list_shows_the_seal_once_sealed(admin_api):
-    from audit.services import audit_seal_pending
+    from audit.services.sealing import audit_seal_pending
 
     funded_account(amount=100)
     rows = admin_api.get(f"{BASE}/audit").json()["results"]

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
-from audit.services import audit_chain_verify
+from audit.services.verification import audit_chain_verify
 from ledger.models import LedgerAccount, Posting
 from transactions.models import Transaction
 from transactions.verification import books_verify

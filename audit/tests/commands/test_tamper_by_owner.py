@@ -16,7 +16,9 @@ from django.db import DatabaseError, connection, transaction
 
 from audit.checkpoints import checkpoint_signature
 from audit.models import AuditAction, AuditCheckpoint, AuditRecord, AuditSeal
-from audit.services import GENESIS_HASH, _RECORD_COLUMNS, _record_converter, audit_record, audit_seal_pending, record_hash
+from audit.services.chain import GENESIS_HASH, RECORD_COLUMNS, record_converter, record_hash
+from audit.services.records import audit_record
+from audit.services.sealing import audit_seal_pending
 
 pytestmark = pytest.mark.django_db
 
@@ -96,11 +98,11 @@ def _rechain_from_genesis() -> None:
     """What an owner does after editing a record: recompute every seal so the chain links again."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f'SELECT s."seq", {_RECORD_COLUMNS} FROM "audit_auditseal" s '
+            f'SELECT s."seq", {RECORD_COLUMNS} FROM "audit_auditseal" s '
             f'JOIN "audit_auditrecord" r ON r."id" = s."record_id" ORDER BY s."seq"'
         )
         rows = cursor.fetchall()
-    convert = _record_converter(connection)
+    convert = record_converter(connection)
     prev_hash, updates = GENESIS_HASH, []
     for row in rows:
         digest = record_hash(convert(row[1:]), prev_hash)

@@ -6,7 +6,8 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
 from audit.models import AuditAction, AuditPending, AuditRecord, AuditSeal, VerificationRun
-from audit.services import audit_record, audit_seal_pending
+from audit.services.records import audit_record
+from audit.services.sealing import audit_seal_pending
 
 
 def _records(count: int) -> list[AuditRecord]:

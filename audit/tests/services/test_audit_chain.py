@@ -10,18 +10,12 @@ import pytest
 from django.db import connection, connections, transaction
 
 from accounts.tests.factories import UserFactory
-from audit import services
 from audit.models import AuditAction, AuditPending, AuditRecord, AuditSeal
-from audit.services import (
-    GENESIS_HASH,
-    SEAL_LOCK_KEY,
-    ChainReport,
-    audit_chain_verify,
-    audit_record,
-    audit_seal_pending,
-    record_hash,
-    record_values,
-)
+from audit.services import sealing
+from audit.services.chain import GENESIS_HASH, record_hash, record_values
+from audit.services.records import audit_record
+from audit.services.sealing import SEAL_LOCK_KEY, audit_seal_pending
+from audit.services.verification import ChainReport, audit_chain_verify
 from ledgerx.context import client_ip_var, request_id_var
 
 pytestmark = pytest.mark.django_db
@@ -176,7 +170,7 @@ def test_background_sealer_seals_committed_records_without_the_writer_waiting(se
     report = audit_chain_verify(seal_first=False)
     assert (report.ok, report.checked) == (True, 5)
     # Once idle the sealer closes its connection (the test database can then be dropped).
-    from audit.services import _background_sealer
+    from audit.services.sealing import _background_sealer
 
     assert _background_sealer.idle.wait(timeout=5)
 
@@ -226,7 +220,7 @@ def test_background_sealer_retries_a_busy_lock_without_further_commits(settings,
     settings.AUDIT_SEAL_IN_BACKGROUND = True
     settings.AUDIT_SEAL_INTERVAL = interval = 0.1
     busy, tried, calls = threading.Event(), threading.Event(), []
-    real_lock = services._sealer_lock
+    real_lock = sealing.sealer_lock
 
     def lock(*, wait: bool) -> bool:
         calls.append(wait)
@@ -235,7 +229,7 @@ def test_background_sealer_retries_a_busy_lock_without_further_commits(settings,
             return False
         return real_lock(wait=wait)
 
-    monkeypatch.setattr(services, "_sealer_lock", lock)
+    monkeypatch.setattr(sealing, "sealer_lock", lock)
     busy.set()
     with transaction.atomic():
         record = audit_record(actor=None, action=AuditAction.LOGOUT, target_type="user", target_id="u1")
@@ -249,7 +243,7 @@ def test_background_sealer_retries_a_busy_lock_without_further_commits(settings,
     assert calls.count(True) == 0 and calls.count(False) >= 3
     assert AuditSeal.objects.get().record_id == record.pk
     assert audit_chain_verify(seal_first=False) == ChainReport(True, 1, None, 0)
-    assert services._background_sealer.idle.wait(timeout=5)
+    assert sealing._background_sealer.idle.wait(timeout=5)
 
 
 @pytest.mark.postgres
@@ -291,7 +285,7 @@ def test_background_sealer_never_queues_behind_another_sealer(settings):
     assert AuditPending.objects.count() == 0
     assert elapsed < interval + 1.0
     assert audit_chain_verify(seal_first=False) == ChainReport(True, 1, None, 0)
-    assert services._background_sealer.idle.wait(timeout=5)
+    assert sealing._background_sealer.idle.wait(timeout=5)
 
 
 @pytest.mark.postgres

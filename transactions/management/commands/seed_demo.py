@@ -49,7 +49,7 @@ from accounts.models import User
 from accounts.services import pin_set, user_register
 from audit.compliance import GROUP_NAME
 from audit.models import AuditAction, AuditPending, AuditRecord
-from audit.services import audit_seal_pending
+from audit.services.sealing import audit_seal_pending
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import account_cache_after_commit, account_open, system_accounts_ensure
 from ledgerx.exceptions import LedgerXError

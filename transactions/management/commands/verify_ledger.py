@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.services import verification_record
+from audit.services.verification import verification_record
 from ledgerx.db.replicas import reading_from, replica_state
 from transactions.verification import books_verify
 
