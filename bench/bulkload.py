@@ -77,7 +77,7 @@ def deposits_load(*, counts: dict, currency: str = "USD") -> tuple[int, float]:
     from django.utils import timezone
 
     from ledger.models import LedgerAccount
-    from ledger.services import system_accounts_ensure
+    from ledger.services.system import system_accounts_ensure
 
     system_accounts_ensure(currency=currency)
     shards = [

@@ -95,7 +95,7 @@ def run_deliveries(log=print) -> dict:
 
     from accounts.services import user_register
     from events.services import endpoint_create
-    from ledger.services import account_open
+    from ledger.services.customer_accounts import account_open
     from transactions.services import deposit_create
 
     count = int(os.environ.get("BENCH_DELIVERIES", 2000))

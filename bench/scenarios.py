@@ -268,7 +268,7 @@ def make_conversion(index: int, concurrency: int):
     """
     from fx.services import quote_create, rate_set
     from ledger.models import LedgerAccount
-    from ledger.services import account_open
+    from ledger.services.customer_accounts import account_open
     from transactions.services import conversion_create
 
     _pin_check_off()

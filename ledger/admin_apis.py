@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from audit.apis import BACKOFFICE_PERMISSIONS, ReasonInput, reason_from
 from ledger.apis import AccountOutput, account_row_body
 from ledger.selectors import account_get_customer
-from ledger.services import account_freeze, account_unfreeze
+from ledger.services.customer_accounts import account_freeze, account_unfreeze
 
 ACCOUNT_ID = OpenApiParameter("account_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 

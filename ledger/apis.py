@@ -1,5 +1,5 @@
 """Accounts API: open, list, read, point-in-time balance, statement. Thin views over
-``ledger.services`` (writes) and ``ledger.selectors`` (reads, scoped to the user)."""
+``ledger.services.customer_accounts`` (writes) and ``ledger.selectors`` (reads, scoped to the user)."""
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -8,10 +8,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ledger import selectors, services
+from ledger import selectors
 from ledger.api_fields import StrictCharField, page_of
 from ledger.balance_cache import Identity, Snapshot
 from ledger.models import LedgerAccount
+from ledger.services.customer_accounts import account_open
 from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination
 from ledgerx.api.timestamps import timestamp_parse
@@ -117,7 +118,7 @@ class AccountListCreateApi(APIView):
     def post(self, request):
         data = AccountCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        account = services.account_open(actor=request.user, owner=request.user, **data.validated_data)
+        account = account_open(actor=request.user, owner=request.user, **data.validated_data)
         return created(account_row_body(account), "account-detail")
 
 

@@ -31,7 +31,8 @@ from events.services import events_write, transaction_event, transaction_event_r
 from ledger.exceptions import CurrencyMismatch, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid
-from ledger.services import accounts_lock, entry_post, holds_adjust
+from ledger.services.locking import accounts_lock
+from ledger.services.postings import entry_post, holds_adjust
 from ledgerx.exceptions import Forbidden, InvalidState, NotFound, ValidationFailed
 from ledgerx.fastsql import rows_insert
 from ledgerx.ids import uuid7

@@ -13,7 +13,7 @@ from audit.models import AuditRecord
 from events.models import Delivery, Event, WebhookEndpoint
 from events.services import endpoint_create, endpoint_rotate_secret
 from events.worker import RETRY_SCHEDULE, deliveries_claim, deliveries_run, delivery_attempt, retry_delay
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from transactions.services import deposit_create
 from transactions.tests.helpers import new_key

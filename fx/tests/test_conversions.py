@@ -12,7 +12,7 @@ from fx.models import FxQuote, FxRate
 from fx.tests.helpers import customer_with_usd_and_ngn, expire, quote_for, usd_ngn_rate
 from ledger.models import LedgerAccount
 from ledger.selectors import system_balance
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from transactions.models import IdempotencyRecord, Transaction
 from transactions.services import transaction_reverse

@@ -2,7 +2,7 @@
 
 from accounts.tests.factories import UserFactory
 from ledger.models import LedgerAccount
-from ledger.services import account_open
+from ledger.services.customer_accounts import account_open
 
 
 def customer_account(*, owner=None, currency: str = "USD", name: str = "") -> LedgerAccount:

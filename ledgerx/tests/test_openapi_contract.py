@@ -99,7 +99,7 @@ def _keep_test_connection():
 
 @pytest.fixture
 def world(db, _keep_test_connection):
-    from ledger.services import account_open
+    from ledger.services.customer_accounts import account_open
     from transactions.services import deposit_create
 
     user = UserFactory(id=CUSTOMER_ID)

@@ -206,7 +206,7 @@ def client_for():
 @pytest.mark.parametrize("size", ["0", "201", "abc", "-1", "1.5", "٣"])
 def test_an_invalid_page_size_is_a_400_on_every_list(client_for, path, size):
     from accounts.tests.factories import UserFactory
-    from ledger.services import account_open
+    from ledger.services.customer_accounts import account_open
 
     user = UserFactory()
     if path == "ENTRIES":

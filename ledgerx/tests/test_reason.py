@@ -4,7 +4,7 @@ import pytest
 
 from accounts.services import user_suspend
 from accounts.tests.factories import AdminFactory, UserFactory
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from ledgerx.exceptions import ValidationFailed
 from ledgerx.text import REASON_MAX, reason_clean

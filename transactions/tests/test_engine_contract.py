@@ -15,7 +15,7 @@ from accounts.tests.factories import AdminFactory, UserFactory
 from ledger.models import LedgerAccount
 from ledger.exceptions import BALANCE_LIMIT
 from ledger.selectors import account_posted_as_of
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from transactions.engine.codes import PRECEDENCE, REFUSALS
 from transactions.models import Batch, Transaction

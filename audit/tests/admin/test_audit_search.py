@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditAction
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from transactions.services import transaction_reverse, transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from audit.exports import cell_safe
 from audit.models import AuditAction, AuditRecord
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from transactions.tests.helpers import funded_account
 
 pytestmark = pytest.mark.django_db

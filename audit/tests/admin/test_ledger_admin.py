@@ -6,7 +6,7 @@ from audit.models import AuditAction, AuditRecord
 from audit.tests.admin.conftest import action_post
 from ledger.admin import LedgerAccountAdmin
 from ledger.models import JournalEntry, LedgerAccount, Posting
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from transactions.services import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key

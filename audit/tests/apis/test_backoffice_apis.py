@@ -7,7 +7,7 @@ from accounts.services import user_suspend
 from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
 from audit.models import AuditAction, AuditRecord, AuditSeal
 from ledger.models import LedgerAccount
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from transactions.models import Transaction
 from transactions.services import transfer_create, withdrawal_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key

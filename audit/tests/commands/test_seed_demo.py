@@ -62,7 +62,7 @@ def test_seed_demo_bulk_path_keeps_the_books_and_chain_valid_and_resumes():
 def test_seed_demo_bulk_rerun_leaves_frozen_accounts_and_suspended_users_alone():
     from accounts.services import user_suspend
     from accounts.tests.factories import AdminFactory
-    from ledger.services import account_freeze
+    from ledger.services.customer_accounts import account_freeze
 
     args = ["--users", "30", "--bulk-threshold", "10", "--batch", "150"]
     call_command("seed_demo", *args, "--transactions", "400", stdout=io.StringIO())

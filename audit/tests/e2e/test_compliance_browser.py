@@ -154,7 +154,7 @@ def _no_horizontal_scroll(page):
 
 def test_an_officer_finds_an_account_by_number_prefix_reads_its_timeline_and_exports_a_list(live_server, page_1366):
     from audit.models import AuditAction, AuditRecord
-    from ledger.services import account_freeze
+    from ledger.services.customer_accounts import account_freeze
 
     base, page = live_server.url, page_1366
     officer = _officer("officer@example.com")
@@ -221,7 +221,7 @@ def test_every_list_and_object_page_shows_all_its_columns_at_1366_px(live_server
     from accounts.tests.factories import AdminFactory
     from approvals.services import transaction_reverse_requested
     from events.models import WebhookEndpoint
-    from ledger.services import account_freeze
+    from ledger.services.customer_accounts import account_freeze
     from transactions.services import transaction_reverse
 
     settings.FOUR_EYES_AMOUNT = {"USD": 100_000}

@@ -8,7 +8,7 @@ from accounts.tests.factories import AdminFactory, UserFactory
 from events.models import Delivery, Event, EventRecipient, WebhookEndpoint
 from events.services import endpoint_create, event_record
 from ledger.exceptions import InsufficientFunds
-from ledger.services import account_freeze, account_unfreeze
+from ledger.services.customer_accounts import account_freeze, account_unfreeze
 from transactions.services import hold_commit, hold_void, transaction_reverse, transfer_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 

@@ -2,7 +2,7 @@ import pytest
 
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditAction, AuditRecord
-from ledger.services import account_freeze, account_unfreeze
+from ledger.services.customer_accounts import account_freeze, account_unfreeze
 from ledger.tests.factories import customer_account
 from ledgerx.exceptions import InvalidState, ValidationFailed
 

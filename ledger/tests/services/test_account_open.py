@@ -3,7 +3,7 @@ import pytest
 from accounts.tests.factories import UserFactory
 from audit.models import AuditAction, AuditRecord
 from ledger.models import LedgerAccount
-from ledger.services import _luhn_digit, account_open
+from ledger.services.customer_accounts import _luhn_digit, account_open
 from ledgerx.exceptions import ValidationFailed
 
 pytestmark = pytest.mark.django_db

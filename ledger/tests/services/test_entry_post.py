@@ -5,7 +5,8 @@ from django.db import transaction
 
 from ledger.exceptions import InsufficientFunds, UnbalancedEntry
 from ledger.models import JournalEntry, LedgerAccount, Posting
-from ledger.services import accounts_lock, entry_post, holds_adjust
+from ledger.services.locking import accounts_lock
+from ledger.services.postings import entry_post, holds_adjust
 from ledger.tests.factories import customer_account
 
 pytestmark = pytest.mark.django_db

@@ -51,7 +51,9 @@ from audit.compliance import GROUP_NAME
 from audit.models import AuditAction, AuditPending, AuditRecord
 from audit.services.sealing import audit_seal_pending
 from ledger.models import JournalEntry, LedgerAccount, Posting
-from ledger.services import account_cache_after_commit, account_open, system_accounts_ensure
+from ledger.services.customer_accounts import account_open
+from ledger.services.postings import account_cache_after_commit
+from ledger.services.system import system_accounts_ensure
 from ledgerx.exceptions import LedgerXError
 from ledgerx.ids import uuid7
 from fx.models import FxRate
@@ -488,7 +490,7 @@ def _balances_write(accounts: list[LedgerAccount]) -> None:
 def _bulk_number(n: int) -> str:
     """Bulk account numbers: "8" + the bulk index + a Luhn digit (unique, and never a random service number's
     collision risk at millions of rows)."""
-    from ledger.services import _luhn_digit
+    from ledger.services.customer_accounts import _luhn_digit
 
     body = f"8{n:010d}"
     return body + _luhn_digit(body)

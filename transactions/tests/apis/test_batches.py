@@ -8,7 +8,7 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory
 from ledger.exceptions import BALANCE_LIMIT
 from ledger.models import LedgerAccount
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from ledger.tests.fixtures import client_for  # noqa: F401
 from ledger.verification import ledger_checks

@@ -286,7 +286,7 @@ def test_transaction_list_filters_and_scope(client_for):
 
 def test_frozen_and_suspended(client_for):
     from accounts.tests.factories import AdminFactory
-    from ledger.services import account_freeze
+    from ledger.services.customer_accounts import account_freeze
 
     source = funded_account(amount=1000)
     destination = funded_account(amount=0)

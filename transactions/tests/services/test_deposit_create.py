@@ -6,7 +6,7 @@ from audit.models import AuditAction, AuditRecord
 from ledger.exceptions import AccountFrozen
 from ledger.models import LedgerAccount
 from ledger.selectors import system_balance
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from ledgerx.exceptions import NotFound, ValidationFailed
 from transactions.exceptions import IdempotencyKeyRequired

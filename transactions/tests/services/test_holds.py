@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditAction, AuditRecord
 from ledger.exceptions import AccountFrozen
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledgerx.exceptions import Forbidden, InvalidState
 from transactions.models import Transaction
 from transactions.services import hold_commit, hold_expire, hold_void, transfer_create

@@ -4,7 +4,7 @@ from accounts.tests.factories import AdminFactory
 from audit.models import AuditAction, AuditRecord
 from ledger.exceptions import InsufficientFunds
 from ledger.selectors import system_balance
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledgerx.exceptions import InvalidState, ValidationFailed
 from transactions.models import Transaction
 from transactions.services import deposit_create, transaction_reverse, transfer_create, withdrawal_create

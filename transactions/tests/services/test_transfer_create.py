@@ -4,7 +4,7 @@ from accounts.exceptions import InvalidPin
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditAction, AuditRecord
 from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds, SameAccount
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from ledgerx.exceptions import NotFound, ValidationFailed
 from transactions.services import transfer_create

@@ -5,7 +5,7 @@ from accounts.tests.factories import AdminFactory, UserFactory
 from audit.models import AuditAction, AuditRecord
 from ledger.exceptions import AccountFrozen, InsufficientFunds
 from ledger.selectors import system_balance
-from ledger.services import account_freeze
+from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from ledgerx.exceptions import NotFound
 from transactions.services import withdrawal_create
