@@ -94,7 +94,7 @@ def run_deliveries(log=print) -> dict:
     settings.WEBHOOKS_ALLOW_INSECURE = True  # this process creates the endpoint (its URL is checked at save)
 
     from accounts.services import user_register
-    from events.services import endpoint_create
+    from events.services.endpoints import endpoint_create
     from ledger.services.customer_accounts import account_open
     from transactions.services import deposit_create
 

@@ -162,10 +162,10 @@ def make_random_noxid(index: int, concurrency: int):
     (the column and the wider list indexes stay: compare ``random`` with the
     commit before ``events/0003`` for those).
     """
-    import events.services
+    import events.services.recording
 
     op = make_random(index, concurrency)
-    _patch(events.services, "_XID_IN_STATEMENT", {"xid": "0::bigint"})
+    _patch(events.services.recording, "_XID_IN_STATEMENT", {"xid": "0::bigint"})
     return op
 
 

@@ -1,4 +1,4 @@
-"""Events and webhook endpoints API: thin views over ``events.selectors`` and ``events.services``.
+"""Events and webhook endpoints API: thin views over ``events.selectors`` and ``events.services.endpoints``.
 
 Everything is the caller's own: another user's event, endpoint or delivery is
 a 404, as if it did not exist.
@@ -16,8 +16,10 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from events import selectors, services
+from events import selectors
 from events.models import Delivery, Event, EventType, WebhookEndpoint
+from events.services import endpoints
+from events.services.representations import event_representation, timestamp_text
 from ledger.api_fields import StrictCharField, page_of
 from ledgerx.api.created import created
 from ledgerx.api.pagination import NewestFirstCursorPagination, invalid_cursor, page_size_parse
@@ -95,7 +97,7 @@ class EventLogPage:
         position = selectors.EventPosition
         newest = position(rows[0].xid, rows[0].pk) if rows else self.after
         return {
-            "results": [services.event_representation(event) for event in rows],
+            "results": [event_representation(event) for event in rows],
             "next": self._link("next", position(rows[-1].xid, rows[-1].pk)) if rows and older else None,
             "previous": self._link("prev", newest) if newest is not None else None,
         }
@@ -141,17 +143,17 @@ class DeliveryOutput(serializers.Serializer):
 
 
 class EndpointCreateInput(serializers.Serializer):
-    url = StrictCharField(max_length=services.URL_MAX, help_text="https; not a private, loopback or link-local address.")
+    url = StrictCharField(max_length=endpoints.URL_MAX, help_text="https; not a private, loopback or link-local address.")
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=EventType.choices), required=False, default=list, max_length=50
     )
-    description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
+    description = StrictCharField(max_length=endpoints.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
 
 
 class EndpointUpdateInput(serializers.Serializer):
-    url = StrictCharField(max_length=services.URL_MAX, required=False)
+    url = StrictCharField(max_length=endpoints.URL_MAX, required=False)
     events = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices), required=False, max_length=50)
-    description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True)
+    description = StrictCharField(max_length=endpoints.DESCRIPTION_MAX, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=WebhookEndpoint.Status.choices, required=False)
 
 
@@ -168,7 +170,7 @@ def endpoint_body(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
         "description": endpoint.description,
         "status": endpoint.status,
         "disabled_reason": endpoint.disabled_reason,
-        "created_at": services.timestamp_text(endpoint.created_at),
+        "created_at": timestamp_text(endpoint.created_at),
     }
     if secret is not None:
         body["secret"] = secret
@@ -176,7 +178,7 @@ def endpoint_body(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:
 
 
 def delivery_body(delivery: Delivery) -> dict:
-    stamp = services.timestamp_text
+    stamp = timestamp_text
     return {
         "id": str(delivery.pk),
         "event": str(delivery.event_id),
@@ -238,7 +240,7 @@ class EventDetailApi(APIView):
         responses={200: EventOutput},
     )
     def get(self, request, event_id):
-        return Response(services.event_representation(selectors.event_get_for_user(user=request.user, event_id=event_id)))
+        return Response(event_representation(selectors.event_get_for_user(user=request.user, event_id=event_id)))
 
 
 # --- Webhook endpoints ----------------------------------------------------------------
@@ -261,7 +263,7 @@ class EndpointListCreateApi(APIView):
     def post(self, request):
         data = EndpointCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint, secret = services.endpoint_create(actor=request.user, **data.validated_data)
+        endpoint, secret = endpoints.endpoint_create(actor=request.user, **data.validated_data)
         return created(endpoint_body(endpoint, secret), "webhook-endpoint-detail")
 
 
@@ -281,7 +283,7 @@ class EndpointDetailApi(APIView):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
         data = EndpointUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        endpoint = services.endpoint_update(actor=request.user, endpoint=endpoint, **data.validated_data)
+        endpoint = endpoints.endpoint_update(actor=request.user, endpoint=endpoint, **data.validated_data)
         return Response(endpoint_body(endpoint))
 
     @extend_schema(
@@ -290,7 +292,7 @@ class EndpointDetailApi(APIView):
     )
     def delete(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
-        services.endpoint_delete(actor=request.user, endpoint=endpoint)
+        endpoints.endpoint_delete(actor=request.user, endpoint=endpoint)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -302,7 +304,7 @@ class EndpointRotateSecretApi(APIView):
     )
     def post(self, request, endpoint_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
-        endpoint, secret = services.endpoint_rotate_secret(actor=request.user, endpoint=endpoint)
+        endpoint, secret = endpoints.endpoint_rotate_secret(actor=request.user, endpoint=endpoint)
         return Response(endpoint_body(endpoint, secret))
 
 
@@ -327,5 +329,5 @@ class DeliveryRetryApi(APIView):
     def post(self, request, endpoint_id, delivery_id):
         endpoint = selectors.endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
         delivery = selectors.delivery_get_for_endpoint(endpoint=endpoint, delivery_id=delivery_id)
-        delivery = services.delivery_retry(actor=request.user, delivery=delivery)
+        delivery = endpoints.delivery_retry(actor=request.user, delivery=delivery)
         return Response(delivery_body(delivery), status=status.HTTP_202_ACCEPTED)

@@ -3,7 +3,7 @@
 Design note
 -----------
 * An ``Event`` is written by the service that makes the change, in the same
-  database transaction (``events.services.event_record``): a change that rolls
+  database transaction (``events.services.recording.event_record``): a change that rolls
   back leaves no event, a committed change always has one. Events are
   append-only like the audit trail (PostgreSQL refuses UPDATE and DELETE,
   migration ``0002``) and are kept: the contract promises at least 30 days,

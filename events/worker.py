@@ -54,7 +54,10 @@ from django.utils import timezone
 
 from audit.services.records import audit_record
 from events.models import Delivery, DeliveryWaiter, EventType, WebhookEndpoint
-from events.services import AUDIT_ENDPOINT_DISABLED, UnsafeUrl, event_record, event_representation, url_resolve
+from events.services.addresses import UnsafeUrl, url_resolve
+from events.services.endpoints import AUDIT_ENDPOINT_DISABLED
+from events.services.recording import event_record
+from events.services.representations import event_representation
 from events.signing import active_secrets, signature_header
 from ledgerx.observability import metrics
 

@@ -27,7 +27,7 @@ from accounts.services import pin_proven, pin_verify
 from audit.models import AuditAction, AuditRecord
 from audit.services.records import audit_record_unsaved, audit_rows_queued
 from events.models import EventType
-from events.services import events_write, transaction_event, transaction_event_record
+from events.services.recording import events_write, transaction_event, transaction_event_record
 from ledger.exceptions import CurrencyMismatch, SameAccount
 from ledger.models import LedgerAccount
 from ledger.money import amount_valid

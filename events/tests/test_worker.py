@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditRecord
 from events.models import Delivery, Event, WebhookEndpoint
-from events.services import endpoint_create, endpoint_rotate_secret
+from events.services.endpoints import endpoint_create, endpoint_rotate_secret
 from events.worker import RETRY_SCHEDULE, deliveries_claim, deliveries_run, delivery_attempt, retry_delay
 from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
@@ -52,7 +52,7 @@ def test_a_wrong_secret_does_not_verify(receiver):
         Webhook("whsec_" + "A" * 43 + "=").verify(got.body, got.headers)
     tampered = got.body.replace(b'"amount":100', b'"amount":999')
     endpoint = WebhookEndpoint.objects.get()
-    from events.services import endpoint_secret
+    from events.services.endpoints import endpoint_secret
 
     with pytest.raises(WebhookVerificationError):
         Webhook(endpoint_secret(endpoint)).verify(tampered, got.headers)
@@ -121,11 +121,11 @@ def test_a_backlog_is_sent_in_the_order_of_the_event_log_not_of_the_ids(receiver
     """Three deposits committed one after the other, with ids that sort the other way round."""
     import uuid
 
-    import events.services
+    import events.services.recording
 
     # Version 7 ids whose time part goes backwards (delivery ids on PostgreSQL share it).
     ids = (uuid.UUID(f"{ms:012x}7000800000000000{ms % 4096:04x}") for ms in range(0x019000000000, 0, -1))
-    monkeypatch.setattr(events.services, "uuid7", lambda: next(ids))
+    monkeypatch.setattr(events.services.recording, "uuid7", lambda: next(ids))
     account = customer_account()
     endpoint_create(actor=account.owner, url=receiver.url)
     receiver.status = 500

@@ -15,7 +15,7 @@ from accounts.services import backoffice_actor_check
 from audit.models import AuditAction
 from audit.services.records import audit_record
 from events.models import EventType
-from events.services import account_event_record
+from events.services.recording import account_event_record
 from ledger.models import LedgerAccount
 from ledger.money import currency_supported
 from ledger.services.postings import account_cache_after_commit

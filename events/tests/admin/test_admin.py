@@ -6,7 +6,7 @@ from django.urls import reverse
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditRecord
 from events.models import Delivery, WebhookEndpoint
-from events.services import endpoint_create
+from events.services.endpoints import endpoint_create
 from events.worker import deliveries_run
 from ledger.tests.factories import customer_account
 from transactions.services import deposit_create

@@ -16,9 +16,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
-from events import services
-from events.models import EventType
-from events.services import event_record
+from events.models import Event, EventType
+from events.services import recording
+from events.services.recording import event_record
 
 DEADLINE = 30  # seconds for the horizon of running transactions to pass the events
 
@@ -92,7 +92,7 @@ def test_an_event_whose_transaction_commits_late_is_not_listed_behind_a_position
         release.set()
         thread.join()
     assert not failure
-    (slow,) = {str(pk) for pk in services.Event.objects.values_list("pk", flat=True)} - {old, str(late.pk)}
+    (slow,) = {str(pk) for pk in Event.objects.values_list("pk", flat=True)} - {old, str(late.pk)}
     everything = {old, slow, str(late.pk)}
 
     # The walker re-reads from the top down to the newest event it has; the poller follows ``previous``.
@@ -120,7 +120,7 @@ def test_a_later_commit_is_listed_as_newer_whatever_its_id(client_for, monkeypat
     user = UserFactory()
     client = client_for(user)
     ids = iter([uuid.UUID("01900000-0000-7000-8000-00000000ffff"), uuid.UUID("01900000-0000-7000-8000-000000000001")])
-    monkeypatch.setattr(services, "uuid7", lambda: next(ids))
+    monkeypatch.setattr(recording, "uuid7", lambda: next(ids))
     first = _record(user, 1)
     second = _record(user, 2)
     assert second.pk < first.pk

@@ -6,7 +6,8 @@ from django.db import connection, transaction
 from accounts.services import user_reinstate, user_suspend
 from accounts.tests.factories import AdminFactory, UserFactory
 from events.models import Delivery, Event, EventRecipient, WebhookEndpoint
-from events.services import endpoint_create, event_record
+from events.services.endpoints import endpoint_create
+from events.services.recording import event_record
 from ledger.exceptions import InsufficientFunds
 from ledger.services.customer_accounts import account_freeze, account_unfreeze
 from transactions.services import hold_commit, hold_void, transaction_reverse, transfer_create

@@ -143,7 +143,7 @@ def test_webhook_attempts_are_counted_by_outcome(client_for, monkeypatch):
     """The worker counts each attempt (delivered or failed), its duration and, on a first attempt, its lag."""
     from events import worker
     from events.models import Delivery
-    from events.services import endpoint_create
+    from events.services.endpoints import endpoint_create
 
     user = user_with_pin()
     account = customer_account(owner=user)
