@@ -2,7 +2,7 @@
 
 999 users each own one ``bench-NNNN`` account; a merchant user owns
 ``bench-hot``. Every account is opened with ``ledger.services.customer_accounts.account_open`` and
-funded with ``transactions.services.deposit_create`` (the real write path, so
+funded with ``transactions.services.money.deposit_create`` (the real write path, so
 ``verify_ledger`` holds from the start). Users share one precomputed password
 hash and one PIN hash (bcrypt cost 12, the production pepper): hashing 1000
 times would cost minutes and measure nothing.
@@ -38,7 +38,7 @@ def books_create(*, n_accounts: int = N_ACCOUNTS, log=print) -> None:
     from accounts.models import User
     from accounts.services import _pin_hash  # the app's own PIN hashing (pepper + bcrypt)
     from ledger.services.customer_accounts import account_open
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     log(f"==> creating {n_accounts} funded {CURRENCY} accounts (bcrypt cost {settings.PIN_BCRYPT_ROUNDS} PIN hash)")
     password_hash = make_password(BENCH_PASSWORD)

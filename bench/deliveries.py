@@ -96,7 +96,7 @@ def run_deliveries(log=print) -> dict:
     from accounts.services import user_register
     from events.services.endpoints import endpoint_create
     from ledger.services.customer_accounts import account_open
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     count = int(os.environ.get("BENCH_DELIVERIES", 2000))
     samples = int(os.environ.get("BENCH_LATENCY_SAMPLES", 50))

@@ -9,7 +9,7 @@ audit record and its after-commit sealing: everything but HTTP and bcrypt.
 Bench-only switches (applied in the worker processes only, never in the app):
 
 * PIN check excluded: ``pin_verify`` (``accounts.services``, and the name
-  ``transactions.services`` imported it under) is replaced by a no-op. The PIN check is one
+  ``transactions.services.money`` imported it under) is replaced by a no-op. The PIN check is one
   bcrypt cost-12 hash (~250 ms of CPU) and is measured separately by the
   ``http_transfer`` scenario against the bcrypt ceiling.
 * ``random_noaudit``: a bench-only copy of the movement function without its audit inserts,
@@ -36,15 +36,14 @@ def _pin_check_off() -> None:
     """Replace the PIN check wherever the money services look it up."""
     import accounts.services
     import transactions.batches
-    import transactions.services
+    import transactions.services.money
 
     def pin_verify_skipped(*, user, pin) -> None:
         return None
 
     accounts.services.pin_verify = pin_verify_skipped
     transactions.batches.pin_verify = pin_verify_skipped
-    if hasattr(transactions.services, "pin_verify"):
-        transactions.services.pin_verify = pin_verify_skipped
+    transactions.services.money.pin_verify = pin_verify_skipped
 
 
 _originals: dict = {}
@@ -63,13 +62,12 @@ def _audit_set(*, records: bool = True, sealing: bool = True) -> None:
     Every factory calls it, so a scenario never inherits another's switch in this process.
     """
     import audit.services.sealing
-    import transactions.services
-
     import transactions.engine.postgres
+    import transactions.services.money
 
     if not records:
         _noaudit_function_install()
-    _patch(transactions.services, "_audit", None if records else _audit_unwritten)
+    _patch(transactions.services.money, "transaction_audit", None if records else _audit_unwritten)
     _patch(transactions.engine.postgres, "CALL_SQL", None if records else _NOAUDIT_CALL_SQL())
     _patch(audit.services.sealing, "_seal_after_commit", None if sealing else (lambda: None))
 
@@ -124,7 +122,7 @@ def _rng(index: int) -> random.Random:
 
 
 def make_random(index: int, concurrency: int, *, audit: bool = True):
-    from transactions.services import transfer_create
+    from transactions.services.money import transfer_create
 
     _pin_check_off()
     _audit_set(records=audit)
@@ -192,7 +190,7 @@ def make_random_nosealer(index: int, concurrency: int):
 
 
 def make_hot(index: int, concurrency: int):
-    from transactions.services import transfer_create
+    from transactions.services.money import transfer_create
 
     _pin_check_off()
     _audit_set()
@@ -214,7 +212,7 @@ def make_hot(index: int, concurrency: int):
 
 
 def make_deposit(index: int, concurrency: int):
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     _audit_set()
     books = books_load()
@@ -229,7 +227,8 @@ def make_deposit(index: int, concurrency: int):
 
 def make_hold_commit(index: int, concurrency: int):
     """One op = a held transfer (pending) and its commit: two transactions."""
-    from transactions.services import hold_commit, transfer_create
+    from transactions.services.holds import hold_commit
+    from transactions.services.money import transfer_create
 
     _pin_check_off()
     _audit_set()
@@ -261,7 +260,7 @@ def make_conversion(index: int, concurrency: int):
     """One op = a quote (USD -> NGN, 1-100 cents) and its conversion between two accounts of one random user.
 
     The real client flow: ``fx.services.quote_create`` then
-    ``transactions.services.conversion_create`` (the batch engine with one
+    ``transactions.services.money.conversion_create`` (the batch engine with one
     conversion item). Each worker opens an NGN account beside up to 50 of
     the books' USD accounts (its own share, so workers never open the same
     ones) and sets a fresh USD/NGN rate, all before the measured window.
@@ -269,7 +268,7 @@ def make_conversion(index: int, concurrency: int):
     from fx.services import quote_create, rate_set
     from ledger.models import LedgerAccount
     from ledger.services.customer_accounts import account_open
-    from transactions.services import conversion_create
+    from transactions.services.money import conversion_create
 
     _pin_check_off()
     _audit_set()

@@ -381,7 +381,8 @@ def deliveries_wait_end(*, worker_id: str) -> None:
 def _periodic_tasks():
     from audit.services.sealing import audit_seal_pending
     from fx.services import quote_purge
-    from transactions.services import hold_expire, idempotency_purge
+    from transactions.services.holds import hold_expire
+    from transactions.services.housekeeping import idempotency_purge
 
     return [
         ("expire_holds", 60, hold_expire),

@@ -26,9 +26,10 @@ from ledgerx.api.parsers import json_loads
 from ledgerx.api.query import QueryInput
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.db.replicas import replica_reads
-from transactions import batches, selectors, services
+from transactions import batches, selectors
 from transactions.models import Batch, Transaction
 from transactions.representations import batch_representation, transaction_representation
+from transactions.services import holds, inputs, money
 
 
 @extend_schema_field(
@@ -41,7 +42,7 @@ from transactions.representations import batch_representation, transaction_repre
 )
 class MetadataField(serializers.Field):
     def to_internal_value(self, data):
-        errors = services.metadata_errors(data)
+        errors = inputs.metadata_errors(data)
         if errors:
             raise serializers.ValidationError(errors)
         return data
@@ -52,7 +53,7 @@ class MetadataField(serializers.Field):
 
 class _MoneyInput(serializers.Serializer):
     amount = StrictAmountField()
-    description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
+    description = StrictCharField(max_length=inputs.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
     metadata = MetadataField(required=False, default=dict)
 
 
@@ -77,7 +78,7 @@ class ConversionInput(serializers.Serializer):
     source_account = serializers.UUIDField(help_text="Your account in the quote's source currency.")
     destination_account = serializers.UUIDField(help_text="Your account in the quote's destination currency.")
     pin = StrictCharField(help_text="The transaction PIN (4-6 digits, as a string). Never echoed.")
-    description = StrictCharField(max_length=services.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
+    description = StrictCharField(max_length=inputs.DESCRIPTION_MAX, required=False, allow_blank=True, default="")
     metadata = MetadataField(required=False, default=dict)
 
 
@@ -181,7 +182,7 @@ class DepositCreateApi(_MoneyApi):
         key = _idempotency_key(request)
         data = _validated(DepositInput, request)
         account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
-        return _render(services.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
+        return _render(money.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
 class WithdrawalCreateApi(_MoneyApi):
@@ -196,7 +197,7 @@ class WithdrawalCreateApi(_MoneyApi):
         key = _idempotency_key(request)
         data = _validated(WithdrawalInput, request)
         account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
-        return _render(services.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
+        return _render(money.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
 
 
 class TransferCreateApi(_MoneyApi):
@@ -213,7 +214,7 @@ class TransferCreateApi(_MoneyApi):
         source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
         destination = account_identity_customer(account_id=data.pop("destination_account"))
         return _render(
-            services.transfer_create(
+            money.transfer_create(
                 actor=request.user, source=source, destination=destination, idempotency_key=key, **data
             )
         )
@@ -235,7 +236,7 @@ class ConversionCreateApi(APIView):
         source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
         destination = account_identity_for_user(user=request.user, account_id=data.pop("destination_account"))
         return _render(
-            services.conversion_create(
+            money.conversion_create(
                 actor=request.user, quote_id=data.pop("quote"), source=source, destination=destination,
                 idempotency_key=key, **data,
             )
@@ -361,7 +362,7 @@ class HoldCommitApi(APIView):
     )
     def post(self, request, transaction_id):
         txn = selectors.transaction_get_for_user(user=request.user, transaction_id=transaction_id)
-        return Response(transaction_representation(services.hold_commit(actor=request.user, transaction=txn)))
+        return Response(transaction_representation(holds.hold_commit(actor=request.user, transaction=txn)))
 
 
 class HoldVoidApi(APIView):
@@ -375,7 +376,7 @@ class HoldVoidApi(APIView):
     )
     def post(self, request, transaction_id):
         txn = selectors.transaction_get_for_user(user=request.user, transaction_id=transaction_id)
-        return Response(transaction_representation(services.hold_void(actor=request.user, transaction=txn)))
+        return Response(transaction_representation(holds.hold_void(actor=request.user, transaction=txn)))
 
 
 # --- Batches --------------------------------------------------------------------------------

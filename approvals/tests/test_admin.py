@@ -9,7 +9,7 @@ from accounts.tests.factories import UserFactory
 from approvals.models import ApprovalRequest
 from audit.compliance import GROUP_NAME
 from transactions.models import Transaction
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from accounts.tests.factories import UserFactory
 from approvals.models import ApprovalRequest
 from audit.models import AuditAction, AuditRecord
 from transactions.models import Transaction
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 
 import accounts.services
 import transactions.batches
-import transactions.services
+import transactions.services.money
 from bench import scenarios
 from bench.books import books_create
 from bench.suite import POINT_ORDER
@@ -24,10 +24,8 @@ def test_conversion_is_a_service_point_of_the_suite():
 @pytest.mark.django_db
 def test_one_conversion_op_converts_and_keeps_the_books(monkeypatch):
     # The factory turns the PIN check off process-wide: put it back after the test.
-    for module in (accounts.services, transactions.batches):
+    for module in (accounts.services, transactions.batches, transactions.services.money):
         monkeypatch.setattr(module, "pin_verify", module.pin_verify)
-    if hasattr(transactions.services, "pin_verify"):
-        monkeypatch.setattr(transactions.services, "pin_verify", transactions.services.pin_verify)
     books_create(n_accounts=3, log=lambda *args: None)
     op = scenarios.make_conversion(0, 1)
     op()

@@ -15,7 +15,7 @@ from events.services.endpoints import endpoint_create, endpoint_rotate_secret
 from events.worker import RETRY_SCHEDULE, deliveries_claim, deliveries_run, delivery_attempt, retry_delay
 from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
-from transactions.services import deposit_create
+from transactions.services.money import deposit_create
 from transactions.tests.helpers import new_key
 
 pytestmark = pytest.mark.django_db
@@ -230,7 +230,7 @@ def test_two_workers_deliver_each_of_n_events_exactly_once(receiver):
 def test_the_worker_loop_runs_the_periodic_work_and_delivers(receiver):
     from events.worker import Worker
     from transactions.models import Transaction
-    from transactions.services import transfer_create
+    from transactions.services.money import transfer_create
     from transactions.tests.helpers import PIN, funded_account
 
     source = funded_account(amount=1000)

@@ -8,7 +8,7 @@ from accounts.tests.factories import AdminFactory
 from audit.models import AuditRecord
 from fx.models import FxRate
 from fx.tests.helpers import customer_with_usd_and_ngn, quote_for, usd_ngn_rate
-from transactions.services import conversion_create
+from transactions.services.money import conversion_create
 from transactions.tests.helpers import PIN, new_key
 from transactions.verification import books_verify
 

@@ -5,7 +5,7 @@ import pytest
 from fx.tests.helpers import customer_with_usd_and_ngn, quote_for, usd_ngn_rate
 from ledger.models import LedgerAccount
 from ledger.tests.factories import customer_account
-from transactions.services import conversion_create
+from transactions.services.money import conversion_create
 from transactions.tests.concurrency import run_parallel
 from transactions.tests.helpers import PIN, new_key
 from transactions.verification import books_verify
@@ -18,7 +18,7 @@ def test_parallel_conversions_of_one_quote_move_the_money_once():
     owner, usd, ngn = customer_with_usd_and_ngn(usd=10_000)
     # A second pair of accounts too, so not every racer waits on the same account rows.
     usd_2, ngn_2 = customer_account(owner=owner), customer_account(owner=owner, currency="NGN")
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     deposit_create(actor=owner, account=usd_2, amount=10_000, idempotency_key=new_key())
     quote = quote_for(owner, source_amount=1_000)

@@ -15,7 +15,7 @@ from ledger.selectors import system_balance
 from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from transactions.models import IdempotencyRecord, Transaction
-from transactions.services import transaction_reverse
+from transactions.services.reversals import transaction_reverse
 from transactions.tests.helpers import PIN, books, user_with_pin
 from transactions.verification import books_verify
 
@@ -375,7 +375,7 @@ def test_customers_cannot_touch_rates(client_for):
 def test_jpy_to_kwd_end_to_end_with_their_iso_exponents(client_for, settings):
     settings.CURRENCIES = {**settings.CURRENCIES, "JPY": 0, "KWD": 3}
     from fx.services import rate_set
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
     from transactions.tests.helpers import new_key
 
     rate_set(actor=AdminFactory(), base="KWD", quote="JPY", mid="500", spread_bps=0)  # so JPY -> KWD is 0.002
@@ -441,7 +441,7 @@ def test_the_worker_purges_old_unused_quotes_and_keeps_used_ones(client_for, cus
 
 
 def test_the_service_takes_a_quote_id_as_text_too(customer):
-    from transactions.services import conversion_create
+    from transactions.services.money import conversion_create
     from transactions.tests.helpers import new_key
 
     owner, usd, ngn = customer

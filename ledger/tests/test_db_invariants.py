@@ -7,7 +7,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.tests.factories import customer_account
-from transactions.services import deposit_create
+from transactions.services.money import deposit_create
 from transactions.tests.helpers import new_key
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

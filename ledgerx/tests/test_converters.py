@@ -7,7 +7,7 @@ from django.urls.converters import UUIDConverter
 from accounts.tests.factories import AdminFactory
 from ledger.tests.factories import customer_account
 from ledgerx.api.converters import CaseInsensitiveUUIDConverter
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

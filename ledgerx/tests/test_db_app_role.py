@@ -52,7 +52,7 @@ def test_the_app_role_is_refused_every_way_around_the_append_only_rule(as_app_ro
 
 
 def test_the_app_role_moves_money_writes_audit_and_seals(as_app_role):
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     owner = user_with_pin()
     account = customer_account(owner=owner)

@@ -36,7 +36,7 @@ def test_uuid7_made_one_after_another_sort_in_that_order_even_within_a_milliseco
 @pytest.mark.django_db
 def test_transactions_and_their_audit_records_get_time_ordered_ids():
     from audit.models import AuditRecord
-    from transactions.services import deposit_create, transfer_create
+    from transactions.services.money import deposit_create, transfer_create
     from transactions.tests.helpers import PIN, funded_account
 
     source = funded_account(amount=100)

@@ -100,7 +100,7 @@ def _keep_test_connection():
 @pytest.fixture
 def world(db, _keep_test_connection):
     from ledger.services.customer_accounts import account_open
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     user = UserFactory(id=CUSTOMER_ID)
     identity.pin_set(user=user, pin=PIN, password=DEFAULT_PASSWORD)

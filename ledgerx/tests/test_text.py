@@ -54,7 +54,7 @@ def _cases():
 @pytest.mark.parametrize("bad, message", BAD)
 @pytest.mark.parametrize("who, path, body, field", _cases())
 def test_free_text_inputs_refuse_unstorable_characters(api_client, who, path, body, field, bad, message):
-    from transactions.services import transfer_create
+    from transactions.services.money import transfer_create
 
     owner = user_with_pin()
     account = funded_account(owner=owner, amount=100)

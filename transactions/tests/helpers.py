@@ -37,7 +37,7 @@ def user_with_pin(**kwargs):
 
 
 def funded_account(*, owner=None, amount: int = 10_000, currency: str = "USD"):
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     owner = owner or user_with_pin()
     account = customer_account(owner=owner, currency=currency)

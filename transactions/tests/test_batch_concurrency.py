@@ -6,7 +6,7 @@ import pytest
 
 from ledger.models import LedgerAccount
 from transactions.batches import BatchItem, BatchItemRefused, BatchOutcome, batch_create
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.concurrency import run_parallel
 from transactions.tests.helpers import PIN, funded_account, new_key, user_with_pin
 from transactions.verification import books_verify

@@ -10,7 +10,7 @@ from ledger.models import LedgerAccount
 from transactions import idempotency
 from transactions.exceptions import IdempotencyInProgress
 from transactions.models import IdempotencyRecord, Transaction
-from transactions.services import deposit_create, transfer_create
+from transactions.services.money import deposit_create, transfer_create
 from transactions.tests.concurrency import run_parallel
 from transactions.tests.helpers import PIN, funded_account, needs_direct_session, new_key
 from transactions.verification import books_verify
@@ -142,7 +142,7 @@ def test_a_hold_commit_locks_its_accounts_with_one_ordered_select_for_update():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from transactions.services import hold_commit
+    from transactions.services.holds import hold_commit
 
     source = funded_account(amount=100)
     destination = funded_account(amount=0)

@@ -10,7 +10,7 @@ from ledger.balance_cache import balance_cache_fetch
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.selectors import account_view_for_user
 from transactions.models import IdempotencyRecord, Transaction
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.concurrency import RowLockHeld, backend_waiting_on_lock
 from transactions.tests.helpers import PIN, funded_account, needs_direct_session
 from transactions.verification import books_verify
@@ -104,7 +104,7 @@ def test_a_busy_key_is_free_again_once_the_holding_connection_dies():
     """The in-flight guard is an advisory lock: a worker that died cannot keep a key at 409."""
     from transactions.exceptions import IdempotencyInProgress
     from transactions.idempotency import _in_flight_guard
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     account = funded_account(amount=0)
     guard = _in_flight_guard(account.owner, "deposits", "orphaned")

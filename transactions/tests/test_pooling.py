@@ -16,7 +16,7 @@ from accounts.exceptions import InvalidPin
 from transactions.exceptions import IdempotencyInProgress
 from transactions.idempotency import _in_flight_guard, _PooledGuard
 from transactions.models import Transaction
-from transactions.services import deposit_create, transfer_create
+from transactions.services.money import deposit_create, transfer_create
 from transactions.tests.concurrency import run_parallel
 from transactions.tests.helpers import PIN, funded_account, key_in_flight
 

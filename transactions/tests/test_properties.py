@@ -9,14 +9,9 @@ from ledger.exceptions import InsufficientFunds
 from ledger.models import LedgerAccount
 from ledgerx.exceptions import InvalidState
 from transactions.models import Transaction
-from transactions.services import (
-    deposit_create,
-    hold_commit,
-    hold_void,
-    transaction_reverse,
-    transfer_create,
-    withdrawal_create,
-)
+from transactions.services.holds import hold_commit, hold_void
+from transactions.services.money import deposit_create, transfer_create, withdrawal_create
+from transactions.services.reversals import transaction_reverse
 from transactions.tests.helpers import PIN, funded_account, new_key
 from transactions.verification import books_verify
 

@@ -6,7 +6,8 @@ from django.db import connection
 
 from accounts.tests.factories import AdminFactory
 from audit.models import VerificationRun
-from transactions.services import transaction_reverse, transfer_create
+from transactions.services.money import transfer_create
+from transactions.services.reversals import transaction_reverse
 from transactions.tests.helpers import PIN, funded_account, new_key
 from transactions.verification import books_verify
 

@@ -6,7 +6,8 @@ from django.urls import reverse
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditAction
 from ledger.services.customer_accounts import account_freeze
-from transactions.services import transaction_reverse, transfer_create
+from transactions.services.money import transfer_create
+from transactions.services.reversals import transaction_reverse
 from transactions.tests.helpers import PIN, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from ledger.admin import LedgerAccountAdmin
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,7 @@ from audit.models import AuditAction, AuditRecord
 from audit.tests.admin.conftest import changelist_plan
 from ledger.models import LedgerAccount, Posting
 from transactions.models import Transaction
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key, user_with_pin
 
 pytestmark = pytest.mark.django_db

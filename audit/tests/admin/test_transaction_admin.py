@@ -4,7 +4,7 @@ from django.urls import reverse
 from audit.models import AuditAction, AuditRecord
 from audit.tests.admin.conftest import action_post
 from transactions.models import Transaction
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from audit.models import AuditAction, AuditRecord, AuditSeal
 from ledger.models import LedgerAccount
 from ledger.services.customer_accounts import account_freeze
 from transactions.models import Transaction
-from transactions.services import transfer_create, withdrawal_create
+from transactions.services.money import transfer_create, withdrawal_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

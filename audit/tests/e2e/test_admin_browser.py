@@ -16,7 +16,7 @@ from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory
 from audit.models import AuditAction, AuditRecord
 from ledger.models import LedgerAccount
 from transactions.models import Transaction
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -19,7 +19,7 @@ from audit.compliance import GROUP_NAME
 from audit.tests.e2e.test_admin_browser import CHROMIUM_ARGS, chromium_path  # noqa: F401  (fixture)
 from ledger.models import LedgerAccount
 from transactions.models import Transaction
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -222,7 +222,7 @@ def test_every_list_and_object_page_shows_all_its_columns_at_1366_px(live_server
     from approvals.services import transaction_reverse_requested
     from events.models import WebhookEndpoint
     from ledger.services.customer_accounts import account_freeze
-    from transactions.services import transaction_reverse
+    from transactions.services.reversals import transaction_reverse
 
     settings.FOUR_EYES_AMOUNT = {"USD": 100_000}
     base, page = live_server.url, page_1366

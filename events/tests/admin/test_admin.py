@@ -9,7 +9,7 @@ from events.models import Delivery, WebhookEndpoint
 from events.services.endpoints import endpoint_create
 from events.worker import deliveries_run
 from ledger.tests.factories import customer_account
-from transactions.services import deposit_create
+from transactions.services.money import deposit_create
 from transactions.tests.helpers import new_key
 
 pytestmark = pytest.mark.django_db

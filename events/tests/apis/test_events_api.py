@@ -7,7 +7,7 @@ from accounts.tests.factories import UserFactory
 from audit.models import AuditRecord
 from events.models import Delivery, Event, WebhookEndpoint
 from events.worker import deliveries_run
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def test_get_events_shows_both_sides_newest_first_and_filters_by_type(client_for
 
 def test_events_paginate_with_a_cursor(client_for):
     account = funded_account(amount=1)
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     for _ in range(4):
         deposit_create(actor=account.owner, account=account, amount=1, idempotency_key=new_key())
@@ -120,7 +120,7 @@ def test_deliveries_listing_and_manual_retry_over_http(client_for, receiver):
     account = funded_account(amount=0)
     client = client_for(account.owner)
     body = client.post("/api/v1/webhook-endpoints", {"url": receiver.url}, format="json").json()
-    from transactions.services import deposit_create
+    from transactions.services.money import deposit_create
 
     receiver.status = 500
     deposit_create(actor=account.owner, account=account, amount=42, idempotency_key=new_key())

@@ -10,7 +10,9 @@ from events.services.endpoints import endpoint_create
 from events.services.recording import event_record
 from ledger.exceptions import InsufficientFunds
 from ledger.services.customer_accounts import account_freeze, account_unfreeze
-from transactions.services import hold_commit, hold_void, transaction_reverse, transfer_create
+from transactions.services.holds import hold_commit, hold_void
+from transactions.services.money import transfer_create
+from transactions.services.reversals import transaction_reverse
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +112,7 @@ def test_expired_hold_records_transaction_expired():
 
     from django.utils import timezone
 
-    from transactions.services import hold_expire
+    from transactions.services.holds import hold_expire
 
     source = funded_account(amount=1000)
     destination = funded_account(amount=0)

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.tests.factories import AdminFactory, UserFactory
 from ledger.models import LedgerAccount
 from ledger.tests.factories import customer_account
-from transactions.services import deposit_create, transfer_create
+from transactions.services.money import deposit_create, transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from transactions.services import hold_expire
+from transactions.services.holds import hold_expire
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from transactions.services import idempotency_purge
+from transactions.services.housekeeping import idempotency_purge
 
 
 class Command(BaseCommand):

@@ -60,7 +60,9 @@ from fx.models import FxRate
 from fx.services import quote_create, rate_set
 from transactions.batches import MAX_ITEMS, BatchItem, batch_create
 from transactions.models import IdempotencyRecord, Transaction
-from transactions.services import conversion_create, hold_commit, hold_void, transaction_reverse
+from transactions.services.holds import hold_commit, hold_void
+from transactions.services.money import conversion_create
+from transactions.services.reversals import transaction_reverse
 
 DEMO_PASSWORD = "demo-password-2026"
 DEMO_PIN = "4826"

@@ -337,7 +337,7 @@ def test_commit_or_void_of_a_non_hold_is_invalid_state(client_for):
 
 def test_transaction_pages_walk_forward_and_back_without_gaps_or_duplicates(client_for):
     from ledger.tests.factories import customer_account as open_account
-    from transactions.services import transfer_create
+    from transactions.services.money import transfer_create
 
     source = funded_account(amount=1000)
     second_own = open_account(owner=source.owner)

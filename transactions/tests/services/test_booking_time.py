@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from ledger.models import Posting
 from ledger.selectors import account_posted_as_of
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, funded_account
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def test_a_request_taken_early_but_booked_late_is_stamped_when_booked():
     # The next request was taken ten minutes ago (say it waited that long for a lock).
     real_now = timezone.now
     taken = mock.Mock(now=lambda: real_now() - timedelta(minutes=10))
-    with mock.patch("transactions.services.timezone", taken):
+    with mock.patch("transactions.services.money.timezone", taken):
         late = transfer_create(
             actor=source.owner, source=source, destination=destination, amount=50, pin=PIN, idempotency_key="b"
         )

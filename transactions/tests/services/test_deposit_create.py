@@ -11,7 +11,7 @@ from ledger.tests.factories import customer_account
 from ledgerx.exceptions import NotFound, ValidationFailed
 from transactions.exceptions import IdempotencyKeyRequired
 from transactions.models import IdempotencyRecord, Transaction
-from transactions.services import deposit_create
+from transactions.services.money import deposit_create
 from transactions.tests.helpers import books, new_key
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,8 @@ from ledger.exceptions import AccountFrozen
 from ledger.services.customer_accounts import account_freeze
 from ledgerx.exceptions import Forbidden, InvalidState
 from transactions.models import Transaction
-from transactions.services import hold_commit, hold_expire, hold_void, transfer_create
+from transactions.services.holds import hold_commit, hold_expire, hold_void
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +145,7 @@ def test_expire_holds_command_keeps_sweeping_with_every(hold, capsys, monkeypatc
 
 
 def test_deposits_and_withdrawals_are_not_holds():
-    from transactions.services import deposit_create, withdrawal_create
+    from transactions.services.money import deposit_create, withdrawal_create
 
     account = funded_account(amount=1000)
     deposit = deposit_create(actor=account.owner, account=account, amount=5, idempotency_key=new_key()).transaction

@@ -10,7 +10,7 @@ from ledgerx.exceptions import ValidationFailed
 from transactions import idempotency
 from transactions.exceptions import IdempotencyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused
 from transactions.models import IdempotencyRecord, Transaction
-from transactions.services import deposit_create, transfer_create, withdrawal_create
+from transactions.services.money import deposit_create, transfer_create, withdrawal_create
 from transactions.tests.helpers import PIN, books, funded_account, key_in_flight
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def test_replay_returns_the_original_body_even_after_changes():
     destination = funded_account(amount=0)
     args = dict(actor=source.owner, source=source, destination=destination, amount=10, pin=PIN, idempotency_key="h", hold=True)
     first = transfer_create(**args)
-    from transactions.services import hold_commit
+    from transactions.services.holds import hold_commit
 
     hold_commit(actor=source.owner, transaction=first.transaction)
     again = transfer_create(**args)

@@ -7,7 +7,8 @@ from ledger.selectors import system_balance
 from ledger.services.customer_accounts import account_freeze
 from ledgerx.exceptions import InvalidState, ValidationFailed
 from transactions.models import Transaction
-from transactions.services import deposit_create, transaction_reverse, transfer_create, withdrawal_create
+from transactions.services.money import deposit_create, transfer_create, withdrawal_create
+from transactions.services.reversals import transaction_reverse
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from ledger.exceptions import AccountFrozen, CurrencyMismatch, InsufficientFunds
 from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from ledgerx.exceptions import NotFound, ValidationFailed
-from transactions.services import transfer_create
+from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from ledger.selectors import system_balance
 from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from ledgerx.exceptions import NotFound
-from transactions.services import withdrawal_create
+from transactions.services.money import withdrawal_create
 from transactions.tests.helpers import PIN, books, funded_account, new_key, user_with_pin
 
 pytestmark = pytest.mark.django_db
