@@ -14,11 +14,17 @@ live in ``system``.
 
 The names below stay importable from the package because modules that other
 owners edit import them from here (the movement engine, the idempotency
-layer, the ledger admin, the back office's tests); everything else imports
-from the submodules.
+layer, the ledger admin, the back office and its tests, the bench's scale
+phases and bulk loader); everything else imports from the submodules.
 """
 
-from ledger.services.customer_accounts import account_freeze, account_rename, account_unfreeze
+from ledger.services.customer_accounts import (
+    _account_number_new,
+    account_freeze,
+    account_open,
+    account_rename,
+    account_unfreeze,
+)
 from ledger.services.locking import LockResult, accounts_lock
 from ledger.services.postings import balances_save, balances_statement, entry_post, holds_adjust
 from ledger.services.system import (
@@ -29,9 +35,11 @@ from ledger.services.system import (
 )
 
 __all__ = [
+    "_account_number_new",  # the bench's bulk loader draws account numbers as the service does
     "LockResult",
     "SystemAccountMissing",
     "account_freeze",
+    "account_open",
     "account_rename",
     "account_unfreeze",
     "accounts_lock",

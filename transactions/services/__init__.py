@@ -23,7 +23,8 @@ owners edit import them from here (the approvals services, the back office's
 tests); everything else imports from the submodules.
 """
 
+from transactions.services.holds import hold_commit, hold_void
 from transactions.services.money import deposit_create, transfer_create
 from transactions.services.reversals import reversal_write, transaction_reverse
 
-__all__ = ["deposit_create", "reversal_write", "transaction_reverse", "transfer_create"]
+__all__ = ["deposit_create", "hold_commit", "hold_void", "reversal_write", "transaction_reverse", "transfer_create"]
