@@ -146,12 +146,12 @@ class AuditPending(models.Model):
     one index: the record's id is the key (ids are time-ordered and, within a
     process, increasing: ``ledgerx.ids``). There is deliberately no foreign key
     to the record: the row is only ever written beside its record, in the same
-    statement or transaction (the movement function of transactions/0005,
-    ``audit.services.records.audit_rows_queued``, ``seed_demo``'s bulk path), and records
-    are never deleted (the database refuses it), while the check would lock the
-    record just written at every commit. Measured with the movement function
-    under pgbench, c=4: the queue row cost ~11% of a transfer with a sequence
-    key, a second index and the foreign key, ~4% like this (bench/analysis.md).
+    statement or transaction (the movement function,
+    ``audit.services.records.audit_rows_queued``, ``seed_demo``'s bulk path), and
+    records are never deleted (the database refuses it), while the check would
+    lock the record just written at every commit. A sequence key, a second index
+    and the foreign key each cost every transfer a share of its time
+    (measured in bench/RESULTS.md).
     """
 
     record = models.OneToOneField(

@@ -164,7 +164,7 @@ def _verdict(rows: list[dict], names: list[str]) -> str:
 
 
 def analysis_values(run: dict) -> dict:
-    """The numbers analysis.md cites, from this run (latest.json) and the last profile (profile.json)."""
+    """The numbers templates/analysis.md cites, from this run (latest.json) and the last profile (profile.json)."""
     idx = _index(run["results"])
     L = lambda s, c: _rate(idx, "ledgerx", s, c)  # noqa: E731
     prof = _profile()
@@ -407,7 +407,7 @@ def results_markdown(run: dict) -> str:
         note = f" ({t['note']})" if t["note"] else ""
         lines.append(f"| {t['n']} | {t['target']}{note} | {_fmt(t['measured'], 3)} | {met} |")
     lines += ["", "![transfers/s by concurrency](results/transfers.png)", ""]
-    analysis = BENCH / "analysis.md"  # the hand-written reading of this run (bottlenecks, evidence)
+    analysis = BENCH / "templates" / "analysis.md"  # the hand-written reading of this run (bottlenecks, evidence)
     if analysis.exists() and run.get("mode") == "full":
         from string import Template
 

@@ -10,7 +10,7 @@ Unix time in milliseconds, so new ids land on the rightmost pages, as a
 sequence would, while staying unguessable (62 random bits) and globally
 unique. Measured on the benchmark's books after a full run: the movement
 function sustained 13-40% more transfers/s with version 7 ids, with a
-quarter of the full-page images (bench/analysis.md).
+quarter of the full-page images (bench/RESULTS.md).
 
 Within a process the ids also come out in the order they were made
 (RFC 9562 section 6.2, method 3): the 12 bits after the version carry the
