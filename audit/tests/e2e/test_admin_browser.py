@@ -5,7 +5,6 @@ and the reason confirmation pages, exactly as an operator would.
 """
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
