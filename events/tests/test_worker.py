@@ -12,7 +12,9 @@ from accounts.tests.factories import AdminFactory
 from audit.models import AuditRecord
 from events.models import Delivery, Event, WebhookEndpoint
 from events.services.endpoints import endpoint_create, endpoint_rotate_secret
-from events.worker import RETRY_SCHEDULE, deliveries_claim, deliveries_run, delivery_attempt, retry_delay
+from events.worker.claiming import deliveries_claim
+from events.worker.loop import deliveries_run
+from events.worker.sending import RETRY_SCHEDULE, delivery_attempt, retry_delay
 from ledger.services.customer_accounts import account_freeze
 from ledger.tests.factories import customer_account
 from transactions.services.money import deposit_create
@@ -228,7 +230,7 @@ def test_two_workers_deliver_each_of_n_events_exactly_once(receiver):
 
 
 def test_the_worker_loop_runs_the_periodic_work_and_delivers(receiver):
-    from events.worker import Worker
+    from events.worker.loop import Worker
     from transactions.models import Transaction
     from transactions.services.money import transfer_create
     from transactions.tests.helpers import PIN, funded_account
@@ -252,7 +254,7 @@ def test_the_worker_loop_runs_the_periodic_work_and_delivers(receiver):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_worker_loops_with_thread_pools_deliver_each_event_exactly_once(receiver):
-    from events.worker import Worker
+    from events.worker.loop import Worker
 
     account = customer_account()
     endpoint_create(actor=account.owner, url=receiver.url)
@@ -285,7 +287,8 @@ def test_two_workers_together_send_at_most_four_requests_at_once_to_an_endpoint(
 
     from django.db import connection
 
-    from events.worker import PER_ENDPOINT, Worker
+    from events.worker.claiming import PER_ENDPOINT
+    from events.worker.loop import Worker
 
     busy, other = customer_account(), customer_account()
     endpoint_create(actor=busy.owner, url=receiver.url + "/busy")
@@ -336,7 +339,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(receiver):
 
     from django.db import connection
 
-    from events.worker import LEASE
+    from events.worker.claiming import LEASE
 
     account = customer_account()
     endpoint_create(actor=account.owner, url=receiver.url)
@@ -384,7 +387,7 @@ def test_the_worker_reconnects_after_its_database_connections_are_killed(receive
 
     from django.db import connection
 
-    from events.worker import Worker
+    from events.worker.loop import Worker
 
     account = customer_account()
     endpoint_create(actor=account.owner, url=receiver.url)
@@ -430,7 +433,7 @@ def test_an_idle_worker_wakes_on_a_notify_long_before_its_poll_interval(receiver
     from django.db import connection
 
     from events.models import DeliveryWaiter
-    from events.worker import Worker
+    from events.worker.loop import Worker
 
     account = customer_account()
     endpoint_create(actor=account.owner, url=receiver.url)
@@ -474,7 +477,7 @@ def test_a_new_delivery_notifies_only_while_a_worker_waits(receiver):
     from django.db import connection
 
     from events.models import DeliveryWaiter
-    from events.worker import WAKE_CHANNEL
+    from events.worker.waiting import WAKE_CHANNEL
 
     account = customer_account()
     endpoint_create(actor=account.owner, url=receiver.url)

@@ -427,7 +427,7 @@ def test_a_conversion_is_counted_like_any_movement(client_for, customer, django_
 
 
 def test_the_worker_purges_old_unused_quotes_and_keeps_used_ones(client_for, customer):
-    from events.worker import _periodic_tasks
+    from events.worker.loop import _periodic_tasks
     from fx.services import QUOTE_RETENTION, quote_purge
 
     owner, usd, ngn = customer

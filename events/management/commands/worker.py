@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from prometheus_client import start_http_server
 
-from events.worker import Worker
+from events.worker.loop import Worker
 
 
 class Command(BaseCommand):

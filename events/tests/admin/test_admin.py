@@ -7,7 +7,7 @@ from accounts.tests.factories import AdminFactory
 from audit.models import AuditRecord
 from events.models import Delivery, WebhookEndpoint
 from events.services.endpoints import endpoint_create
-from events.worker import deliveries_run
+from events.worker.loop import deliveries_run
 from ledger.tests.factories import customer_account
 from transactions.services.money import deposit_create
 from transactions.tests.helpers import new_key

@@ -6,7 +6,7 @@ from standardwebhooks.webhooks import Webhook
 from accounts.tests.factories import UserFactory
 from audit.models import AuditRecord
 from events.models import Delivery, Event, WebhookEndpoint
-from events.worker import deliveries_run
+from events.worker.loop import deliveries_run
 from transactions.services.money import transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 

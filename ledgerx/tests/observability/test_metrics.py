@@ -141,7 +141,7 @@ def test_route_labels_never_carry_ids(client_for):
 
 def test_webhook_attempts_are_counted_by_outcome(client_for, monkeypatch):
     """The worker counts each attempt (delivered or failed), its duration and, on a first attempt, its lag."""
-    from events import worker
+    from events.worker import claiming, sending
     from events.models import Delivery
     from events.services.endpoints import endpoint_create
 
@@ -157,15 +157,15 @@ def test_webhook_attempts_are_counted_by_outcome(client_for, monkeypatch):
         "lag": value("ledgerx_webhook_delivery_lag_seconds_count"),
     }
     answers = iter([500, 204])
-    monkeypatch.setattr(worker, "_post", lambda url, body, headers, timeout: next(answers))
+    monkeypatch.setattr(sending, "_post", lambda url, body, headers, timeout: next(answers))
     with override_settings(WEBHOOKS_ALLOW_INSECURE=True):
-        assert worker.deliveries_claim(worker_id="w", limit=10) == [delivery.pk]
-        assert worker.delivery_attempt(delivery, worker_id="w") is False
+        assert claiming.deliveries_claim(worker_id="w", limit=10) == [delivery.pk]
+        assert sending.delivery_attempt(delivery, worker_id="w") is False
         Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-        assert worker.deliveries_claim(worker_id="w", limit=10) == [delivery.pk]
+        assert claiming.deliveries_claim(worker_id="w", limit=10) == [delivery.pk]
         delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery.pk)
         assert delivery.attempts == 1
-        assert worker.delivery_attempt(delivery, worker_id="w") is True
+        assert sending.delivery_attempt(delivery, worker_id="w") is True
     assert value("ledgerx_webhook_deliveries_total", outcome="failed") - before["failed"] == 1
     assert value("ledgerx_webhook_deliveries_total", outcome="delivered") - before["delivered"] == 1
     assert value("ledgerx_webhook_delivery_lag_seconds_count") - before["lag"] == 1  # first attempts only
