@@ -27,6 +27,7 @@ from ledgerx.api.query import QueryInput
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.db.replicas import replica_reads
 from transactions import batches, selectors
+from transactions.idempotency import idempotency_key_validate
 from transactions.models import Batch, Transaction
 from transactions.representations import batch_representation, transaction_representation
 from transactions.services import holds, inputs, money
@@ -161,6 +162,9 @@ def _render(outcome, view_name: str = "transaction-detail") -> Response:
 
 
 def _idempotency_key(request) -> str | None:
+    # The views check the header (with the services' own helper) before reading the body or the
+    # accounts: the schema promises a request without a usable key its 400 whatever else is wrong,
+    # not the 404 of an account it names. The services check it again for their other callers.
     return request.headers.get("Idempotency-Key")
 
 
@@ -180,6 +184,7 @@ class DepositCreateApi(_MoneyApi):
     )
     def post(self, request):
         key = _idempotency_key(request)
+        idempotency_key_validate(key)
         data = _validated(DepositInput, request)
         account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(money.deposit_create(actor=request.user, account=account, idempotency_key=key, **data))
@@ -195,6 +200,7 @@ class WithdrawalCreateApi(_MoneyApi):
     )
     def post(self, request):
         key = _idempotency_key(request)
+        idempotency_key_validate(key)
         data = _validated(WithdrawalInput, request)
         account = account_identity_for_user(user=request.user, account_id=data.pop("account"))
         return _render(money.withdrawal_create(actor=request.user, account=account, idempotency_key=key, **data))
@@ -210,6 +216,7 @@ class TransferCreateApi(_MoneyApi):
     )
     def post(self, request):
         key = _idempotency_key(request)
+        idempotency_key_validate(key)
         data = _validated(TransferInput, request)
         source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
         destination = account_identity_customer(account_id=data.pop("destination_account"))
@@ -232,6 +239,7 @@ class ConversionCreateApi(APIView):
     )
     def post(self, request):
         key = _idempotency_key(request)
+        idempotency_key_validate(key)
         data = _validated(ConversionInput, request)
         source = account_identity_for_user(user=request.user, account_id=data.pop("source_account"))
         destination = account_identity_for_user(user=request.user, account_id=data.pop("destination_account"))
@@ -469,6 +477,7 @@ class BatchesApi(_MoneyApi):
     )
     def post(self, request):
         key = _idempotency_key(request)
+        idempotency_key_validate(key)
         data = _validated(BatchInput, request)
         items = [batches.BatchItem(**item) for item in data["items"]]
         outcome = batches.batch_create(
