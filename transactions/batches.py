@@ -30,54 +30,63 @@ ones left; ``conversion_run`` is the same engine with one conversion item
    currency's FX pool shard pays the destination account, at the amounts of
    the caller's quote, whose row is locked (``SELECT ... FOR UPDATE``, after
    the accounts) and marked used in the same transaction.
-4. The rows of every applied item written set-based: the entries (one
-   INSERT, their ids are needed), then postings, transactions, audit records
+4. The rows of every applied item written set-based: entries, postings
+   (each with its account's balance after it), transactions, audit records
    and their sealing queue rows, one balance UPDATE for every account, one
    UPDATE of the quotes used, the batch, its one idempotency record and the
-   events -- on PostgreSQL as ONE statement of data-modifying CTEs (up to
-   ``_STATEMENT_PARAMS_MAX`` parameters; larger batches send one per chunk).
-   A conversion through ``POST conversions`` is so nine statements from its
-   key probe to its commit, against the single movements' one function call.
-   Every item is booked at one moment read under the locks (the database
-   clock on PostgreSQL), which is each transaction's ``committed_at`` and its
-   postings' ``created_at``: ``balance?as_of=<committed_at>`` includes the
-   whole batch.
+   events. Every item is booked at one moment read under the locks (the
+   database clock on PostgreSQL), which is each transaction's
+   ``committed_at`` and its postings' ``created_at``:
+   ``balance?as_of=<committed_at>`` includes the whole batch.
+
+On PostgreSQL steps 1 (but a PIN that is not proven from the cache) to 4
+are ONE call of ``ledgerx_batch_apply`` (``transactions/engine/sql/batches.sql``,
+called by named arguments from ``engine.postgres.BATCH_PARAMETERS``), in
+autocommit its own transaction: ``_postgres_run``. It builds the stored
+response itself, so the first answer and a replay are the same JSON. On
+SQLite the same rules run here in Python, in the same order (``_items_run``,
+``_rows_write``), and raise the same exceptions; the refusals' messages
+come from one table (``engine.codes.ITEM_ERRORS``) on both.
 
 The account cache and the audit sealer run after commit.
 """
 
 import functools
+import json
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.exceptions import UserSuspended
-from accounts.services import pin_verify
+from accounts.services import pin_proven, pin_verify
 from audit.models import AuditAction, AuditPending
 from audit.services import audit_record_unsaved, audit_seal_after_commit
 from events.models import EventType
-from events.services import events_statement_ctes, events_write, pending_event, transaction_event
+from events.services import PendingEvent, events_write, pending_event, transaction_event
 from fx.exceptions import QuoteExpired
 from fx.models import FxQuote
 from ledger.balance_cache import Snapshot, balance_cache_store
-from ledger.exceptions import BALANCE_LIMIT, AccountFrozen, BalanceLimit, CurrencyMismatch, InsufficientFunds, SameAccount
+from ledger.exceptions import BALANCE_LIMIT, BalanceLimit, CurrencyMismatch, InsufficientFunds, SameAccount
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import (
     SystemAccountMissing,
     accounts_lock,
     balances_save,
-    balances_statement,
     system_accounts_ensure,
     system_shard_pick,
     system_shards_forget,
 )
 from ledgerx.exceptions import LedgerXError, NotFound, ValidationFailed
-from ledgerx.fastsql import insert_statement
+from ledgerx.context import current_client_ip, current_request_id
+from ledgerx.fastsql import insert_statement, prepared_cursor
 from ledgerx.ids import uuid7
-from ledgerx.observability import metrics
+from ledgerx.observability import metrics, tracing
+from transactions.engine import postgres as engine_call
+from transactions.engine.codes import ITEM_ERRORS, refusal, refusal_variant
 from transactions.idempotency import (
     MoneyOutcome,
     _in_flight_guard,
@@ -87,6 +96,7 @@ from transactions.idempotency import (
     request_fingerprint,
 )
 from transactions.exceptions import IdempotencyKeyReused
+from transactions.movements import BALANCE_LIMIT_CONSTRAINT
 from transactions.models import Batch, IdempotencyRecord, Transaction
 from transactions.representations import batch_representation, transaction_representation
 
@@ -180,6 +190,12 @@ def batch_create(
             fields={"pin": ["A PIN is required when an item is a withdrawal, a transfer or a conversion."]}
         )
     fingerprint = request_fingerprint(ENDPOINT, {"atomic": atomic, "items": [item.canonical() for item in items]})
+    replay = functools.partial(_replay, actor, idempotency_key, fingerprint)
+    if connection.vendor == "postgresql":
+        return _postgres_run(
+            actor=actor, endpoint=ENDPOINT, key=idempotency_key, fingerprint=fingerprint, items=items, atomic=atomic,
+            batch=True, pin=pin if needs_pin else None, replay=replay,
+        )
 
     def apply(currencies):
         try:
@@ -191,7 +207,7 @@ def batch_create(
 
     return _engine_run(
         actor=actor, endpoint=ENDPOINT, key=idempotency_key, items=items, pin=pin if needs_pin else None,
-        apply=apply, replay=lambda: _replay(actor, idempotency_key, fingerprint),
+        apply=apply, replay=replay,
     )
 
 
@@ -204,6 +220,16 @@ def conversion_run(*, actor, item: BatchItem, pin: str, idempotency_key: str, fi
     """
     idempotency_key_validate(idempotency_key)
 
+    def replay():
+        record = _record_find(user=actor, endpoint=CONVERSION_ENDPOINT, key=idempotency_key)
+        return None if record is None else _money_replay(record, fingerprint)
+
+    if connection.vendor == "postgresql":
+        return _postgres_run(
+            actor=actor, endpoint=CONVERSION_ENDPOINT, key=idempotency_key, fingerprint=fingerprint, items=[item],
+            atomic=True, batch=False, pin=pin, replay=replay,
+        )
+
     def apply(currencies):
         try:
             run = _items_run(actor=actor, items=[item], atomic=True, currencies=currencies)
@@ -211,17 +237,13 @@ def conversion_run(*, actor, item: BatchItem, pin: str, idempotency_key: str, fi
             raise refused.error from None
         return _single_write(actor=actor, run=run, key=idempotency_key, fingerprint=fingerprint)
 
-    def replay():
-        record = _record_find(user=actor, endpoint=CONVERSION_ENDPOINT, key=idempotency_key)
-        return None if record is None else _money_replay(record, fingerprint)
-
     return _engine_run(
         actor=actor, endpoint=CONVERSION_ENDPOINT, key=idempotency_key, items=[item], pin=pin, apply=apply, replay=replay
     )
 
 
 def _engine_run(*, actor, endpoint: str, key: str, items: list[BatchItem], pin: str | None, apply, replay):
-    """The request-level steps around ``apply`` (one durable transaction), in the order singles follow.
+    """SQLite: the request-level steps around ``apply`` (one durable transaction), in the order singles follow.
 
     The key (a bound key replays through ``replay``), the in-flight guard, the
     PIN once (``pin`` None: no item debits), the system shards made sure of;
@@ -258,6 +280,198 @@ def _engine_run(*, actor, endpoint: str, key: str, items: list[BatchItem], pin: 
             return replayed
     finally:
         guard.release()
+
+
+# --- PostgreSQL: ONE call of ledgerx_batch_apply (transactions/engine/sql/batches.sql) ----------
+
+_CONVERSION_FIELDS = ("source_amount", "destination_amount", "destination_currency", "quote")
+
+
+def _postgres_run(
+    *, actor, endpoint: str, key: str, fingerprint: str, items: list[BatchItem], atomic: bool, batch: bool,
+    pin: str | None, replay,
+):
+    """The request on PostgreSQL: the PIN as singles check it, then one call of the function (its own transaction).
+
+    A PIN proven from the cache (``pin_proven``) needs no step of its own: the
+    function claims the key first. Otherwise the key is claimed and probed
+    (a bound key replays without bcrypt), then ``pin_verify``. The function
+    refuses in ``engine.codes`` order; its refusals become the same
+    exceptions the SQLite path raises.
+    """
+    guard = _in_flight_guard(actor, endpoint, key)
+    try:
+        if pin is not None and not pin_proven(user=actor, pin=pin):
+            if guard.claim_and_probe(user=actor, endpoint=endpoint, key=key):
+                replayed = replay()
+                if replayed is not None:
+                    return replayed
+            pin_verify(user=actor, pin=pin)
+        else:
+            guard.claim()
+        for attempt in (1, 2):
+            try:
+                row = _postgres_call(actor=actor, endpoint=endpoint, key=key, fingerprint=fingerprint, items=items,
+                                     atomic=atomic, batch=batch, guard=guard)
+            except _KeyBound:
+                replayed = replay()
+                if replayed is None:
+                    raise AssertionError("the key was bound, yet its record is gone") from None
+                return replayed
+            except SystemAccountMissing as missing:
+                # A needed shard is missing (a currency's first use) or its id is stale (a test
+                # database flushed under this process): make sure of them, try once more.
+                if attempt == 2:
+                    raise
+                system_shards_forget()
+                system_accounts_ensure(currency=missing.args[0])
+                continue
+            except IntegrityError:
+                # The key was bound meanwhile by a duplicate that won: ours rolled back.
+                replayed = replay()
+                if replayed is None:
+                    raise
+                return replayed
+            guard.written()
+            return _postgres_outcome(actor=actor, row=row, atomic=atomic, batch=batch)
+        raise AssertionError("unreachable")
+    finally:
+        guard.release()
+
+
+class _KeyBound(Exception):
+    """Internal: the function found the key bound (replay it)."""
+
+
+def _shard_candidates(items: list[BatchItem]) -> list:
+    """One shard id per configured currency for each system role the items may need (no query once known)."""
+    roles = {_system_role(item) for item in items} - {""}
+    shards = []
+    for role in sorted(roles):
+        for currency in settings.CURRENCIES:
+            try:
+                shards.append(system_shard_pick(currency=currency, role=role))
+            except SystemAccountMissing:
+                pass  # the function says so if an item needs it (system_missing)
+    return shards
+
+
+def _postgres_call(*, actor, endpoint, key, fingerprint, items, atomic, batch, guard) -> tuple:
+    txn_ids = [uuid7() for _item in items]
+    audit_ids = [uuid7() for _item in items]
+    event_ids = [uuid7() for _item in items]
+    call = engine_call.BatchCall(
+        actor=actor, endpoint=endpoint, key=key, fingerprint=fingerprint, batch_id=uuid7() if batch else None,
+        atomic=atomic, items=items, txn_ids=txn_ids, audit_ids=audit_ids, event_ids=event_ids,
+        batch_event_id=uuid7() if batch else None, shards=_shard_candidates(items), hold_ttl=settings.HOLD_TTL,
+        audit_actions=_AUDIT_ACTION_NAMES, errors=ITEM_ERRORS, audit_ip=_audit_context.ip,
+        audit_request_id=_audit_context.request_id, lock_key=guard.lock_key, unlock_session=guard.session_locked,
+    )
+    params = engine_call.batch_call_params(call)
+    try:
+        with tracing.span("ledgerx.batch", **{"ledgerx.items": len(items)}):
+            sent_ns = tracing.now_ns()
+            if connection.in_atomic_block:  # tests: inside the test's transaction
+                with transaction.atomic(durable=True), prepared_cursor() as cursor:
+                    cursor.execute(engine_call.BATCH_CALL_SQL, params)
+                    row = cursor.fetchone()
+            else:  # autocommit: the one statement is the transaction
+                with prepared_cursor() as cursor:
+                    cursor.execute(engine_call.BATCH_CALL_SQL, params)
+                    row = cursor.fetchone()
+            tracing.span_measured("ledgerx.movement.lock_wait", start_ns=sent_ns, duration_ns=row[3] * 1000)
+    except DatabaseError as exc:
+        _raise_refusal(exc, batch=batch)
+        raise
+    return row
+
+
+def _raise_refusal(exc: DatabaseError, *, batch: bool) -> None:
+    """The function's refusals (SQLSTATE LX000: the code as message; an item's index as detail, its message as hint)."""
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) == "23514" and cause.diag.constraint_name == BALANCE_LIMIT_CONSTRAINT:
+        raise BalanceLimit() from None
+    if getattr(cause, "sqlstate", None) != "LX000":
+        return
+    code, detail, hint = cause.diag.message_primary, cause.diag.message_detail, cause.diag.message_hint
+    if code == "key_bound":
+        raise _KeyBound() from None
+    if code == "system_missing":
+        raise SystemAccountMissing(detail) from None
+    try:
+        error = refusal(code)
+    except KeyError:
+        raise AssertionError(f"unknown refusal from {engine_call.BATCH_FUNCTION}: {code!r}") from exc
+    if detail is None:  # a request-level refusal
+        raise error from None
+    if hint:
+        error.message = hint
+        error.args = (hint,)
+    if batch:
+        raise BatchItemRefused(index=int(detail), error=error) from None
+    raise error from None
+
+
+def _postgres_outcome(*, actor, row: tuple, atomic: bool, batch: bool):
+    body, changed, booked, _lock_wait_us = row
+    body = json.loads(body) if isinstance(body, str) else body
+    changed = json.loads(changed) if isinstance(changed, str) else changed
+    snapshots = {uuid.UUID(pk): Snapshot(*state) for pk, *state in changed}
+    if batch:
+        made = [result["transaction"] for result in body["results"] if result["transaction"] is not None]
+        events = [PendingEvent(type=EventType.TRANSACTION_CREATED, data=data, user_ids=()) for data in made]
+        events.append(PendingEvent(type=EventType.BATCH_CREATED, data=body, user_ids=()))
+    else:
+        made = [body]
+        events = [PendingEvent(type=EventType.TRANSACTION_CREATED, data=body, user_ids=())]
+    if made:
+        audit_seal_after_commit()
+    transaction.on_commit(functools.partial(metrics.events_committed, events))
+    transaction.on_commit(lambda: balance_cache_store(snapshots))
+    if not batch:
+        return MoneyOutcome(transaction=_transaction_of(actor, body, booked), status=201, body=body, replayed=False)
+    outcome = Batch(
+        id=uuid.UUID(body["id"]), owner=actor, atomic=atomic, status=body["status"], count=body["count"],
+        succeeded=body["succeeded"], failed=body["failed"], created_at=booked,
+        results=[{**result, "transaction": result["transaction"]["id"] if result["transaction"] else None}
+                 for result in body["results"]],
+    )
+    outcome._state.adding, outcome._state.db = False, connection.alias
+    return BatchOutcome(batch=outcome, status=201, body=body, replayed=False)
+
+
+def _transaction_of(actor, body: dict, booked) -> Transaction:
+    """The written transaction as a model instance, from its representation (no query)."""
+    txn = Transaction(
+        id=uuid.UUID(body["id"]), type=body["type"], status=body["status"], amount=body["amount"],
+        currency=body["currency"], description=body["description"], metadata=body["metadata"],
+        source_account_id=body["source_account"] and uuid.UUID(body["source_account"]),
+        destination_account_id=body["destination_account"] and uuid.UUID(body["destination_account"]),
+        initiated_by=actor, created_at=booked, committed_at=booked if body["committed_at"] else None,
+        **{name: body[name] for name in _CONVERSION_FIELDS[:3] if name in body},
+    )
+    if "quote" in body:
+        txn.quote_id = uuid.UUID(body["quote"])
+        txn.rate = Decimal(body["rate"])
+    txn._state.adding, txn._state.db = False, connection.alias
+    return txn
+
+
+class _AuditContext:
+    """The request's client IP and id, as ``audit_record_unsaved`` records them."""
+
+    @property
+    def ip(self):
+        ip = current_client_ip()
+        return ip if ip not in (None, "unknown") else None
+
+    @property
+    def request_id(self) -> str:
+        return current_request_id() or ""
+
+
+_audit_context = _AuditContext()
+_AUDIT_ACTION_NAMES = {**{str(kind): str(action) for kind, action in _AUDIT_ACTIONS.items()}, "hold": str(AuditAction.HOLD_CREATED)}
 
 
 def _replay(actor, key: str, fingerprint: str) -> BatchOutcome | None:
@@ -311,11 +525,7 @@ def _system_shards_ready(currency: str, roles) -> None:
 
 
 def _booking_moment():
-    """Now, read under the locks; on PostgreSQL the database clock, as the single movements use."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT clock_timestamp()")
-            return cursor.fetchone()[0]
+    """Now, read under the locks (SQLite: the database's write lock is held)."""
     return timezone.now()
 
 
@@ -412,7 +622,7 @@ def _item_check(*, actor, item: BatchItem, locked: dict, shards: dict) -> tuple[
         credit = locked[shards[(debit.currency, LedgerAccount.SystemRole.PAYOUTS)]]
     for side, account in (("source", debit), ("destination", credit)):
         if account.is_customer and account.is_frozen:
-            raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+            raise refusal(f"account_frozen:{side}")
     if debit.is_customer and debit.available < item.amount:
         raise InsufficientFunds()
     if credit.is_customer and not item.hold and credit.posted + item.amount > BALANCE_LIMIT:
@@ -434,21 +644,21 @@ def _conversion_check(*, actor, item: BatchItem, locked: dict, shards: dict, quo
         if account is None or not account.is_customer or account.owner_id != actor.pk:
             raise NotFound()
     if quote is None or quote.user_id != actor.pk:
-        raise NotFound("No such quote.")
+        raise refusal_variant("not_found:quote")
     if source.pk == destination.pk:
         raise SameAccount()
     if source.currency != quote.source_currency or destination.currency != quote.destination_currency:
-        raise CurrencyMismatch(
-            f"The quote converts {quote.source_currency} to {quote.destination_currency}; "
-            f"the accounts hold {source.currency} and {destination.currency}."
+        raise refusal_variant(
+            "currency_mismatch:quote", quote.source_currency, quote.destination_currency, source.currency,
+            destination.currency,
         )
     if quote.used_at is not None:
-        raise QuoteExpired("The quote was already used; ask for a new one.")
+        raise refusal_variant("quote_expired:used")
     if quote.expires_at <= now:
         raise QuoteExpired()
     for side, account in (("source", source), ("destination", destination)):
         if account.is_frozen:
-            raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+            raise refusal(f"account_frozen:{side}")
     if source.available < quote.source_amount:
         raise InsufficientFunds()
     if destination.posted + quote.destination_amount > BALANCE_LIMIT:
@@ -625,43 +835,13 @@ def _rows_write(*, actor, run: _Run, audit_extra: dict, first: list, last: list,
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 
-_STATEMENT_PARAMS_MAX = 30_000  # one combined statement up to this many parameters; bigger batches send several
-
-
 def _statements_run(*, groups: list[list], accounts: list, quotes: list, used_at, events: list) -> None:
-    """Write ``groups`` (lists of rows of one model, in order), the balances, the quotes' use and the events.
-
-    PostgreSQL: ONE statement, every write a data-modifying CTE (foreign keys
-    and the balance trigger are checked at commit), while its parameters stay
-    under ``_STATEMENT_PARAMS_MAX``; beyond that (large batches), one
-    statement per chunk as on SQLite, whose path runs them one by one.
-    """
+    """SQLite: write ``groups`` (lists of rows of one model, in order), the balances, the quotes' use and the events."""
     statements = [
         insert_statement(*group[start : start + _INSERT_CHUNK])
         for group in groups
         for start in range(0, len(group), _INSERT_CHUNK)
     ]
-    if connection.vendor == "postgresql":
-        if accounts:
-            statements.append(balances_statement(accounts))
-        if quotes:
-            statements.append((_QUOTES_USED_SQL, [used_at, [quote.pk for quote in quotes]]))
-        event_ctes, event_params, _written = events_statement_ctes(events) if events else ([], [], [])
-        if sum(len(params) for _sql, params in statements) + len(event_params) <= _STATEMENT_PARAMS_MAX:
-            texts = [sql for sql, _params in statements] + [sql for _name, sql in event_ctes]
-            params = [value for _sql, values in statements for value in values] + event_params
-            *head, tail = texts
-            prefix = ", ".join(f"w{number} AS ({sql})" for number, sql in enumerate(head))
-            with connection.cursor() as cursor:
-                cursor.execute(f"WITH {prefix} {tail}" if prefix else tail, params)
-            if events:
-                transaction.on_commit(functools.partial(metrics.events_committed, events))
-            return
-        with connection.cursor() as cursor:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-        events_write(events)
-        return
     with connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
@@ -670,6 +850,3 @@ def _statements_run(*, groups: list[list], accounts: list, quotes: list, used_at
     if quotes:
         FxQuote.objects.filter(pk__in=[quote.pk for quote in quotes]).update(used_at=used_at)
     events_write(events)
-
-
-_QUOTES_USED_SQL = f'UPDATE "{FxQuote._meta.db_table}" SET "used_at" = %s::timestamptz WHERE "id" = ANY(%s::uuid[])'
