@@ -93,6 +93,8 @@ DECLARE
     t_cur text[] := array_fill(NULL::text, ARRAY[v_n]);
     t_src uuid[] := array_fill(NULL::uuid, ARRAY[v_n]);
     t_dst uuid[] := array_fill(NULL::uuid, ARRAY[v_n]);
+    t_src_owner uuid[] := array_fill(NULL::uuid, ARRAY[v_n]);
+    t_dst_owner uuid[] := array_fill(NULL::uuid, ARRAY[v_n]);
     t_entry boolean[] := array_fill(false, ARRAY[v_n]);
     t_q int[] := array_fill(NULL::int, ARRAY[v_n]);
     -- The postings, in order.
@@ -282,6 +284,8 @@ BEGIN
             t_cur[i] := q_src_cur[qi];
             t_src[i] := a_id[di];
             t_dst[i] := a_id[ci];
+            t_src_owner[i] := a_owner[di];
+            t_dst_owner[i] := a_owner[ci];
             t_entry[i] := true;
             t_q[i] := qi;
             q_used[qi] := true;
@@ -303,6 +307,8 @@ BEGIN
             t_cur[i] := a_cur[di];
             t_src[i] := CASE WHEN a_kind[di] = 'customer' THEN a_id[di] END;
             t_dst[i] := CASE WHEN a_kind[ci] = 'customer' THEN a_id[ci] END;
+            t_src_owner[i] := a_owner[di];  -- a system account's is NULL
+            t_dst_owner[i] := a_owner[ci];
             IF p_holds[i] THEN
                 t_status[i] := 'pending';
                 a_pending[di] := a_pending[di] + v_amt;
@@ -346,12 +352,13 @@ BEGIN
         v_body := v_repr[1];
     ELSE
         v_batch_status := CASE WHEN v_ok_count = v_n THEN 'committed' WHEN v_ok_count > 0 THEN 'partial' ELSE 'failed' END;
-        SELECT jsonb_build_object(
+        -- Built as json text (no jsonb tree per result), then parsed once.
+        SELECT json_build_object(
                    'id', p_batch_id, 'atomic', p_atomic, 'status', v_batch_status, 'created_at', v_ts, 'count', v_n,
                    'succeeded', v_ok_count, 'failed', v_n - v_ok_count,
-                   'results', coalesce(jsonb_agg(jsonb_build_object(
+                   'results', coalesce(json_agg(json_build_object(
                        'index', u.n - 1, 'status', CASE WHEN u.ok THEN 'ok' ELSE 'failed' END,
-                       'transaction', u.repr, 'error', u.err) ORDER BY u.n), '[]'::jsonb))
+                       'transaction', u.repr, 'error', u.err) ORDER BY u.n), '[]'::json))::jsonb
           INTO v_body
           FROM unnest(r_ok, v_repr, r_error) WITH ORDINALITY u(ok, repr, err, n);
         INSERT INTO transactions_batch (id, atomic, status, count, succeeded, failed, results, created_at, owner_id)
@@ -449,10 +456,11 @@ BEGIN
     -- Who sees each event, and one pending delivery per subscribed enabled endpoint of theirs
     -- (as events.services.events_statement_ctes writes them).
     WITH seen AS (
-        SELECT DISTINCT u.eid, 'transaction.created'::text AS t, w.user_id
-          FROM unnest(r_ok, p_event_ids, t_src, t_dst) u(ok, eid, src, dst)
-          JOIN unnest(a_id, a_owner) w(id, user_id) ON w.id IN (u.src, u.dst)
-         WHERE u.ok AND w.user_id IS NOT NULL
+        SELECT u.eid, 'transaction.created'::text AS t, w.user_id
+          FROM unnest(r_ok, p_event_ids, t_src_owner, t_dst_owner) u(ok, eid, src, dst)
+         CROSS JOIN LATERAL (SELECT u.src WHERE u.src IS NOT NULL
+                             UNION SELECT u.dst WHERE u.dst IS NOT NULL) w(user_id)
+         WHERE u.ok
         UNION ALL
         SELECT p_batch_event_id, 'batch.created', p_actor WHERE p_batch_id IS NOT NULL
     ), recipients AS (
