@@ -324,6 +324,7 @@ def _postgres_run(
                 if attempt == 2:
                     raise
                 system_shards_forget()
+                _no_shards.clear()
                 system_accounts_ensure(currency=missing.args[0])
                 continue
             except IntegrityError:
@@ -343,16 +344,26 @@ class _KeyBound(Exception):
     """Internal: the function found the key bound (replay it)."""
 
 
+# (currency, role) found without shards: not asked again (a query each time) until an item needs one.
+_no_shards: set = set()
+
+
 def _shard_candidates(items: list[BatchItem]) -> list:
-    """One shard id per configured currency for each system role the items may need (no query once known)."""
+    """One shard id per configured currency for each system role the items may need (no query once known).
+
+    A currency without shards yet is left out; if an item needs it, the
+    function answers system_missing and ``_postgres_run`` creates them.
+    """
     roles = {_system_role(item) for item in items} - {""}
     shards = []
     for role in sorted(roles):
         for currency in settings.CURRENCIES:
+            if (currency, role) in _no_shards:
+                continue
             try:
                 shards.append(system_shard_pick(currency=currency, role=role))
             except SystemAccountMissing:
-                pass  # the function says so if an item needs it (system_missing)
+                _no_shards.add((currency, role))
     return shards
 
 
