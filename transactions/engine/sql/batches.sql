@@ -425,8 +425,8 @@ BEGIN
         )
         INSERT INTO audit_auditpending (record_id) SELECT id FROM records;
 
-        INSERT INTO events_event (id, type, created_at, data)
-        SELECT u.eid, 'transaction.created', v_booked, u.repr
+        INSERT INTO events_event (id, type, created_at, data, xid)
+        SELECT u.eid, 'transaction.created', v_booked, u.repr, pg_current_xact_id()::text::bigint
           FROM unnest(r_ok, p_event_ids, v_repr) WITH ORDINALITY u(ok, eid, repr, n)
          WHERE u.ok
          ORDER BY u.n;
@@ -451,7 +451,8 @@ BEGIN
 
     IF p_batch_id IS NOT NULL THEN
         -- The caller sees batch.created after its items' transaction.created events.
-        INSERT INTO events_event (id, type, created_at, data) VALUES (p_batch_event_id, 'batch.created', v_booked, v_body);
+        INSERT INTO events_event (id, type, created_at, data, xid)
+        VALUES (p_batch_event_id, 'batch.created', v_booked, v_body, pg_current_xact_id()::text::bigint);
     END IF;
     -- Who sees each event, and one pending delivery per subscribed enabled endpoint of theirs
     -- (as events.services.events_statement_ctes writes them).
@@ -464,7 +465,8 @@ BEGIN
         UNION ALL
         SELECT p_batch_event_id, 'batch.created', p_actor WHERE p_batch_id IS NOT NULL
     ), recipients AS (
-        INSERT INTO events_eventrecipient (event_id, user_id, type) SELECT s.eid, s.user_id, s.t FROM seen s
+        INSERT INTO events_eventrecipient (event_id, user_id, type, xid)
+        SELECT s.eid, s.user_id, s.t, pg_current_xact_id()::text::bigint FROM seen s
     )
     INSERT INTO events_delivery
         (id, event_id, endpoint_id, status, attempts, next_attempt_at, claimed_until, claimed_by, last_attempt_at,
