@@ -1,7 +1,9 @@
-"""The movement engine's shared parts: one ordered list of refusals and one text of the SQL function.
+"""The movement engine's shared parts: one ordered list of refusals and one text of each SQL function.
 
-``codes`` is the list of refusals in precedence order and the table from code
-to exception (both databases); ``sql/movements.sql`` is the only text of
-``ledgerx_movement_create``, which ``postgres`` calls by named arguments from
-one parameter table.
+``codes`` is the list of refusals in precedence order, the table from code to
+exception and the item refusals' messages (both databases);
+``sql/movements.sql`` is the only text of ``ledgerx_movement_create`` (a
+single movement) and ``sql/batches.sql`` that of ``ledgerx_batch_apply`` (a
+batch, or one conversion), which ``postgres`` calls by named arguments, each
+from one parameter table.
 """

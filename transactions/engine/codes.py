@@ -83,3 +83,35 @@ assert all(set(codes) <= set(REFUSALS) for codes in KIND_REFUSALS.values())
 def refusal(code: str) -> LedgerXError:
     """The exception of a refusal code. Raises KeyError for a code not in ``PRECEDENCE``."""
     return REFUSALS[code]()
+
+
+# An item's refusals whose message says more than its code's default. Both paths use them:
+# the Python rules raise them, and the SQL function takes ``ITEM_ERRORS`` to write a
+# non-atomic batch's per-item errors (and an atomic one's message) exactly as Python would.
+QUOTE_NOT_FOUND = "No such quote."
+QUOTE_USED = "The quote was already used; ask for a new one."
+QUOTE_CURRENCIES = "The quote converts %s to %s; the accounts hold %s and %s."  # its currencies, then the accounts'
+
+_VARIANTS = {
+    "not_found:quote": lambda: NotFound(QUOTE_NOT_FOUND),
+    "quote_expired:used": lambda: QuoteExpired(QUOTE_USED),
+    "currency_mismatch:quote": lambda: CurrencyMismatch(QUOTE_CURRENCIES),
+}
+
+# {code or variant: {"code": the public error code, "message": its message}}: every item-level refusal.
+ITEM_ERRORS: dict[str, dict] = {
+    name: {"code": error.code, "message": error.message}
+    for name, error in (
+        [(code, refusal(code)) for code in PRECEDENCE[PRECEDENCE.index("not_found"):]]
+        + [(name, make()) for name, make in _VARIANTS.items()]
+    )
+}
+
+
+def refusal_variant(name: str, *args) -> LedgerXError:
+    """The exception of a refusal or one of its variants (``_VARIANTS``), its message formatted with ``args``."""
+    error = _VARIANTS[name]() if name in _VARIANTS else refusal(name)
+    if args:
+        error.message = error.message % args
+        error.args = (error.message,)
+    return error

@@ -1,11 +1,16 @@
-"""The call of ``ledgerx_movement_create`` (``sql/movements.sql``) by named arguments, from one parameter table.
+"""The calls of the engine's SQL functions by named arguments, each from one parameter table.
 
-``PARAMETERS`` is the one table of the function's parameters: name, SQL type,
-and how the value is read from the call. The call's text (prepared once per
-connection, ``ledgerx.fastsql.prepared_cursor``) and its values are both
-built from it, and ``transactions/tests/test_movement_function.py`` checks it
-against the installed function's arguments, so a parameter cannot be added,
-dropped or moved in one place only. ``transactions.movements`` runs the call.
+``ledgerx_movement_create`` (``sql/movements.sql``, a single movement) and
+``ledgerx_batch_apply`` (``sql/batches.sql``, a batch or one conversion).
+
+``PARAMETERS`` / ``BATCH_PARAMETERS`` are the one table of each function's
+parameters: name, SQL type, and how the value is read from the call. Each
+call's text (prepared once per connection, ``ledgerx.fastsql.prepared_cursor``)
+and its values are both built from it, and
+``transactions/tests/test_movement_function.py`` checks it against the
+installed function's arguments, so a parameter cannot be added, dropped or
+moved in one place only. ``transactions.movements`` and
+``transactions.batches`` run the calls.
 """
 
 import json
@@ -62,3 +67,72 @@ CALL_SQL = (
 
 def call_params(call: Call) -> list:
     return [value(call) for _name, _kind, value in PARAMETERS]
+
+
+# --- ledgerx_batch_apply (sql/batches.sql): a batch's items, or one conversion ------------
+
+BATCH_FUNCTION = "ledgerx_batch_apply"
+
+
+@dataclass(frozen=True)
+class BatchCall:
+    actor: object  # accounts.User
+    endpoint: str
+    key: str
+    fingerprint: str
+    batch_id: object  # the batch row's id, or None (POST conversions: the one transaction is the answer)
+    atomic: bool
+    items: list  # of transactions.batches.BatchItem
+    txn_ids: list  # one per item, used if it is applied
+    audit_ids: list
+    event_ids: list
+    batch_event_id: object
+    shards: list  # candidate system shard ids: one per currency and role the items may need
+    hold_ttl: object  # timedelta
+    audit_actions: dict  # {item type or "hold": audit action}
+    errors: dict  # {refusal code or variant: {code, message}} (transactions.engine.codes.ITEM_ERRORS)
+    audit_ip: str | None
+    audit_request_id: str
+    lock_key: int | None
+    unlock_session: bool
+
+
+# (name, SQL type, value from the call) -- in the function's declaration order.
+BATCH_PARAMETERS = (
+    ("p_lock_key", "bigint", lambda c: c.lock_key),
+    ("p_unlock", "boolean", lambda c: c.unlock_session),
+    ("p_actor", "uuid", lambda c: c.actor.pk),
+    ("p_endpoint", "text", lambda c: c.endpoint),
+    ("p_key", "text", lambda c: c.key),
+    ("p_fingerprint", "text", lambda c: c.fingerprint),
+    ("p_batch_id", "uuid", lambda c: c.batch_id),
+    ("p_atomic", "boolean", lambda c: c.atomic),
+    ("p_types", "text[]", lambda c: [item.type for item in c.items]),
+    ("p_amounts", "bigint[]", lambda c: [item.amount for item in c.items]),
+    ("p_debits", "uuid[]", lambda c: [item.debited for item in c.items]),
+    ("p_credits", "uuid[]", lambda c: [item.credited for item in c.items]),
+    ("p_holds", "boolean[]", lambda c: [bool(item.hold) for item in c.items]),
+    ("p_quotes", "uuid[]", lambda c: [item.quote for item in c.items]),
+    ("p_descriptions", "text[]", lambda c: [item.description for item in c.items]),
+    ("p_metadata", "jsonb[]", lambda c: [json.dumps(item.metadata or {}) for item in c.items]),
+    ("p_txn_ids", "uuid[]", lambda c: c.txn_ids),
+    ("p_audit_ids", "uuid[]", lambda c: c.audit_ids),
+    ("p_event_ids", "uuid[]", lambda c: c.event_ids),
+    ("p_batch_event_id", "uuid", lambda c: c.batch_event_id),
+    ("p_shards", "uuid[]", lambda c: c.shards),
+    ("p_hold_ttl", "interval", lambda c: c.hold_ttl),
+    ("p_audit_actions", "jsonb", lambda c: json.dumps(c.audit_actions)),
+    ("p_errors", "jsonb", lambda c: json.dumps(c.errors)),
+    ("p_audit_ip", "inet", lambda c: c.audit_ip),
+    ("p_audit_request_id", "text", lambda c: c.audit_request_id),
+)
+
+BATCH_CALL_SQL = (
+    f"SELECT * FROM {BATCH_FUNCTION}("
+    + ", ".join(f"{name} => %s::{kind}" for name, kind, _value in BATCH_PARAMETERS)
+    + ")"
+)
+
+
+def batch_call_params(call: BatchCall) -> list:
+    return [value(call) for _name, _kind, value in BATCH_PARAMETERS]

@@ -1,285 +1,56 @@
-"""Batches: many movements of one user in one request, under one lock, in one commit.
+"""The batch engine's rules in Python, for SQLite: the same order as ``sql/batches.sql``, the same exceptions.
 
-``batch_create`` applies deposits, withdrawals, transfers (holds too) and
-currency conversions in the order given, each seeing the balances the earlier
-ones left; ``conversion_run`` is the same engine with one conversion item
-(``POST conversions``: no batch row, the transaction as the answer):
-
-1. The whole request first, in the order singles follow: the idempotency key
-   (a bound key replays the stored batch, another body is 422), the in-flight
-   guard (409 ``idempotency_in_progress``), the PIN once for the whole batch
-   when any item debits (``accounts.services.pin_verify``: a wrong PIN counts
-   once and applies nothing).
-2. One durable transaction: every account any item touches -- with one
-   funding or payouts shard per currency -- locked by ONE ``SELECT ... FOR
-   UPDATE`` in primary-key order (``ledger.services.accounts_lock``), so
-   crossing batches and singles never deadlock; the actor's status read under
-   the same statement (a suspended user moves nothing).
-3. Each item, against the locked rows in memory, refused by the first rule it
-   breaks, in the order of the single endpoints: the accounts exist, are
-   customer accounts and the debited one is the caller's (``not_found``) ->
-   not the same account (``same_account``) -> one currency
-   (``currency_mismatch``) -> a conversion's quote unused and unexpired
-   (``quote_expired``) -> source not frozen -> destination not frozen
-   (``account_frozen``) -> funds (``insufficient_funds``) -> the credited
-   balance stays within ``BALANCE_LIMIT`` (``balance_limit``). A refused item
-   changes nothing in memory, so a non-atomic batch needs no savepoint per
-   item; an atomic batch stops at the first refusal and nothing is written.
-   A conversion (``fx``) is one entry of four postings, balanced per currency:
-   the source account pays its currency's FX pool shard, the destination
-   currency's FX pool shard pays the destination account, at the amounts of
-   the caller's quote, whose row is locked (``SELECT ... FOR UPDATE``, after
-   the accounts) and marked used in the same transaction.
-4. The rows of every applied item written set-based: the entries (one
-   INSERT, their ids are needed), then postings, transactions, audit records
-   and their sealing queue rows, one balance UPDATE for every account, one
-   UPDATE of the quotes used, the batch, its one idempotency record and the
-   events -- on PostgreSQL as ONE statement of data-modifying CTEs (up to
-   ``_STATEMENT_PARAMS_MAX`` parameters; larger batches send one per chunk).
-   A conversion through ``POST conversions`` is so nine statements from its
-   key probe to its commit, against the single movements' one function call.
-   Every item is booked at one moment read under the locks (the database
-   clock on PostgreSQL), which is each transaction's ``committed_at`` and its
-   postings' ``created_at``: ``balance?as_of=<committed_at>`` includes the
-   whole batch.
-
-The account cache and the audit sealer run after commit.
+Called by ``transactions.batches`` inside its durable transaction: every
+account the items name (and one system shard per currency and role) locked
+by one ``accounts_lock`` in primary-key order, the quotes after them, each
+item checked and applied in memory (``items_run``), then the applied items'
+rows written set-based (``batch_write`` / ``single_write``).
 """
 
-import functools
-import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.exceptions import UserSuspended
-from accounts.services import pin_verify
 from audit.models import AuditAction, AuditPending
 from audit.services import audit_record_unsaved, audit_seal_after_commit
 from events.models import EventType
-from events.services import events_statement_ctes, events_write, pending_event, transaction_event
+from events.services import events_write, pending_event, transaction_event
 from fx.exceptions import QuoteExpired
 from fx.models import FxQuote
 from ledger.balance_cache import Snapshot, balance_cache_store
-from ledger.exceptions import BALANCE_LIMIT, AccountFrozen, BalanceLimit, CurrencyMismatch, InsufficientFunds, SameAccount
+from ledger.exceptions import BALANCE_LIMIT, BalanceLimit, CurrencyMismatch, InsufficientFunds, SameAccount
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import (
     SystemAccountMissing,
     accounts_lock,
     balances_save,
-    balances_statement,
     system_accounts_ensure,
     system_shard_pick,
-    system_shards_forget,
 )
-from ledgerx.exceptions import LedgerXError, NotFound, ValidationFailed
+from ledgerx.exceptions import LedgerXError, NotFound
 from ledgerx.fastsql import insert_statement
 from ledgerx.ids import uuid7
-from ledgerx.observability import metrics
-from transactions.idempotency import (
-    MoneyOutcome,
-    _in_flight_guard,
-    _record_find,
-    _replay as _money_replay,
-    idempotency_key_validate,
-    request_fingerprint,
+from transactions.batches.items import (
+    AUDIT_ACTIONS,
+    ENDPOINT,
+    CONVERSION_ENDPOINT,
+    FX_POOL,
+    BatchItem,
+    BatchOutcome,
+    system_role,
 )
-from transactions.exceptions import IdempotencyKeyReused
+from transactions.engine.codes import refusal, refusal_variant
+from transactions.idempotency import MoneyOutcome
 from transactions.models import Batch, IdempotencyRecord, Transaction
 from transactions.representations import batch_representation, transaction_representation
 
-MAX_ITEMS = 1000
-ENDPOINT = "batches"
-CONVERSION_ENDPOINT = "conversions"
-_INSERT_CHUNK = 500  # rows per INSERT statement (PostgreSQL takes at most 65535 parameters)
-
-_AUDIT_ACTIONS = {
-    Transaction.Type.DEPOSIT: AuditAction.DEPOSIT_CREATED,
-    Transaction.Type.WITHDRAWAL: AuditAction.WITHDRAWAL_CREATED,
-    Transaction.Type.TRANSFER: AuditAction.TRANSFER_CREATED,
-    Transaction.Type.CONVERSION: AuditAction.CONVERSION_CREATED,
-}
-_FX_POOL = LedgerAccount.SystemRole.FX_POOL
+_INSERT_CHUNK = 500  # rows per INSERT statement
 
 
-@dataclass(frozen=True)
-class BatchItem:
-    """One movement of a batch, its shape already checked (``transactions.apis``)."""
-
-    type: str
-    amount: int = 0  # a conversion's amounts are its quote's
-    account: uuid.UUID | None = None  # deposit, withdrawal
-    source_account: uuid.UUID | None = None  # transfer, conversion
-    destination_account: uuid.UUID | None = None  # transfer, conversion
-    description: str = ""
-    metadata: dict | None = None
-    hold: bool = False
-    quote: uuid.UUID | None = None  # conversion
-
-    @property
-    def debited(self) -> uuid.UUID | None:
-        if self.type == Transaction.Type.WITHDRAWAL:
-            return self.account
-        return self.source_account
-
-    @property
-    def credited(self) -> uuid.UUID | None:
-        if self.type == Transaction.Type.DEPOSIT:
-            return self.account
-        return self.destination_account
-
-    def canonical(self) -> dict:
-        return {
-            "type": self.type,
-            "amount": self.amount,
-            "account": self.account,
-            "source_account": self.source_account,
-            "destination_account": self.destination_account,
-            "description": self.description,
-            "metadata": self.metadata or {},
-            "hold": self.hold,
-            # Only conversions name a quote: the other items' fingerprints stay what they were.
-            **({"quote": self.quote} if self.quote is not None else {}),
-        }
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    batch: Batch
-    status: int
-    body: dict
-    replayed: bool
-
-
-class BatchItemRefused(LedgerXError):
-    """An atomic batch's first refused item: its own error, with the item's ``index``."""
-
-    def __init__(self, *, index: int, error: LedgerXError):
-        super().__init__(error.message, fields=error.fields, index=index, **error.extra)
-        self.code = error.code
-        self.status = error.status
-
-
-def batch_create(
-    *, actor, items: list[BatchItem], atomic: bool = True, pin: str | None = None, idempotency_key: str
-) -> BatchOutcome:
-    """Apply ``items`` in order for ``actor``; see the module docstring.
-
-    Raises ValidationFailed (no items, too many, a PIN missing), the
-    idempotency errors, the PIN errors, UserSuspended, and (atomic) the first
-    refused item's error as BatchItemRefused.
-    """
-    idempotency_key_validate(idempotency_key)
-    if not 1 <= len(items) <= MAX_ITEMS:
-        raise ValidationFailed(fields={"items": [f"Send 1 to {MAX_ITEMS} items."]})
-    needs_pin = any(item.type != Transaction.Type.DEPOSIT for item in items)
-    if needs_pin and not isinstance(pin, str):
-        raise ValidationFailed(
-            fields={"pin": ["A PIN is required when an item is a withdrawal, a transfer or a conversion."]}
-        )
-    fingerprint = request_fingerprint(ENDPOINT, {"atomic": atomic, "items": [item.canonical() for item in items]})
-
-    def apply(currencies):
-        try:
-            run = _items_run(actor=actor, items=items, atomic=atomic, currencies=currencies)
-        except _Refused as refused:
-            raise BatchItemRefused(index=refused.index, error=refused.error) from None
-        return _batch_write(actor=actor, run=run, atomic=atomic, count=len(items), key=idempotency_key,
-                            fingerprint=fingerprint)
-
-    return _engine_run(
-        actor=actor, endpoint=ENDPOINT, key=idempotency_key, items=items, pin=pin if needs_pin else None,
-        apply=apply, replay=lambda: _replay(actor, idempotency_key, fingerprint),
-    )
-
-
-def conversion_run(*, actor, item: BatchItem, pin: str, idempotency_key: str, fingerprint: str) -> MoneyOutcome:
-    """The engine with one conversion item (``POST conversions``): the same locks, checks and writes as a batch's.
-
-    No batch row: the answer is the conversion's transaction, bound to the key
-    of the ``conversions`` endpoint. Raises what ``batch_create`` raises, the
-    refusal as itself (no ``index``).
-    """
-    idempotency_key_validate(idempotency_key)
-
-    def apply(currencies):
-        try:
-            run = _items_run(actor=actor, items=[item], atomic=True, currencies=currencies)
-        except _Refused as refused:
-            raise refused.error from None
-        return _single_write(actor=actor, run=run, key=idempotency_key, fingerprint=fingerprint)
-
-    def replay():
-        record = _record_find(user=actor, endpoint=CONVERSION_ENDPOINT, key=idempotency_key)
-        return None if record is None else _money_replay(record, fingerprint)
-
-    return _engine_run(
-        actor=actor, endpoint=CONVERSION_ENDPOINT, key=idempotency_key, items=[item], pin=pin, apply=apply, replay=replay
-    )
-
-
-def _engine_run(*, actor, endpoint: str, key: str, items: list[BatchItem], pin: str | None, apply, replay):
-    """The request-level steps around ``apply`` (one durable transaction), in the order singles follow.
-
-    The key (a bound key replays through ``replay``), the in-flight guard, the
-    PIN once (``pin`` None: no item debits), the system shards made sure of;
-    a key bound meanwhile by a duplicate that won replays too.
-    """
-    guard = _in_flight_guard(actor, endpoint, key)
-    try:
-        if guard.claim_and_probe(user=actor, endpoint=endpoint, key=key):
-            replayed = replay()
-            if replayed is not None:
-                return replayed
-        if pin is not None:
-            pin_verify(user=actor, pin=pin)
-        currencies = _currencies_of(items)
-        for currency, roles in _system_needs(items, currencies).items():
-            _system_shards_ready(currency, roles)
-        try:
-            for attempt in (1, 2):
-                try:
-                    with transaction.atomic(durable=True):
-                        return apply(currencies)
-                except SystemAccountMissing as missing:
-                    # The shard ids this process remembered are gone (a test database flushed
-                    # under it): forget them, make sure the shards exist, try once more.
-                    if attempt == 2:
-                        raise
-                    system_shards_forget()
-                    system_accounts_ensure(currency=missing.args[0])
-        except IntegrityError:
-            # The key was bound meanwhile by a duplicate that won: ours rolled back.
-            replayed = replay()
-            if replayed is None:
-                raise
-            return replayed
-    finally:
-        guard.release()
-
-
-def _replay(actor, key: str, fingerprint: str) -> BatchOutcome | None:
-    record = _record_find(user=actor, endpoint=ENDPOINT, key=key)
-    if record is None:
-        return None
-    if record.fingerprint != fingerprint:
-        raise IdempotencyKeyReused()
-    batch = Batch.objects.get(pk=record.response_body["id"])
-    return BatchOutcome(batch=batch, status=record.response_status, body=record.response_body, replayed=True)
-
-
-def _system_role(item: BatchItem) -> str:
-    """The system account on the house's side of ``item`` (a transfer has none)."""
-    return {
-        Transaction.Type.DEPOSIT: LedgerAccount.SystemRole.FUNDING,
-        Transaction.Type.WITHDRAWAL: LedgerAccount.SystemRole.PAYOUTS,
-        Transaction.Type.CONVERSION: _FX_POOL,
-    }.get(item.type, "")
-
-
-def _currencies_of(items: list[BatchItem]) -> dict:
+def currencies_of(items: list[BatchItem]) -> dict:
     """{account id: currency} of every account the items name that exists (read before any lock).
 
     An account's currency never changes and accounts are never deleted, so
@@ -290,11 +61,11 @@ def _currencies_of(items: list[BatchItem]) -> dict:
     return dict(LedgerAccount.objects.filter(pk__in=ids).values_list("pk", "currency"))
 
 
-def _system_needs(items: list[BatchItem], currencies: dict) -> dict[str, set]:
+def system_needs(items: list[BatchItem], currencies: dict) -> dict[str, set]:
     """{currency: system roles} the batch may need shards of."""
     needs: dict[str, set] = {}
     for item in items:
-        role = _system_role(item)
+        role = system_role(item)
         if role:
             for pk in (item.account, item.source_account, item.destination_account):
                 if pk in currencies:
@@ -302,7 +73,7 @@ def _system_needs(items: list[BatchItem], currencies: dict) -> dict[str, set]:
     return needs
 
 
-def _system_shards_ready(currency: str, roles) -> None:
+def system_shards_ready(currency: str, roles) -> None:
     try:
         for role in sorted(roles):
             system_shard_pick(currency=currency, role=role)
@@ -311,15 +82,11 @@ def _system_shards_ready(currency: str, roles) -> None:
 
 
 def _booking_moment():
-    """Now, read under the locks; on PostgreSQL the database clock, as the single movements use."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT clock_timestamp()")
-            return cursor.fetchone()[0]
+    """Now, read under the locks (SQLite: the database's write lock is held)."""
     return timezone.now()
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """Internal: an atomic run's first refused item."""
 
     def __init__(self, index: int, error: LedgerXError):
@@ -343,18 +110,18 @@ class _Run:
     quotes_used: list
 
 
-def _items_run(*, actor, items: list[BatchItem], atomic: bool, currencies: dict) -> _Run:
+def items_run(*, actor, items: list[BatchItem], atomic: bool, currencies: dict) -> _Run:
     """Lock everything the items touch, then check and apply each in memory (nothing written yet).
 
-    ``currencies``: ``_currencies_of(items)``, every named account that exists.
+    ``currencies``: ``currencies_of(items)``, every named account that exists.
     """
     # Every id any item names, plus one system shard per currency and role.
     shards = {}
     for item in items:
-        role = _system_role(item)
+        role = system_role(item)
         if not role:
             continue
-        for pk in (item.account,) if role != _FX_POOL else (item.source_account, item.destination_account):
+        for pk in (item.account,) if role != FX_POOL else (item.source_account, item.destination_account):
             if pk in currencies and (currencies[pk], role) not in shards:
                 shards[(currencies[pk], role)] = system_shard_pick(currency=currencies[pk], role=role)
     try:
@@ -383,7 +150,7 @@ def _items_run(*, actor, items: list[BatchItem], atomic: bool, currencies: dict)
                 applied = _item_apply(actor=actor, item=item, debit=debit, credit=credit, now=now)
         except LedgerXError as error:
             if atomic:
-                raise _Refused(index, error) from None
+                raise Refused(index, error) from None
             run.results.append({"index": index, "status": "failed", "transaction": None, "error": {"code": error.code, "message": error.message}})
             continue
         run.applied.append(applied)
@@ -412,7 +179,7 @@ def _item_check(*, actor, item: BatchItem, locked: dict, shards: dict) -> tuple[
         credit = locked[shards[(debit.currency, LedgerAccount.SystemRole.PAYOUTS)]]
     for side, account in (("source", debit), ("destination", credit)):
         if account.is_customer and account.is_frozen:
-            raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+            raise refusal(f"account_frozen:{side}")
     if debit.is_customer and debit.available < item.amount:
         raise InsufficientFunds()
     if credit.is_customer and not item.hold and credit.posted + item.amount > BALANCE_LIMIT:
@@ -434,27 +201,27 @@ def _conversion_check(*, actor, item: BatchItem, locked: dict, shards: dict, quo
         if account is None or not account.is_customer or account.owner_id != actor.pk:
             raise NotFound()
     if quote is None or quote.user_id != actor.pk:
-        raise NotFound("No such quote.")
+        raise refusal_variant("not_found:quote")
     if source.pk == destination.pk:
         raise SameAccount()
     if source.currency != quote.source_currency or destination.currency != quote.destination_currency:
-        raise CurrencyMismatch(
-            f"The quote converts {quote.source_currency} to {quote.destination_currency}; "
-            f"the accounts hold {source.currency} and {destination.currency}."
+        raise refusal_variant(
+            "currency_mismatch:quote", quote.source_currency, quote.destination_currency, source.currency,
+            destination.currency,
         )
     if quote.used_at is not None:
-        raise QuoteExpired("The quote was already used; ask for a new one.")
+        raise refusal_variant("quote_expired:used")
     if quote.expires_at <= now:
         raise QuoteExpired()
     for side, account in (("source", source), ("destination", destination)):
         if account.is_frozen:
-            raise AccountFrozen(f"The {side} account is frozen and can neither send nor receive money.")
+            raise refusal(f"account_frozen:{side}")
     if source.available < quote.source_amount:
         raise InsufficientFunds()
     if destination.posted + quote.destination_amount > BALANCE_LIMIT:
         raise BalanceLimit()
-    source_pool = locked[shards[(source.currency, _FX_POOL)]]
-    destination_pool = locked[shards[(destination.currency, _FX_POOL)]]
+    source_pool = locked[shards[(source.currency, FX_POOL)]]
+    destination_pool = locked[shards[(destination.currency, FX_POOL)]]
     lines = [
         (source, -quote.source_amount),
         (source_pool, quote.source_amount),
@@ -526,7 +293,7 @@ def _conversion_apply(*, actor, item: BatchItem, lines: list, quote: FxQuote, no
     return _Applied(item=item, txn=txn, lines=lines, touched=_lines_apply(lines))
 
 
-def _batch_write(*, actor, run: _Run, atomic: bool, count: int, key: str, fingerprint: str) -> BatchOutcome:
+def batch_write(*, actor, run: _Run, atomic: bool, count: int, key: str, fingerprint: str) -> BatchOutcome:
     batch = Batch(id=uuid7(), owner=actor, atomic=atomic, count=count, created_at=run.now)
     for applied in run.applied:
         applied.txn.batch = batch
@@ -550,7 +317,7 @@ def _batch_write(*, actor, run: _Run, atomic: bool, count: int, key: str, finger
     return BatchOutcome(batch=batch, status=201, body=body, replayed=False)
 
 
-def _single_write(*, actor, run: _Run, key: str, fingerprint: str) -> MoneyOutcome:
+def single_write(*, actor, run: _Run, key: str, fingerprint: str) -> MoneyOutcome:
     (applied,) = run.applied
     txn = applied.txn
     body = transaction_representation(txn)
@@ -597,7 +364,7 @@ def _rows_write(*, actor, run: _Run, audit_extra: dict, first: list, last: list,
         audits.append(
             audit_record_unsaved(
                 actor=actor,
-                action=AuditAction.HOLD_CREATED if txn.status == Transaction.Status.PENDING else _AUDIT_ACTIONS[txn.type],
+                action=AuditAction.HOLD_CREATED if txn.status == Transaction.Status.PENDING else AUDIT_ACTIONS[txn.type],
                 target_type="transaction",
                 target_id=txn.pk,
                 data={**transaction_representation(txn), **audit_extra},
@@ -625,43 +392,13 @@ def _rows_write(*, actor, run: _Run, audit_extra: dict, first: list, last: list,
     transaction.on_commit(lambda: balance_cache_store(snapshots))
 
 
-_STATEMENT_PARAMS_MAX = 30_000  # one combined statement up to this many parameters; bigger batches send several
-
-
 def _statements_run(*, groups: list[list], accounts: list, quotes: list, used_at, events: list) -> None:
-    """Write ``groups`` (lists of rows of one model, in order), the balances, the quotes' use and the events.
-
-    PostgreSQL: ONE statement, every write a data-modifying CTE (foreign keys
-    and the balance trigger are checked at commit), while its parameters stay
-    under ``_STATEMENT_PARAMS_MAX``; beyond that (large batches), one
-    statement per chunk as on SQLite, whose path runs them one by one.
-    """
+    """SQLite: write ``groups`` (lists of rows of one model, in order), the balances, the quotes' use and the events."""
     statements = [
         insert_statement(*group[start : start + _INSERT_CHUNK])
         for group in groups
         for start in range(0, len(group), _INSERT_CHUNK)
     ]
-    if connection.vendor == "postgresql":
-        if accounts:
-            statements.append(balances_statement(accounts))
-        if quotes:
-            statements.append((_QUOTES_USED_SQL, [used_at, [quote.pk for quote in quotes]]))
-        event_ctes, event_params, _written = events_statement_ctes(events) if events else ([], [], [])
-        if sum(len(params) for _sql, params in statements) + len(event_params) <= _STATEMENT_PARAMS_MAX:
-            texts = [sql for sql, _params in statements] + [sql for _name, sql in event_ctes]
-            params = [value for _sql, values in statements for value in values] + event_params
-            *head, tail = texts
-            prefix = ", ".join(f"w{number} AS ({sql})" for number, sql in enumerate(head))
-            with connection.cursor() as cursor:
-                cursor.execute(f"WITH {prefix} {tail}" if prefix else tail, params)
-            if events:
-                transaction.on_commit(functools.partial(metrics.events_committed, events))
-            return
-        with connection.cursor() as cursor:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-        events_write(events)
-        return
     with connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
@@ -670,6 +407,3 @@ def _statements_run(*, groups: list[list], accounts: list, quotes: list, used_at
     if quotes:
         FxQuote.objects.filter(pk__in=[quote.pk for quote in quotes]).update(used_at=used_at)
     events_write(events)
-
-
-_QUOTES_USED_SQL = f'UPDATE "{FxQuote._meta.db_table}" SET "used_at" = %s::timestamptz WHERE "id" = ANY(%s::uuid[])'
