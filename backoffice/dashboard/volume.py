@@ -6,10 +6,12 @@ Counting a 90-day range from the transactions on every view reads every row
 of the range (a million rows take a second). The figures of the past do not
 change, except in one way, so the dashboard keeps them:
 
-* The rollup (one cache entry, ``STATE_KEY``) holds, per (currency, day), the
-  total and count of the transactions created up to its *settled* moment that
-  count as volume (deposits, withdrawals and transfers, committed or reversed
-  since), and the ids of those that were still pending holds then.
+* The rollup (``backoffice.models.VolumeRollup``, one row in the same
+  database, so it is restored, copied and dropped with the rows it counts)
+  holds, per (currency, day), the total and count of the transactions created
+  up to its *settled* moment that count as volume (deposits, withdrawals and
+  transfers, committed or reversed since), and the ids of those that were
+  still pending holds then.
 * Rows are written with ``created_at`` already in the past (the service takes
   the booking time before its transaction, and the commit comes later), so
   only a moment older than every transaction still open can be settled:
@@ -24,26 +26,26 @@ Each view then reads the rows created since the last settled moment (one
 range of ``txn_created_idx``), moves the settled moment forward, re-reads the
 pending ids, stores the rollup, and adds the tail (the rows after the new
 settled moment, one more range) without storing it. The figure equals a count
-of the rows themselves at that moment; with no rollup stored (an empty
-cache) the first view counts the whole range once. Every read goes to the
-primary: a replica behind it would let a row slip under the settled moment.
+of the rows themselves at that moment; with no rollup stored yet the first
+view counts the whole range once. The view that finds the row locked by
+another (``SKIP LOCKED``) carries the stored rollup forward without storing
+it. Every read goes to the primary: a replica behind it would let a row slip
+under the settled moment.
 """
 
 from datetime import date, datetime, timedelta
 
-from django.core.cache import cache
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from backoffice.models import VolumeRollup
 from transactions.models import Transaction
 
 # How long before the oldest open transaction's start a row is taken as settled: covers the time a
 # service spends between taking its booking moment and opening its database transaction, and clock skew.
 SETTLE_AFTER = timedelta(minutes=1)
-STATE_KEY = "ledgerx:admin:volume-rollup:v1"
-STATE_SECONDS = 7 * 24 * 3600  # unused for a week: rebuilt from the rows on the next view
 VOLUME_TYPES = (Transaction.Type.DEPOSIT, Transaction.Type.WITHDRAWAL, Transaction.Type.TRANSFER)
 # Reversals are corrections, not volume; open and voided holds moved nothing.
 COUNTED = Q(status=Transaction.Status.COMMITTED) | Q(status=Transaction.Status.REVERSED)
@@ -107,6 +109,20 @@ def range_start(days: int) -> datetime:
     return timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
 
 
+def _state_load(row: VolumeRollup) -> dict:
+    return {
+        "start": row.start, "settled": row.settled, "pending": set(row.pending),
+        "days": {(currency, date.fromisoformat(day)): (total, count) for currency, day, total, count in row.days},
+    }
+
+
+def _state_store(alias: str, state: dict) -> None:
+    days = [[currency, day.isoformat(), total, count] for (currency, day), (total, count) in sorted(state["days"].items())]
+    VolumeRollup.objects.using(alias).update_or_create(
+        pk=1, defaults={"start": state["start"], "settled": state["settled"], "days": days, "pending": sorted(state["pending"])}
+    )
+
+
 def daily_volume(days: int, *, kept_days: int) -> dict[tuple[str, date], tuple[int, int]]:
     """``{(currency, day): (total, count)}`` over the last ``days`` UTC days, as of now.
 
@@ -114,15 +130,22 @@ def daily_volume(days: int, *, kept_days: int) -> dict[tuple[str, date], tuple[i
     offers), so every range is answered from the same one.
     """
     start, kept_from = range_start(days), range_start(kept_days)
-    settled = settled_moment()
-    state = cache.get(STATE_KEY)
-    if state is None or state["start"] > kept_from:
-        state = _state_new(kept_from, settled)
-    else:
-        _state_advance(state, settled)
-        # Days before the longest range are not shown again: today only moves forward.
-        state["days"] = {key: value for key, value in state["days"].items() if key[1] >= kept_from.date()}
-    cache.set(STATE_KEY, state, STATE_SECONDS)
+    alias = router.db_for_write(VolumeRollup)
+    with transaction.atomic(using=alias):
+        settled = settled_moment()
+        rollups = VolumeRollup.objects.using(alias)
+        row = rollups.select_for_update(skip_locked=True).filter(pk=1).first()
+        store = row is not None or not rollups.filter(pk=1).exists()  # else another view is storing it now
+        row = row or rollups.filter(pk=1).first()
+        if row is None or row.start > kept_from:
+            state = _state_new(kept_from, settled)
+        else:
+            state = _state_load(row)
+            _state_advance(state, settled)
+            # Days before the longest range are not shown again: today only moves forward.
+            state["days"] = {key: value for key, value in state["days"].items() if key[1] >= kept_from.date()}
+        if store:
+            _state_store(alias, state)
     figures = dict(state["days"])
     _add(figures, _rows().filter(created_at__gt=state["settled"]))  # the tail: not settled yet, not stored
     return {key: value for key, value in figures.items() if key[1] >= start.date()}

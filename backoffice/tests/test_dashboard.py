@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals.services import transaction_reverse_requested
+from backoffice.models import VolumeRollup
 from audit.services import verification_record
 from events.models import WebhookEndpoint
 from ledger.services import account_freeze, account_unfreeze
@@ -187,12 +188,12 @@ def test_volume_equals_a_recount_as_the_rollup_settles_holds_commits_and_reversa
     source, destination = books["source"], books["destination"]
     account_unfreeze(actor=admin_user, account=destination, reason="cleared")
     assert volume.daily_volume(30, kept_days=90) == _recount(30)
-    state = cache.get(volume.STATE_KEY)
+    rollup = VolumeRollup.objects.get()
     hold = Transaction.objects.get(status="pending")
     if settle_after_minutes == 0:
-        assert state["pending"] == {str(hold.pk)}  # settled while pending: looked up again on every view
+        assert rollup.pending == [str(hold.pk)]  # settled while pending: looked up again on every view
     else:
-        assert state["days"] == {} and state["pending"] == set()  # nothing settled yet: all in the tail
+        assert rollup.days == [] and rollup.pending == []  # nothing settled yet: all in the tail
 
     hold_commit(actor=source.owner, transaction=hold)
     second = transfer_create(
@@ -210,18 +211,19 @@ def test_volume_equals_a_recount_as_the_rollup_settles_holds_commits_and_reversa
         assert volume.daily_volume(days, kept_days=90) == _recount(days)
     totals, count = _volume_figures(superuser_client, 90)
     assert totals["USD"] == "206.00 USD" and count == sum(count for _total, count in expected.values()) == 6
-    state = cache.get(volume.STATE_KEY)
-    assert state["pending"] == set()
+    assert VolumeRollup.objects.get().pending == []
 
 
-def test_volume_counts_a_hold_on_the_day_it_was_made_and_rebuilds_the_same_from_an_empty_cache(
+def test_volume_rebuilt_from_the_rows_equals_the_one_carried_forward_and_lives_in_the_database(
     superuser_client, books, monkeypatch
 ):
     from backoffice.dashboard import volume
 
     monkeypatch.setattr(volume, "SETTLE_AFTER", timedelta(0))
     carried = _volume_figures(superuser_client, 30)
-    cache.delete(volume.STATE_KEY)
+    cache.clear()  # nothing of it is in the cache
+    assert _volume_figures(superuser_client, 30) == carried
+    VolumeRollup.objects.all().delete()
     assert _volume_figures(superuser_client, 30) == carried == ({"EUR": "0.00 EUR", "GBP": "0.00 GBP", "NGN": "2,500.00 NGN", "USD": "190.00 USD"}, 4)
 
 
@@ -255,3 +257,35 @@ def test_an_open_transaction_holds_the_settled_moment_back(monkeypatch):
     finally:
         release.set()
         worker.join()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_view_that_finds_the_rollup_locked_carries_it_forward_without_storing(books, monkeypatch):
+    from backoffice.dashboard import volume
+
+    monkeypatch.setattr(volume, "SETTLE_AFTER", timedelta(0))
+    volume.daily_volume(30, kept_days=90)
+    stored = VolumeRollup.objects.get()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        from django.db import connection as own, transaction
+
+        with transaction.atomic():
+            VolumeRollup.objects.select_for_update().get()
+            locked.set()
+            release.wait(10)
+        own.close()
+
+    worker = threading.Thread(target=hold_the_row)
+    worker.start()
+    try:
+        assert locked.wait(10)
+        assert volume.daily_volume(30, kept_days=90) == _recount(30)
+        assert VolumeRollup.objects.get().settled == stored.settled  # not stored: the other view holds it
+    finally:
+        release.set()
+        worker.join()
+    assert volume.daily_volume(30, kept_days=90) == _recount(30)
+    assert VolumeRollup.objects.get().settled > stored.settled
