@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.admin import UserAdmin
-from backoffice.timeline import MONEY, Source, Timeline, request_link, timeline_page, transaction_timeline
+from backoffice.timeline import OwnerMoneySource, Timeline, request_link, timeline_page, transaction_timeline
 from ledger.admin import LedgerAccountAdmin
 from ledger.models import LedgerAccount, Posting
 from ledger.money import money_display
@@ -103,7 +103,9 @@ def account_statement_panel(account: LedgerAccount, before: str | None, page_url
 
 
 def user_accounts_panel(user) -> str:
-    accounts = LedgerAccount.objects.filter(owner_id=user.pk).order_by("-created_at")[:USER_ACCOUNTS_ROWS]
+    """The user's newest accounts (``ledger_account_owner_idx``); past ``USER_ACCOUNTS_ROWS``, a link to all of them."""
+    accounts = list(LedgerAccount.objects.filter(owner_id=user.pk).order_by("-created_at")[: USER_ACCOUNTS_ROWS + 1])
+    more, accounts = len(accounts) > USER_ACCOUNTS_ROWS, accounts[:USER_ACCOUNTS_ROWS]
     activity = reverse("admin:ledgerx_activity")
     rows = [
         (_account_link(account), account.name or "-", account.currency, account.status,
@@ -111,20 +113,19 @@ def user_accounts_panel(user) -> str:
          format_html('<a href="{}?q={}">activity</a>', activity, account.number))
         for account in accounts
     ]
-    return _table("ledgerx-user-accounts-table", ["Number", "Name", "Currency", "Status", "Posted", "Available", ""], rows,
-                  "No accounts.")
+    table = _table("ledgerx-user-accounts-table", ["Number", "Name", "Currency", "Status", "Posted", "Available", ""], rows,
+                   "No accounts.")
+    if not more:
+        return table
+    return format_html(
+        '{}<p class="help" id="ledgerx-user-accounts-more">The newest {} accounts. <a href="{}?q={}">All of the user\'s accounts ›</a></p>',
+        table, USER_ACCOUNTS_ROWS, reverse("admin:ledger_ledgeraccount_changelist"), quote(user.email, safe="@"),
+    )
 
 
 def user_transactions_panel(user) -> str:
-    """The latest transactions in or out of the user's accounts: the money sources of their timeline."""
-    accounts = list(LedgerAccount.objects.filter(owner_id=user.pk).order_by("-created_at").values_list("pk", flat=True)[:USER_ACCOUNTS_ROWS])
-    sources = []
-    for account_pk in accounts:
-        for side in ("source_account_id", "destination_account_id"):
-            sources.append(Source(MONEY, Transaction.objects.select_related("source_account", "destination_account", "initiated_by").filter(**{side: account_pk}), "created_at"))
-    if not sources:
-        return _table("ledgerx-user-transactions", [], [], "No transactions.")
-    page = timeline_page(Timeline(kind="user", title="", subject=user, sources=sources), limit=USER_TRANSACTIONS_ROWS)
+    """The latest transactions in or out of any of the user's accounts: the money source of their timeline."""
+    page = timeline_page(Timeline(kind="user", title="", subject=user, sources=[OwnerMoneySource(user.pk)]), limit=USER_TRANSACTIONS_ROWS)
     rows = [(_when(row.at), row.what, row.status, row.subject, row.amount, row.actor, request_link(row.request_id)) for row in page.rows]
     table = _table("ledgerx-user-transactions", ["At (UTC)", "What", "Status", "Transaction", "Amount", "By", "Request"],
                    rows, "No transactions.")

@@ -15,6 +15,10 @@ handful of set-based SQL statements instead of N service calls:
 
 Not written: audit records and idempotency records (neither is part of the
 books ``verify_ledger`` checks). PostgreSQL only.
+
+``users_load`` writes a crowd of users the same way (one statement each for
+the users and their accounts, opened empty): what ``register`` and
+``account_open`` would leave, less their audit records.
 """
 
 from __future__ import annotations
@@ -117,3 +121,60 @@ def deposits_load(*, counts: dict, currency: str = "USD") -> tuple[int, float]:
     with connection.cursor() as cursor:  # what autovacuum would do soon after such a load
         cursor.execute("ANALYZE ledger_posting, ledger_journalentry, ledger_ledgeraccount, transactions_transaction")
     return 2 * n, time.perf_counter() - started
+
+
+USERS_SQL = r"""
+CREATE TEMP TABLE bench_crowd ON COMMIT DROP AS
+SELECT g AS k, gen_random_uuid() AS user_id, gen_random_uuid() AS account_id,
+       %(ts_end)s::timestamptz - ((%(n)s - g) * interval '1 second') AS ts
+  FROM generate_series(1, %(n)s) AS g;
+
+INSERT INTO accounts_user
+    (id, password, last_login, is_superuser, email, full_name, role, status, pin_hash, failed_pin_attempts,
+     is_staff, is_active, created_at)
+SELECT c.user_id, %(password)s, NULL, false, %(prefix)s || lpad(c.k::text, 6, '0') || '@bench.invalid',
+       (%(first)s::text[])[1 + c.k %% array_length(%(first)s::text[], 1)] || ' '
+       || (%(last)s::text[])[1 + (c.k / array_length(%(first)s::text[], 1)) %% array_length(%(last)s::text[], 1)]
+       || ' ' || c.k,
+       'user', 'active', '', 0, false, true, c.ts
+  FROM bench_crowd c ORDER BY c.k;
+
+INSERT INTO ledger_ledgeraccount
+    (id, number, name, kind, system_role, shard, currency, status, posted, pending, version, created_at, owner_id)
+SELECT c.account_id, (%(numbers)s::text[])[c.k], '', 'customer', '', 0, %(currency)s, 'active', 0, 0, 0, c.ts, c.user_id
+  FROM bench_crowd c ORDER BY c.k;
+"""
+CROWD_FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret", "Tony"]
+CROWD_LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Backus", "Hamilton", "Hoare"]
+
+
+def users_load(*, n: int, password_hash: str, prefix: str = "crowd", currency: str = "USD") -> float:
+    """``n`` users ``<prefix>NNNNNN@bench.invalid`` ("Ada Lovelace 17" ...), each with one empty account; seconds.
+
+    Account numbers are the service's own (11 random digits and a Luhn digit),
+    drawn here and checked against the numbers already taken.
+    """
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from ledger.models import LedgerAccount
+    from ledger.services import _account_number_new
+
+    started = time.perf_counter()
+    taken = set(LedgerAccount.objects.values_list("number", flat=True))
+    numbers: list[str] = []
+    while len(numbers) < n:
+        number = _account_number_new()
+        if number not in taken:
+            taken.add(number)
+            numbers.append(number)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")  # the accounts' owners are the rows above
+        cursor.execute(
+            USERS_SQL,
+            {"n": n, "ts_end": timezone.now(), "password": password_hash, "prefix": prefix, "first": CROWD_FIRST,
+             "last": CROWD_LAST, "numbers": numbers, "currency": currency},
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_user, ledger_ledgeraccount")
+    return time.perf_counter() - started

@@ -2,9 +2,11 @@
 
 Runs on its own database (``ledgerx_bench_scale``), in phases:
 
-A. 200 funded accounts (the real services), then bulk-loaded deposits
-   (``bench.bulkload``) up to 10^5 postings in total, one account ("small")
-   holding 10^3 of them. ``verify_ledger`` is timed, with its peak memory
+A. 200 funded accounts (the real services), 10^5 more users with an empty
+   account each (``bench.bulkload.users_load``), 29 more accounts for the
+   owner of "big" (30 in all, past any first-20 cut), then bulk-loaded
+   deposits (``bench.bulkload``) up to 10^5 postings in total, one account
+   ("small") holding 10^3 of them and each of the 29 a few. ``verify_ledger`` is timed, with its peak memory
    (``/usr/bin/time -v``, max RSS of the manage.py process).
 B. More deposits up to 10^6 postings in total; ``verify_ledger`` again.
 C. One account ("big") gets 10^6 postings. Statement page 1 and page 50
@@ -15,7 +17,8 @@ C. One account ("big") gets 10^6 postings. Statement page 1 and page 50
    requests take turns (``statement_latencies``).
 E. The back office's pages for "big" (``bench.admin_pages``): account page,
    statement page 50, activity timeline pages 1 and 10, user page, searched
-   lists, dashboard (uncached): server time per page, target p50 <= 300 ms.
+   lists, dashboard; the user list, its searches and a user's page and
+   timeline among the 10^5 users: server time per page, target p50 <= 300 ms.
 D. ``manage.py seed_demo`` (its bulk path) makes 10^6 postings on a fresh
    database (``ledgerx_bench_seed``, dropped afterwards): postings/s, peak
    memory, and verify_ledger on the result. BENCH_SEED_POSTINGS changes the
@@ -211,6 +214,7 @@ def run_scale(*, quick: bool = False, log=print) -> dict:
 
     div = 100 if quick else 1
     target_a, target_b, big_n, small_n = 10**5 // div, 10**6 // div, 10**6 // div, 10**3
+    crowd_n, owner_extra_accounts, extra_deposits = 10**5 // div, 29, 20
     log(f"==> scale: recreating {env.SCALE_DB}")
     env.database_recreate(env.SCALE_DB)
     from django.db import connections
@@ -232,6 +236,19 @@ def run_scale(*, quick: bool = False, log=print) -> dict:
     small, big, others = books.accounts[0], books.accounts[1], books.accounts[2:]
     out: dict = {"loads": [], "verify": [], "statement": {}}
 
+    from accounts.models import User
+    from bench.bulkload import users_load
+    from ledger.services import account_open
+
+    seconds = users_load(n=crowd_n, password_hash=books.owner(small).password)
+    out["users"] = {"loaded": crowd_n, "seconds": seconds, "total": User.objects.count()}
+    log(f"  loaded {crowd_n} users with an account each in {seconds:.1f}s ({out['users']['total']} users in all)")
+    admin = User.objects.get(email="bench-admin@bench.invalid")
+    extra = [
+        account_open(actor=admin, owner=books.owner(big), currency=big.currency, name=f"extra-{i:02d}")
+        for i in range(owner_extra_accounts)
+    ]
+
     def spread(total_postings_wanted: int, fixed: dict) -> dict:
         have = _count_postings()
         deposits = max(0, (total_postings_wanted - have) // 2 - sum(fixed.values()))
@@ -248,7 +265,8 @@ def run_scale(*, quick: bool = False, log=print) -> dict:
         out["loads"].append({"label": label, "postings": postings, "seconds": seconds})
         log(f"  loaded {postings} postings ({label}) in {seconds:.1f}s = {postings / seconds:,.0f} postings/s")
 
-    load("A", spread(target_a, {small.pk: small_n - 1}))  # small already has its funding deposit
+    fixed_a = {small.pk: small_n - 1, **{account.pk: extra_deposits for account in extra}}  # small has its funding deposit
+    load("A", spread(target_a, fixed_a))
     out["verify"].append(_verify_result(env.SCALE_DB, "A", log))
     load("B", spread(target_b, {}))
     out["verify"].append(_verify_result(env.SCALE_DB, "B", log))
@@ -278,7 +296,13 @@ def run_scale(*, quick: bool = False, log=print) -> dict:
     # E. The back office's pages on the same books (bench.admin_pages): server time, in-process.
     from bench.admin_pages import admin_page_latencies
 
-    out["admin_pages"] = {"postings": Posting.objects.filter(account=big).count(), "pages": admin_page_latencies(big)}
+    crowd_user = User.objects.filter(email__startswith="crowd").order_by("email")[crowd_n // 8]
+    out["admin_pages"] = {
+        "postings": Posting.objects.filter(account=big).count(),
+        "users": User.objects.count(),
+        "owner_accounts": len(extra) + 1,
+        "pages": admin_page_latencies(big, crowd_user=crowd_user),
+    }
     for name, lat in out["admin_pages"]["pages"].items():
         log(f"  admin {name}: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
     if os.environ.get("BENCH_SKIP_SEED") != "1":

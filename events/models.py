@@ -121,6 +121,12 @@ class WebhookEndpoint(models.Model):
         ]
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="events_endpoint_owner_idx"),
+            # The failing or disabled endpoints, longest-failing first (the dashboard, the admin's filters):
+            # partial, so the healthy endpoints (nearly all) are not in it.
+            models.Index(
+                fields=["failing_since", "-created_at"], name="events_endpoint_failing_idx",
+                condition=Q(failing_since__isnull=False) | Q(status="disabled"),
+            ),
         ]
 
     def __str__(self) -> str:

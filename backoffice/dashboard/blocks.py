@@ -1,8 +1,9 @@
 """The dashboard's blocks: each a function of the chosen range returning its template's context.
 
 Every block reads a handful of rows through an index (system accounts only,
-the pending rows' partial indexes, one range of ``txn_created_idx``, the
-newest records per action on ``audit_action_idx``). To add a block: write its
+the pending rows' partial indexes, the ranges of ``txn_created_idx`` since the
+volume rollup's last settled moment, the newest records per action on
+``audit_action_idx``, the failing endpoints' partial index). To add a block: write its
 function here, its template ``templates/admin/ledgerx/dashboard/<name>.html``,
 and add it to ``BLOCKS``.
 """
@@ -13,7 +14,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -22,6 +22,7 @@ from accounts.models import User
 from approvals.models import ApprovalRequest
 from audit.models import AuditAction, AuditRecord, VerificationRun
 from backoffice.dashboard.charts import bar_chart, compact
+from backoffice.dashboard.volume import daily_volume
 from backoffice.timeline import ACCOUNT_TARGETS, USER_TARGETS, target_link
 from events.models import WebhookEndpoint
 from fx.selectors import pool_positions
@@ -93,7 +94,7 @@ def totals(days: int) -> dict:
 
 
 def volume(days: int) -> dict:
-    """Money moved and transactions made per UTC day over ``days`` (one range of ``txn_created_idx``).
+    """Money moved and transactions made per UTC day over ``days`` (``volume.daily_volume``: a settled rollup).
 
     Deposits, withdrawals and transfers made in the range that are committed
     (or reversed since): reversals are corrections, not volume; open and voided
@@ -101,18 +102,11 @@ def volume(days: int) -> dict:
     """
     today = timezone.now().date()
     day_list = [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
-    since = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
     per_currency: dict = {}
     counts: dict = {}
-    for row in (
-        Transaction.objects.filter(created_at__gte=since)
-        .filter(type__in=[Transaction.Type.DEPOSIT, Transaction.Type.WITHDRAWAL, Transaction.Type.TRANSFER])
-        .filter(Q(status=Transaction.Status.COMMITTED) | Q(status=Transaction.Status.REVERSED))
-        .annotate(day=TruncDate("created_at"))
-        .values("currency", "day").annotate(total=Sum("amount"), count=Count("id")).order_by()
-    ):
-        per_currency.setdefault(row["currency"], {})[row["day"]] = row["total"]
-        counts[row["day"]] = counts.get(row["day"], 0) + row["count"]
+    for (currency, day), (total, count) in daily_volume(days, kept_days=max(RANGES)).items():
+        per_currency.setdefault(currency, {})[day] = total
+        counts[day] = counts.get(day, 0) + count
     charts = [
         {
             "currency": code,
@@ -150,9 +144,8 @@ def approvals(days: int) -> dict:
 def webhooks(days: int) -> dict:
     """Endpoints failing now (a failing streak) or given up on, longest-failing first.
 
-    Read-only on the events app's table, which has no index on these columns;
-    the endpoints are customers' integrations (thousands, not millions) and the
-    block is cached with the dashboard.
+    One range of ``events_endpoint_failing_idx``, partial on exactly this
+    condition and in this order, so the healthy endpoints are never read.
     """
     failing = (
         WebhookEndpoint.objects.filter(Q(failing_since__isnull=False) | Q(status=WebhookEndpoint.Status.DISABLED))

@@ -13,6 +13,7 @@ from audit.services import audit_record
 from backoffice.timeline import Cursor, account_timeline, timeline_for, timeline_page, user_timeline
 from ledger.services import account_freeze
 from ledgerx.context import request_id_var
+from transactions.models import Transaction
 from transactions.services import transaction_reverse, transfer_create
 from transactions.tests.helpers import PIN, funded_account, new_key
 
@@ -90,6 +91,18 @@ def test_a_user_timeline_by_email_and_a_request_timeline(superuser_client, world
     assert [(row.what, row.target_id) for row in rows] == [("Transfer Created", str(world["transfer"].pk))]
 
 
+def _every_page(timeline, limit: int) -> list:
+    """The rows of every page of ``timeline``, ``limit`` a page, following the cursors."""
+    seen, cursor = [], None
+    while True:
+        page = timeline_page(timeline, cursor=cursor, limit=limit)
+        seen.extend(page.rows)
+        assert len(page.rows) <= limit
+        if page.next_cursor is None:
+            return seen
+        cursor = Cursor.decode(page.next_cursor)
+
+
 def test_keyset_pages_cover_the_timeline_once_in_order(world):
     account = world["source"]
     for index in range(7):
@@ -97,14 +110,7 @@ def test_keyset_pages_cover_the_timeline_once_in_order(world):
                      data={"changed": ["name"], "old": {"name": ""}, "new": {"name": f"n{index}"}})
     timeline = account_timeline(account)
     whole = timeline_page(timeline, limit=1000).rows
-    seen, cursor = [], None
-    while True:
-        page = timeline_page(timeline, cursor=cursor, limit=3)
-        seen.extend(page.rows)
-        assert len(page.rows) <= 3
-        if page.next_cursor is None:
-            break
-        cursor = Cursor.decode(page.next_cursor)
+    seen = _every_page(timeline, 3)
     assert [row.key for row in seen] == [row.key for row in whole]
     assert len(whole) == 7 + 4  # the edits, opened, deposit, transfer, reversal
     assert [row.key for row in whole] == sorted((row.key for row in whole), reverse=True)
@@ -236,3 +242,82 @@ def test_the_original_transactions_page_shows_who_reversed_it_and_why(superuser_
     panel = page.split('id="ledgerx-transaction-activity"', 1)[1].split("</table>", 1)[0]
     assert "Reversal" in panel and "reversal: sent in error" in panel and "officer@example.com" in panel
     assert str(world["reversal"].pk) in panel
+
+
+@pytest.fixture
+def many_accounts():
+    """A user with 25 accounts, money in the oldest one (past any first 20) and between two of their own."""
+    from ledger.tests.factories import customer_account
+
+    first = funded_account(amount=4000)
+    owner = first.owner
+    accounts = [first] + [customer_account(owner=owner) for _ in range(24)]
+    own_transfer = transfer_create(
+        actor=owner, source=first, destination=accounts[-1], amount=300, pin=PIN, idempotency_key=new_key()
+    ).transaction
+    stranger = funded_account(amount=900)
+    incoming = transfer_create(
+        actor=stranger.owner, source=stranger, destination=accounts[1], amount=200, pin=PIN, idempotency_key=new_key()
+    ).transaction
+    return {"owner": owner, "accounts": accounts, "own_transfer": own_transfer, "incoming": incoming, "stranger": stranger}
+
+
+def test_a_user_timeline_covers_every_account_they_own(superuser_client, many_accounts):
+    owner, accounts = many_accounts["owner"], many_accounts["accounts"]
+    _response, rows = _rows(superuser_client, owner.email)
+    money = [row.target_id for row in rows if row.kind == "money"]
+    deposit = str(Transaction.objects.get(destination_account=accounts[0], type="deposit").pk)
+    # The oldest account's deposit, a transfer between two of their accounts (once) and one from a stranger.
+    assert money == [str(many_accounts["incoming"].pk), str(many_accounts["own_transfer"].pk), deposit]
+    # The stranger's own deposit is not the owner's money.
+    assert str(Transaction.objects.get(destination_account=many_accounts["stranger"], type="deposit").pk) not in money
+
+
+def test_a_user_timelines_keyset_pages_cover_it_once_in_order(many_accounts):
+    owner, accounts = many_accounts["owner"], many_accounts["accounts"]
+    for index, account in enumerate(accounts[2:12]):
+        transfer_create(actor=owner, source=accounts[0], destination=account, amount=10 + index, pin=PIN, idempotency_key=new_key())
+    timeline = user_timeline(owner)
+    whole = timeline_page(timeline, limit=1000).rows
+    seen = _every_page(timeline, 4)
+    # Money rows exactly once each, in order (a transaction's records fold into its row only when both are on
+    # one page, so the audit rows of small pages may differ from one whole page's).
+    money = [row.key for row in seen if row.kind == "money"]
+    assert money == [row.key for row in whole if row.kind == "money"] and len(money) == 3 + 10
+    assert [row.key for row in seen] == sorted((row.key for row in seen), reverse=True)
+    assert len({row.key for row in seen}) == len(seen)
+
+
+def test_the_user_page_lists_money_of_every_account_and_says_when_it_shows_only_the_newest_accounts(
+    superuser_client, many_accounts, settings
+):
+    from backoffice import object_pages
+
+    owner = many_accounts["owner"]
+    page = superuser_client.get(reverse("admin:accounts_user_change", args=[owner.pk])).content.decode()
+    transactions = page.split('id="ledgerx-user-transactions"', 1)[1].split("</table>", 1)[0]
+    deposit = Transaction.objects.get(destination_account=many_accounts["accounts"][0], type="deposit")
+    assert str(deposit.pk) in transactions and str(many_accounts["incoming"].pk) in transactions
+    assert 'id="ledgerx-user-accounts-more"' not in page  # 25 accounts: all listed
+    object_pages.USER_ACCOUNTS_ROWS, saved = 20, object_pages.USER_ACCOUNTS_ROWS
+    try:
+        page = superuser_client.get(reverse("admin:accounts_user_change", args=[owner.pk])).content.decode()
+    finally:
+        object_pages.USER_ACCOUNTS_ROWS = saved
+    more = page.split('id="ledgerx-user-accounts-more"', 1)[1].split("</p>", 1)[0]
+    assert "The newest 20 accounts." in more
+    assert f'{reverse("admin:ledger_ledgeraccount_changelist")}?q={owner.email}' in more
+    assert page.split('id="ledgerx-user-accounts-table"', 1)[1].split("</table>", 1)[0].count("<tr>") == 21  # head + 20
+
+
+@pytest.mark.postgres
+def test_a_user_timeline_with_many_accounts_is_one_statement_on_indexes(superuser_client, many_accounts):
+    with CaptureQueriesContext(connection) as queries:
+        _rows(superuser_client, many_accounts["owner"].email)
+    money = [q["sql"] for q in queries.captured_queries if '"transactions_transaction"' in q["sql"]]
+    assert sum(1 for sql in money if "CROSS JOIN LATERAL" in sql) == 1
+    plans = _plans(superuser_client, many_accounts["owner"].email)
+    lateral = [plan for sql, plan in plans if "CROSS JOIN LATERAL" in sql]
+    assert lateral and "txn_source_keyset_idx" in lateral[0] and "txn_destination_keyset_idx" in lateral[0]
+    for sql, plan in plans:
+        assert "Seq Scan" not in plan, f"{sql}\n{plan}"

@@ -5,7 +5,8 @@ Design note
 A timeline merges *sources*, each a queryset one index returns newest first:
 audit records by target (``audit_target_idx``), by actor (``audit_actor_idx``)
 or by request id (``audit_request_idx``); transactions by their source or
-destination account (the two keyset indexes) or by primary key. A page is
+destination account (the two keyset indexes; for a user, those of every
+account they own, in one statement) or by primary key. A page is
 read by keyset: every source gives at most ``limit + 1`` rows older than the
 cursor, the rows are merged by their key ``(at, rank, id)`` newest first, and
 the first ``limit`` form the page; the key of the last one is the next
@@ -27,6 +28,7 @@ from backoffice.timeline.rows import ACCOUNT_TARGETS, AUDIT, MONEY, USER_TARGETS
 from backoffice.timeline.sources import (
     PAGE_ROWS,
     Cursor,
+    OwnerMoneySource,
     Page,
     Source,
     Timeline,
@@ -39,7 +41,8 @@ from backoffice.timeline.sources import (
 )
 
 __all__ = [
-    "ACCOUNT_TARGETS", "AUDIT", "MONEY", "PAGE_ROWS", "USER_TARGETS", "Cursor", "Page", "Row", "Source", "Timeline",
+    "ACCOUNT_TARGETS", "AUDIT", "MONEY", "PAGE_ROWS", "USER_TARGETS", "Cursor", "OwnerMoneySource", "Page", "Row", "Source",
+    "Timeline",
     "account_timeline", "request_link", "request_timeline", "target_link", "target_names", "timeline_for",
     "timeline_page", "transaction_timeline", "user_timeline",
 ]

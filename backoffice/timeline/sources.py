@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connections
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -22,8 +23,6 @@ from ledger.money import money_display
 from transactions.models import Transaction
 
 PAGE_ROWS = 50
-# A user's timeline reads the money of at most this many of their accounts (newest first).
-USER_ACCOUNTS_MAX = 20
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # what the request-id middleware accepts
 
 
@@ -54,6 +53,60 @@ class Source:
                 pk = self.queryset.model._meta.pk.to_python(cursor.id)
                 rows = rows.filter(**{f"{at}__lte": cursor.at}).filter(Q(**{f"{at}__lt": cursor.at}) | Q(pk__lt=pk))
         return list(rows.order_by(f"-{self.at_field}", "-pk")[: limit + 1])
+
+
+# The newest transactions on either side of any of the owner's accounts, as ids: each account side's
+# newest (its keyset index, index-only), merged. ``{older}`` is the cursor's condition or nothing.
+_OWNER_MONEY_SQL = """SELECT k.id FROM "ledger_ledgeraccount" a
+CROSS JOIN LATERAL (
+    (SELECT t.id, t.created_at FROM "transactions_transaction" t
+      WHERE t.source_account_id = a.id {older} ORDER BY t.created_at DESC, t.id DESC LIMIT %(n)s)
+    UNION ALL
+    (SELECT t.id, t.created_at FROM "transactions_transaction" t
+      WHERE t.destination_account_id = a.id {older} ORDER BY t.created_at DESC, t.id DESC LIMIT %(n)s)
+) k
+WHERE a.owner_id = %(owner)s
+GROUP BY k.id, k.created_at
+ORDER BY k.created_at DESC, k.id DESC
+LIMIT %(n)s
+"""
+
+
+@dataclass(frozen=True)
+class OwnerMoneySource:
+    """Transactions in or out of any account of one owner, however many accounts: a ``Source`` of rank MONEY.
+
+    On PostgreSQL one statement: for each of the owner's accounts
+    (``ledger_account_owner_idx``) the newest rows older than the cursor on each
+    side's keyset index, at most ``limit + 1`` each, merged and cut to
+    ``limit + 1`` (a transfer between two of the owner's accounts counted once).
+    Every row of the owner's newest ``limit + 1`` is among its own side's
+    newest ``limit + 1``, so the page is exact. SQLite (one file, no LATERAL)
+    asks the same of the two sides' conditions ORed.
+    """
+
+    owner_id: object
+    rank: int = MONEY
+    at_field: str = "created_at"
+
+    def page(self, cursor: "Cursor | None", limit: int) -> list:
+        """At most ``limit + 1`` rows older than ``cursor`` (``Source.page``'s rules and errors)."""
+        older, params = "", {"owner": self.owner_id, "n": limit + 1}
+        if cursor is not None:
+            params["at"] = cursor.at
+            if self.rank > cursor.rank:
+                older = "AND t.created_at < %(at)s"
+            else:  # MONEY is the highest rank: the same rank, so rows before the cursor's id at its instant
+                params["pk"] = Transaction._meta.pk.to_python(cursor.id)
+                older = "AND t.created_at <= %(at)s AND (t.created_at < %(at)s OR t.id < %(pk)s)"
+        connection = connections[_money().db]
+        if connection.vendor != "postgresql":
+            sides = Q(source_account__owner_id=self.owner_id) | Q(destination_account__owner_id=self.owner_id)
+            return Source(self.rank, _money().filter(sides), self.at_field).page(cursor, limit)
+        with connection.cursor() as sql:
+            sql.execute(_OWNER_MONEY_SQL.format(older=older), params)
+            ids = [row[0] for row in sql.fetchall()]
+        return list(_money().filter(pk__in=ids).order_by("-created_at", "-pk")) if ids else []
 
 
 @dataclass(frozen=True)
@@ -154,18 +207,13 @@ def account_timeline(account: LedgerAccount) -> Timeline:
 
 
 def user_timeline(user: User) -> Timeline:
-    """What the user did (as actor), what was done to them, failed logins to their address, and their accounts' money."""
-    accounts = list(
-        LedgerAccount.objects.filter(owner=user).order_by("-created_at").values_list("pk", flat=True)[:USER_ACCOUNTS_MAX]
-    )
+    """What the user did (as actor), what was done to them, failed logins to their address, and the money of all their accounts."""
     sources = [
         Source(AUDIT, _audit().filter(actor_id=user.pk), "at"),
         Source(AUDIT, _audit().filter(target_id=str(user.pk)), "at"),
         Source(AUDIT, _audit().filter(target_id=user.email), "at"),
+        OwnerMoneySource(user.pk),
     ]
-    for account_pk in accounts:
-        sources.append(Source(MONEY, _money().filter(source_account_id=account_pk), "created_at"))
-        sources.append(Source(MONEY, _money().filter(destination_account_id=account_pk), "created_at"))
     return Timeline(kind="user", title=f"User {user.email}", subject=user, sources=sources)
 
 
