@@ -68,6 +68,7 @@ POINTS = {
 }
 # Within 10% of each other: the issue's bar for PgBouncer against a direct connection.
 POOLER_TOLERANCE = 0.10
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _REPLICA_READS = re.compile(r'^ledgerx_replica_reads_total\{[^}]*target="([^"]+)"[^}]*\}\s+(\S+)\s*$', re.MULTILINE)
 
 
@@ -89,7 +90,10 @@ def server_environ(kind: str, db_name: str, *, user: str = "postgres", host: str
     def url(port: str) -> str:
         return f"postgres://{user}@{host}:{port}/{db_name}"
 
-    common = {"LEDGERX_METRICS_TOKEN": METRICS_TOKEN, "DATABASE_REPLICA_URLS": ""}
+    # A proven PIN stays proven for the whole run (the default, 5 minutes, is shorter than a round):
+    # the warm transfers' users prove theirs once, not again before every round, at c=16 minutes of
+    # bcrypt outside the window. The window measures the same cache hit either way.
+    common = {"LEDGERX_METRICS_TOKEN": METRICS_TOKEN, "DATABASE_REPLICA_URLS": "", "LEDGERX_PIN_CACHE_SECONDS": "7200"}
     if kind == "direct":
         return {**common, "DATABASE_URL": url(PRIMARY_PORT), "LEDGERX_DB_TRANSACTION_POOLING": "0"}
     pooled = {**common, "DATABASE_URL": url(BOUNCER_PORT), "LEDGERX_DB_TRANSACTION_POOLING": "1"}
@@ -127,6 +131,14 @@ def counts_sum(many: list[dict[str, int]]) -> dict[str, int]:
     return total
 
 
+def median_by_key(many: list[dict[str, float]]) -> dict[str, float]:
+    """Per key, the median of its values over ``many`` (the mean of the middle two for an even count)."""
+    import statistics
+
+    keys = sorted({k for d in many for k in d})
+    return {k: statistics.median([d[k] for d in many if k in d]) for k in keys}
+
+
 def pair_ratios(samples: dict[tuple, list[dict]], concurrencies) -> list[dict]:
     """For every pair and concurrency: A / B as the median of the round-by-round ratios, and each round's."""
     out = []
@@ -146,6 +158,35 @@ def pair_ratios(samples: dict[tuple, list[dict]], concurrencies) -> list[dict]:
                 }
             )
     return out
+
+
+def proc_stat_parse(line: str) -> tuple[int, int]:
+    """``(ppid, CPU ticks)`` from a ``/proc/<pid>/stat`` line: user + system time of the process
+    and of its children it has waited for (so an exited backend's CPU stays counted)."""
+    fields = line.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
+    # fields[0] is stat's field 3 (state): ppid is field 4, utime..cstime are fields 14..17.
+    return int(fields[1]), sum(int(x) for x in fields[11:15])
+
+
+def tree_ticks(root: int, stats: dict[int, tuple[int, int]]) -> int:
+    """CPU ticks of ``root`` and every live descendant of it in ``stats`` (pid -> (ppid, ticks))."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _ticks) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += stats[pid][1]
+        todo += children.get(pid, [])
+    return total
+
+
+def cpu_per_op(start: dict[str, int], end: dict[str, int], ops: int, ticks_per_s: int) -> dict[str, float]:
+    """CPU milliseconds per operation of each process group, over a window of ``ops`` operations."""
+    if not ops:
+        return {}
+    return {group: (end[group] - start[group]) * 1000 / ticks_per_s / ops for group in start if group in end}
 
 
 def _pct(value: float | None) -> str:
@@ -200,6 +241,22 @@ def cluster_markdown(run: dict) -> str:
             f"| {r['scenario']} | {r['concurrency']} | {reads['requests']} | {app.get('replica', 0)} | "
             f"{app.get('primary', 0)} | {_pct(share(app, 'replica'))} | {db.get('primary', 0)} | {db.get('replica', 0)} |"
         )
+    cpu_rows = [r for r in run["results"] if r.get("cpu_ms_per_op")]
+    if cpu_rows:
+        groups = [g for g in ("app", "pgbouncer", "primary", "replica") if any(g in r["cpu_ms_per_op"] for r in cpu_rows)]
+        lines += [
+            "",
+            "CPU per request in the measured window (median of the rounds; user + system time of each process "
+            "tree from `/proc`, so other load on the machine does not enter it): the app server (gunicorn and "
+            "its workers), PgBouncer, the primary's and the replica's PostgreSQL processes.",
+            "",
+            "| scenario | c | " + " | ".join(f"{g} ms" for g in groups) + " | total ms |",
+            "| --- | ---: | " + " | ".join("---:" for _ in groups) + " | ---: |",
+        ]
+        for r in cpu_rows:
+            cpu = r["cpu_ms_per_op"]
+            cells = " | ".join(f"{cpu[g]:.2f}" if g in cpu else "n/a" for g in groups)
+            lines.append(f"| {r['scenario']} | {r['concurrency']} | {cells} | {sum(cpu.get(g, 0) for g in groups):.2f} |")
     if run.get("verify"):
         lines += ["", f"`verify_ledger` on the run's books: {'passed' if run['verify']['ok'] else 'FAILED'}."]
     if run.get("note"):
@@ -274,6 +331,34 @@ def replica_wait(db_name: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the replica did not replay {target} within {timeout:.0f} s")
 
 
+def listener_pid(port: str) -> int | None:
+    """The process listening on 127.0.0.1:``port`` (the postmaster, PgBouncer), from ``ss``."""
+    out = _sh("ss", "-Hltnp", f"sport = :{port}")
+    match = re.search(r"pid=(\d+)", out)
+    return int(match.group(1)) if match else None
+
+
+def cpu_groups(server) -> dict[str, int]:
+    """The process trees whose CPU a point counts: the app server, PgBouncer, the primary, the replica."""
+    groups = {"app": server.proc.pid}
+    for name, port in (("pgbouncer", BOUNCER_PORT), ("primary", PRIMARY_PORT), ("replica", REPLICA_PORT)):
+        pid = listener_pid(port)
+        if pid:
+            groups[name] = pid
+    return groups
+
+
+def cpu_snapshot(groups: dict[str, int]) -> dict[str, int]:
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = proc_stat_parse((entry / "stat").read_text())
+            except (OSError, ValueError, IndexError):
+                continue  # exited meanwhile
+    return {group: tree_ticks(pid, stats) for group, pid in groups.items()}
+
+
 def db_xacts(db_name: str) -> dict[str, float]:
     sql = f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{db_name}'"
     return {"primary": float(_psql(PRIMARY_PORT, db_name, sql) or 0), "replica": float(_psql(REPLICA_PORT, db_name, sql) or 0)}
@@ -345,7 +430,12 @@ def run_cluster(*, log) -> int:
                     time.sleep(STATS_SETTLE_S)  # the points before have flushed their counters
                 app0, db0 = app_reads(server), db_xacts(db_name)
             settled[0] = False
-            result = http.run_http_scenario(server, scenario, c, duration, warmup, log=log)
+            groups, marks = cpu_groups(server), {}
+            result = http.run_http_scenario(
+                server, scenario, c, duration, warmup, log=log, window=lambda mark: marks.__setitem__(mark, cpu_snapshot(groups))
+            )
+            if "start" in marks and "end" in marks:
+                result["cpu_ms_per_op"] = cpu_per_op(marks["start"], marks["end"], result["completed"], TICKS_PER_S)
             result["scenario"] = point
             result["line"] = result_line("ledgerx", point, c, result["rate"], result["p50_ms"], result["p99_ms"])
             if counted:
@@ -360,7 +450,11 @@ def run_cluster(*, log) -> int:
                 for point in round_points(round_):
                     result = measure(point, c)
                     samples.setdefault((point, c), []).append(result)
-                    log(f"  round {round_}/{repeats}: {result['line']}" + (f"  reads {result['reads']}" if "reads" in result else ""))
+                    cpu = ", ".join(f"{k} {v:.2f}" for k, v in (result.get("cpu_ms_per_op") or {}).items())
+                    log(
+                        f"  round {round_}/{repeats}: {result['line']}  cpu ms/op: {cpu}"
+                        + (f"  reads {result['reads']}" if "reads" in result else "")
+                    )
 
     run["results"] = []
     for c in concurrencies:
@@ -375,6 +469,9 @@ def run_cluster(*, log) -> int:
                         "requests": median["completed"],
                         "rounds": [r["reads"] for r in rounds],
                     }
+                per_round = [r.get("cpu_ms_per_op") or {} for r in rounds]
+                median["cpu_ms_per_op"] = median_by_key(per_round)
+                median["cpu_ms_per_op_rounds"] = per_round
                 run["results"].append(median)
                 print(median["line"], flush=True)
     run["ratios"] = pair_ratios(samples, concurrencies)

@@ -273,5 +273,9 @@ def bcrypt_check_seconds(samples: int = 5) -> float:
     return statistics.median(times)
 
 
-def run_http_scenario(server: Server, name: str, concurrency: int, duration: float, warmup: float, *, log=print) -> dict:
-    return run_closed_loop(make_http_op(name, server.port), concurrency, duration, warmup, log=log).summary("ledgerx", name)
+def run_http_scenario(
+    server: Server, name: str, concurrency: int, duration: float, warmup: float, *, log=print, window=None
+) -> dict:
+    """One HTTP point against ``server``; ``window``: see ``bench.pool.run_closed_loop``."""
+    result = run_closed_loop(make_http_op(name, server.port), concurrency, duration, warmup, log=log, window=window)
+    return result.summary("ledgerx", name)

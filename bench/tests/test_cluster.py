@@ -9,11 +9,15 @@ from bench.cluster import (
     cluster_markdown,
     counts_delta,
     counts_sum,
+    cpu_per_op,
+    median_by_key,
     pair_ratios,
+    proc_stat_parse,
     replica_reads,
     round_points,
     server_environ,
     share,
+    tree_ticks,
     with_section,
 )
 
@@ -123,7 +127,7 @@ def _run():
         "uptime_after": "load average: 2.0",
         "results": [
             point("http_statement_replica", 500.0, reads=reads),
-            point("http_transfer_warm_pgbouncer", 200.0),
+            point("http_transfer_warm_pgbouncer", 200.0, cpu_ms_per_op={"app": 10.0, "pgbouncer": 0.5, "primary": 2.25}),
             point("http_transfer_warm_direct", 250.0),
         ],
         "ratios": [
@@ -142,6 +146,8 @@ def test_cluster_markdown_shows_every_round_the_split_and_the_pooler_bar():
     assert "| http_transfer_warm_pgbouncer / http_transfer_warm_direct | 4 | 0.80 | 0.80, 0.80 | within 10%: **not met** |" in text
     assert "| http_statement_replica / http_statement_primary | 4 | 1.05 | 1.00, 1.10 |  |" in text
     assert "`verify_ledger` on the run's books: passed." in text
+    assert "| scenario | c | app ms | pgbouncer ms | primary ms | total ms |" in text
+    assert "| http_transfer_warm_pgbouncer | 4 | 10.00 | 0.50 | 2.25 | 12.75 |" in text
 
 
 def test_with_section_inserts_before_the_analysis_then_replaces_itself():
@@ -153,3 +159,23 @@ def test_with_section_inserts_before_the_analysis_then_replaces_itself():
     assert "first" not in twice and twice.count(SECTION_START) == 1
     assert twice.replace("second", "first") == once
     assert with_section("", "x").strip() == f"{SECTION_START}\nx\n{SECTION_END}"
+
+
+def test_proc_stat_parse_reads_ppid_and_cpu_ticks_with_a_command_name_of_spaces_and_parentheses():
+    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
+    line = "4242 (postgres: a (b) c) S 77 4242 4242 0 -1 4194560 10 0 0 0 150 30 7 3 20 0 1 0 99 1 2\n"
+    assert proc_stat_parse(line) == (77, 150 + 30 + 7 + 3)
+
+
+def test_tree_ticks_sums_a_process_and_its_descendants_only():
+    stats = {1: (0, 5), 10: (1, 100), 11: (10, 7), 12: (10, 3), 20: (1, 50), 111: (11, 1)}
+    assert tree_ticks(10, stats) == 100 + 7 + 3 + 1
+    assert tree_ticks(20, stats) == 50
+    assert tree_ticks(999, stats) == 0
+
+
+def test_cpu_per_op_and_median_by_key():
+    start, end = {"app": 1000, "primary": 200}, {"app": 1600, "primary": 260, "pgbouncer": 5}
+    assert cpu_per_op(start, end, 300, 100) == {"app": 20.0, "primary": 2.0}  # 6 s / 300, 0.6 s / 300
+    assert cpu_per_op(start, end, 0, 100) == {}
+    assert median_by_key([{"app": 3.0, "x": 1.0}, {"app": 1.0}, {"app": 2.0}]) == {"app": 2.0, "x": 1.0}
