@@ -226,8 +226,8 @@ def cluster_markdown(run: dict) -> str:
         "Where the statement reads ran (every round of the point, warm-up included): the app's "
         "`ledgerx_replica_reads_total` by target, and the bench database's committed transactions "
         "(`pg_stat_database.xact_commit`) on each server. Each statement request also reads its user "
-        "(authentication) and its rate-limit state outside the replica-routed read, so the primary "
-        "serves about one transaction per request in both points.",
+        "(authentication) outside the replica-routed read, and each connection a request uses runs Django's "
+        "health check once, so the primary still serves a few transactions per request in both points.",
         "",
         "| scenario | c | requests | app: replica | app: primary | replica share | xact primary | xact replica |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
