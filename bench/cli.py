@@ -9,13 +9,15 @@
     python -m bench scale [--quick]                only the long-history phases (JSON on stdout)
     python -m bench profile [--pyinstrument]       statements per operation / a pyinstrument profile
     python -m bench deliveries                     webhook delivery throughput and latency (JSON)
+    python -m bench cluster                        replica vs primary reads, PgBouncer vs direct, against
+                                                   scripts/cluster (bench/cluster.py; bench/run cluster)
 """
 
 from __future__ import annotations
 
 import sys
 
-HTTP_SCENARIOS = ("http_transfer", "http_transfer_warm", "http_transfer_warm_nometrics", "http_balance", "http_me")
+HTTP_SCENARIOS = ("http_transfer", "http_transfer_warm", "http_transfer_warm_nometrics", "http_balance", "http_me", "http_statement")
 
 
 def log(message: str) -> None:
@@ -198,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             text = run_profile(log=log)
         print(text)
         return 0
+    if args[0] == "cluster":  # against the topology scripts/cluster started (bench/cluster.py)
+        from bench.cluster import run_cluster
+
+        return run_cluster(log=log)
     if args[0] == "all":
         from bench.suite import run_all
 

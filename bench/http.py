@@ -38,6 +38,8 @@ RESULTS = ROOT / "bench" / "results"
 
 # What each HTTP scenario requests, and the status that counts as success.
 BALANCE_PATH = "/api/v1/accounts/{account}"
+# http_statement: the first page of an own account's statement (a read a replica may serve).
+STATEMENT_PATH = "/api/v1/accounts/{account}/entries?page_size=20"
 # http_transfer_warm: users per client, each proven once before the window. Enough
 # that no user nears the per-user API limit (600/min), few enough to warm in seconds.
 WARM_USERS_PER_CLIENT = 16
@@ -49,6 +51,7 @@ PIN_CACHE_FOR = {
     "http_transfer_warm_nometrics": None,
     "http_me": None,
     "http_balance": None,
+    "http_statement": None,
 }
 # Points served by a server with every metric off (``bench.nometrics_settings``).
 METRICS_OFF = frozenset({"http_transfer_warm_nometrics"})
@@ -85,13 +88,23 @@ def server_port() -> int:
 class Server:
     """gunicorn on 127.0.0.1:<free port>, production settings, the bench database."""
 
-    def __init__(self, db_name: str = env.BENCH_DB, *, pin_cache_seconds: int | None = None, metrics: bool = True):
+    def __init__(
+        self,
+        db_name: str = env.BENCH_DB,
+        *,
+        pin_cache_seconds: int | None = None,
+        metrics: bool = True,
+        environ: dict[str, str] | None = None,
+    ):
         """``pin_cache_seconds``: LEDGERX_PIN_CACHE_SECONDS of the server (None: the app's default);
         0 makes every PIN check a bcrypt check, as ``http_transfer`` measures. ``metrics=False``:
-        no request middleware and no business counting (``bench.nometrics_settings``)."""
+        no request middleware and no business counting (``bench.nometrics_settings``).
+        ``environ``: set last, over everything else (``bench.cluster``: the database URLs of a
+        topology, through PgBouncer or not, with replicas or not)."""
         self.db_name = db_name
         self.pin_cache_seconds = pin_cache_seconds
         self.metrics = metrics
+        self.environ = dict(environ or {})
         self.port = server_port()
         self.proc: subprocess.Popen | None = None
         self.log_path = RESULTS / "gunicorn.log"
@@ -109,6 +122,7 @@ class Server:
         )
         if self.pin_cache_seconds is not None:
             server_env["LEDGERX_PIN_CACHE_SECONDS"] = str(self.pin_cache_seconds)
+        server_env.update(self.environ)
         RESULTS.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -198,23 +212,23 @@ def make_http_op(name: str, port: int):
             if status != 201:
                 raise HttpFailure(status, body)
 
+        def read(template: str):
+            """GET ``template`` (formatted with an account of the token's user); 200 is a success."""
+
+            def op():
+                account = rng.choice(accounts)
+                status, body = request("GET", port, template.format(account=account.pk), token=tokens[account.owner_id])
+                if status != 200:
+                    raise HttpFailure(status, body)
+
+            return op
+
         if name == "http_me":
-
-            def op():
-                account = rng.choice(accounts)
-                status, body = request("GET", port, "/api/v1/me", token=tokens[account.owner_id])
-                if status != 200:
-                    raise HttpFailure(status, body)
-
+            op = read("/api/v1/me")
         elif name == "http_balance":
-
-            def op():
-                account = rng.choice(accounts)
-                path = BALANCE_PATH.format(account=account.pk)
-                status, body = request("GET", port, path, token=tokens[account.owner_id])
-                if status != 200:
-                    raise HttpFailure(status, body)
-
+            op = read(BALANCE_PATH)
+        elif name == "http_statement":
+            op = read(STATEMENT_PATH)
         elif name == "http_transfer":
 
             def op():
@@ -259,5 +273,9 @@ def bcrypt_check_seconds(samples: int = 5) -> float:
     return statistics.median(times)
 
 
-def run_http_scenario(server: Server, name: str, concurrency: int, duration: float, warmup: float, *, log=print) -> dict:
-    return run_closed_loop(make_http_op(name, server.port), concurrency, duration, warmup, log=log).summary("ledgerx", name)
+def run_http_scenario(
+    server: Server, name: str, concurrency: int, duration: float, warmup: float, *, log=print, window=None
+) -> dict:
+    """One HTTP point against ``server``; ``window``: see ``bench.pool.run_closed_loop``."""
+    result = run_closed_loop(make_http_op(name, server.port), concurrency, duration, warmup, log=log, window=window)
+    return result.summary("ledgerx", name)

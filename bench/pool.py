@@ -145,8 +145,13 @@ def run_closed_loop(
     warmup_s: float,
     *,
     log: Callable[[str], None] = print,
+    window: Callable[[str], None] | None = None,
 ) -> LoadResult:
-    """Run ``concurrency`` closed-loop workers; see the module docstring."""
+    """Run ``concurrency`` closed-loop workers; see the module docstring.
+
+    ``window``, if given, is called with ``"start"`` and ``"end"`` (from timer threads of
+    this process) when the measured window opens and closes, e.g. to read CPU counters.
+    """
     try:  # connections must never cross a fork
         from django.db import connections
 
@@ -161,8 +166,15 @@ def run_closed_loop(
     ]
     for worker in workers:
         worker.start()
+    timers = []
     try:
         barrier.wait(timeout=300)
+        if window is not None:
+            import threading
+
+            timers = [threading.Timer(warmup_s, window, ["start"]), threading.Timer(warmup_s + duration_s, window, ["end"])]
+            for timer in timers:
+                timer.start()
     except Exception:  # noqa: BLE001 - a worker failed during setup; its report says why
         pass
     collected = []
@@ -175,6 +187,8 @@ def run_closed_loop(
             collected.append(results.get(timeout=remaining))
         except Exception:  # noqa: BLE001 - queue.Empty: a worker hung
             break
+    for timer in timers:
+        timer.join(timeout=10)
     for worker in workers:
         worker.join(timeout=10)
         if worker.is_alive():

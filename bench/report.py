@@ -273,6 +273,17 @@ def analysis_values(run: dict) -> dict:
     return v
 
 
+def throughput_row(r: dict, *, system: bool = True) -> str:
+    """One point's row of a throughput table: rate (median), every round's, p50, p99, completed, failures."""
+    fails = ", ".join(f"{k}: {v}" for k, v in sorted((r.get("failures") or {}).items())) or "0"
+    rounds = ", ".join(f"{rate:.0f}" for rate in r.get("runs", [r["rate"]]))
+    head = f"| {r['system']} " if system else ""
+    return (
+        f"{head}| {r['scenario']} | {r['concurrency']} | {r['rate']:.1f} | {rounds} | {r['p50_ms']:.2f} | "
+        f"{r['p99_ms']:.2f} | {r.get('completed', '')} | {fails} |"
+    )
+
+
 def results_markdown(run: dict) -> str:
     m = run["machine"]
     idx = _index(run["results"])
@@ -312,13 +323,7 @@ def results_markdown(run: dict) -> str:
         "| system | scenario | c | per s (median) | every round | p50 ms | p99 ms | completed | failed (by kind) |",
         "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
-    for r in run["results"]:
-        fails = ", ".join(f"{k}: {v}" for k, v in sorted((r.get("failures") or {}).items())) or "0"
-        rounds = ", ".join(f"{rate:.0f}" for rate in r.get("runs", [r["rate"]]))
-        lines.append(
-            f"| {r['system']} | {r['scenario']} | {r['concurrency']} | {r['rate']:.1f} | {rounds} | {r['p50_ms']:.2f} | "
-            f"{r['p99_ms']:.2f} | {r.get('completed', '')} | {fails} |"
-        )
+    lines += [throughput_row(r) for r in run["results"]]
     b = run.get("bcrypt")
     if b:
         lines += [
@@ -407,6 +412,11 @@ def results_markdown(run: dict) -> str:
         note = f" ({t['note']})" if t["note"] else ""
         lines.append(f"| {t['n']} | {t['target']}{note} | {_fmt(t['measured'], 3)} | {met} |")
     lines += ["", "![transfers/s by concurrency](results/transfers.png)", ""]
+    from bench.cluster import saved_section  # the last `bench/run cluster` (results/cluster.json), kept across runs
+
+    cluster = saved_section()
+    if cluster and run.get("mode") == "full":
+        lines += [cluster, ""]
     analysis = BENCH / "templates" / "analysis.md"  # the hand-written reading of this run (bottlenecks, evidence)
     if analysis.exists() and run.get("mode") == "full":
         from string import Template
