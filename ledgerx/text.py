@@ -9,6 +9,11 @@ and for services called without the API.
 """
 
 
+# What ``text_error`` refuses, as a JSON Schema pattern can say it: the NUL (lone surrogates,
+# refused too, cannot be named by a pattern).
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
 def text_error(text: str) -> str | None:
     """The message for a character ``text`` may not contain, or None if it is storable."""
     if "\x00" in text:

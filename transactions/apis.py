@@ -26,6 +26,7 @@ from ledgerx.api.parsers import json_loads
 from ledgerx.api.query import QueryInput
 from ledgerx.api.timestamps import timestamp_parse
 from ledgerx.db.replicas import replica_reads
+from ledgerx.text import NO_NUL_PATTERN
 from transactions import batches, selectors
 from transactions.idempotency import idempotency_key_validate
 from transactions.models import Batch, Transaction
@@ -36,9 +37,13 @@ from transactions.services import holds, inputs, money
 @extend_schema_field(
     {
         "type": "object",
-        "maxProperties": 20,
-        "additionalProperties": {"type": "string", "maxLength": 512},
-        "description": "Up to 20 keys (1-64 characters), string values up to 512 characters; returned as given.",
+        "maxProperties": inputs.METADATA_MAX_KEYS,
+        "propertyNames": {"minLength": 1, "maxLength": inputs.METADATA_KEY_MAX, "pattern": NO_NUL_PATTERN},
+        "additionalProperties": {"type": "string", "maxLength": inputs.METADATA_VALUE_MAX, "pattern": NO_NUL_PATTERN},
+        "description": (
+            f"Up to {inputs.METADATA_MAX_KEYS} keys (1-{inputs.METADATA_KEY_MAX} characters), string values up to "
+            f"{inputs.METADATA_VALUE_MAX} characters; returned as given."
+        ),
     }
 )
 class MetadataField(serializers.Field):

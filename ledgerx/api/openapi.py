@@ -36,6 +36,7 @@ from accounts.services import PIN_PATTERN
 from ledger.exceptions import AccountFrozen, BalanceLimit, InsufficientFunds
 from ledgerx.api.middleware import REQUEST_ID_PATTERN
 from ledgerx.api.pagination import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from ledgerx.text import NO_NUL_PATTERN
 from ledgerx.exceptions import (
     Forbidden,
     InternalError,
@@ -336,9 +337,6 @@ def _example(schema: dict, components: dict, name: str = "", depth: int = 0):
 # --- the hook -------------------------------------------------------------------------------
 
 
-# Every request string is refused with a NUL in it (DRF's fields, ``ledgerx.text.text_error``).
-# Lone surrogates are refused too, but a JSON Schema pattern cannot name them.
-NO_NUL_PATTERN = "^[^\\u0000]*$"
 # The request fields that set a new password, checked against AUTH_PASSWORD_VALIDATORS.
 _NEW_PASSWORD_FIELDS = {("RegisterInputRequest", "password"), ("PasswordChangeInputRequest", "new_password")}
 
@@ -362,6 +360,7 @@ def _request_components(result: dict) -> None:
     password_min, password_rules = _password_policy()
     for name, schema in schemas.items():
         for key, prop in schema.get("properties", {}).items():
+            # Every request string is refused with a NUL in it (DRF's fields, ``ledgerx.text.text_error``).
             if name.endswith("Request") and prop.get("type") == "string" and not {"format", "enum", "pattern"} & set(prop):
                 prop["pattern"] = NO_NUL_PATTERN
             if (name, key) in _NEW_PASSWORD_FIELDS:

@@ -162,6 +162,10 @@ def test_request_strings_declare_the_nul_they_refuse_and_new_passwords_their_pol
     no_nul = "^[^\\u0000]*$"
     assert schemas["TransferInputRequest"]["properties"]["description"]["pattern"] == no_nul
     assert schemas["RegisterInputRequest"]["properties"]["full_name"]["pattern"] == no_nul
+    metadata = schemas["TransferInputRequest"]["properties"]["metadata"]
+    assert metadata["maxProperties"] == 20
+    assert metadata["propertyNames"] == {"minLength": 1, "maxLength": 64, "pattern": no_nul}
+    assert metadata["additionalProperties"] == {"type": "string", "maxLength": 512, "pattern": no_nul}
     # A field with its own pattern or format keeps it.
     assert schemas["TransferInputRequest"]["properties"]["pin"]["pattern"] == "^[0-9]{4,6}$"
     assert "pattern" not in schemas["RegisterInputRequest"]["properties"]["email"]
