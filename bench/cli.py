@@ -9,6 +9,8 @@
     python -m bench scale [--quick]                only the long-history phases (JSON on stdout)
     python -m bench profile [--pyinstrument]       statements per operation / a pyinstrument profile
     python -m bench deliveries                     webhook delivery throughput and latency (JSON)
+    python -m bench ab <name> <scenario>... [--rounds N] [--concurrency C] [--duration S] [--warmup S]
+                                                   interleaved rounds of two or more points (bench/ab.py)
     python -m bench cluster                        replica vs primary reads, PgBouncer vs direct, against
                                                    scripts/cluster (bench/cluster.py; bench/run cluster)
 """
@@ -204,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.cluster import run_cluster
 
         return run_cluster(log=log)
+    if args[0] == "ab":  # interleaved comparisons (bench/ab.py)
+        from bench.ab import main as ab_main
+
+        return ab_main(args[1:], log)
     if args[0] == "all":
         from bench.suite import run_all
 

@@ -417,6 +417,11 @@ def results_markdown(run: dict) -> str:
     cluster = saved_section()
     if cluster and run.get("mode") == "full":
         lines += [cluster, ""]
+    from bench import ab  # the saved `bench/run ab` comparisons (results/ab-*.json), kept across runs
+
+    comparisons = ab.saved_section()
+    if comparisons and run.get("mode") == "full":
+        lines += [comparisons, ""]
     analysis = BENCH / "templates" / "analysis.md"  # the hand-written reading of this run (bottlenecks, evidence)
     if analysis.exists() and run.get("mode") == "full":
         from string import Template

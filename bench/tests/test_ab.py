@@ -1,0 +1,58 @@
+"""The pure parts of ``bench/ab.py``: the summary of the rounds, its table and the RESULTS.md section."""
+
+import pytest
+
+from bench import ab
+
+
+def _run():
+    return ab.summary(
+        "metrics",
+        ["random_nometrics", "random"],
+        {"random_nometrics": [500.0, 520.0, 480.0], "random": [490.0, 530.0, 460.0]},
+        {"random_nometrics": [10.0, 12.0, 11.0], "random": [12.0, 13.0, 14.0]},
+        concurrency=4,
+        duration=20,
+        warmup=5,
+    )
+
+
+def test_the_summary_keeps_every_round_and_pairs_each_with_the_baselines_same_round():
+    run = _run()
+    point = run["points"]["random"]
+    assert run["baseline"] == "random_nometrics" and run["rounds"] == 3
+    assert point["rates"] == [490.0, 530.0, 460.0]
+    assert point["median"] == 490.0
+    assert point["round_ratios"] == pytest.approx([0.98, 530 / 520, 460 / 480])
+    assert point["ratio_of_medians"] == pytest.approx(490 / 500)
+    assert run["points"]["random_nometrics"]["round_ratios"] == [1.0, 1.0, 1.0]
+
+
+def test_the_table_shows_every_round_and_both_ratios():
+    table = ab.comparison_markdown(_run())
+    assert "| `random` | 490.0 | 490, 530, 460 | 13.0 | 0.980 | 0.980 | not measured |" in table
+    assert "c=4" in table and "3 interleaved rounds" in table
+
+
+def test_the_section_replaces_its_old_self_or_goes_before_the_analysis():
+    fresh = ab.with_section("# Results\n\n## What limits LedgerX here\n\ntext\n", "## Interleaved comparisons\n\nA")
+    assert fresh.index(ab.SECTION_START) < fresh.index("## What limits LedgerX here")
+    again = ab.with_section(fresh, "## Interleaved comparisons\n\nB")
+    assert again.count(ab.SECTION_START) == 1 and "\nB\n" in again and "\nA\n" not in again
+    assert ab.with_section("unchanged", None) == "unchanged"
+
+
+def test_names_and_scenarios_are_checked_before_anything_runs():
+    with pytest.raises(SystemExit):
+        ab.run_ab("Bad Name", ["random", "hot"], rounds=1, concurrency=1, duration=1, warmup=0, log=print)
+    with pytest.raises(SystemExit):
+        ab.run_ab("ok", ["random", "random"], rounds=1, concurrency=1, duration=1, warmup=0, log=print)
+
+
+def test_the_python_cpu_per_op_is_kept_and_shown_when_measured():
+    run = ab.summary(
+        "x", ["a", "b"], {"a": [1.0, 2.0], "b": [1.0, 2.0]}, {"a": [1.0, 1.0], "b": [1.0, 1.0]},
+        {"a": [0.5, 0.7], "b": [0.6, 0.9]}, concurrency=1, duration=1, warmup=0,
+    )
+    assert run["points"]["b"]["python_cpu_median"] == pytest.approx(0.75)
+    assert "| 0.750; 0.600, 0.900 |" in ab.comparison_markdown(run)
