@@ -7,7 +7,7 @@ top layer may read every other app, while ``audit`` depends on none.)
 from django.contrib import admin
 from django.db.models import Q
 
-from audit.admin_tools import IndexedListAdmin, ReadOnlyAdmin, RecentFilter, term_email, term_int, term_uuid, user_condition
+from audit.admin_tools import ReadOnlyAdmin, RecentFilter, term_email, term_uuid, user_condition
 from audit.models import AuditRecord, AuditSeal, VerificationRun
 
 

@@ -8,7 +8,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.tests.factories import AdminFactory
-from audit.models import AuditRecord
 from audit.services import audit_record
 from backoffice.timeline import Cursor, account_timeline, timeline_for, timeline_page, user_timeline
 from ledger.services import account_freeze

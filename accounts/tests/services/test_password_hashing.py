@@ -1,6 +1,5 @@
 """Production password hashing: bcrypt over SHA-256, cost 12, no 72-byte truncation."""
 
-import pytest
 from django.contrib.auth.hashers import identify_hasher
 from django.test import override_settings
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditRecord
-from events.models import Delivery, WebhookEndpoint
+from events.models import Delivery
 from events.services.endpoints import endpoint_create
 from events.worker.loop import deliveries_run
 from ledger.tests.factories import customer_account
