@@ -21,6 +21,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,18 +33,80 @@ SECTION_START = "<!-- bench ab: start -->"
 SECTION_END = "<!-- bench ab: end -->"
 # Where a RESULTS.md without the section gets it: before the hand-written analysis.
 SECTION_BEFORE = "\n## What limits LedgerX here"
+# Whose CPU a point measures: its Python processes', and its PostgreSQL backends'.
+CPU_KINDS = ("python", "postgres")
 NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
 
 
+class BackendCpu:
+    """The CPU time of the PostgreSQL backends serving ``db_name``, summed over every backend seen.
+
+    Sampled from /proc while a point runs (a backend's counters vanish with it
+    when the point's connections close), so it only sees backends on this
+    machine; ``None`` where /proc is not readable.
+    """
+
+    def __init__(self, db_name: str, interval: float = 0.2):
+        self.db_name = db_name
+        self.interval = interval
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def serves(self, title: str) -> bool:
+        """Whether a process title is a backend of the database: "postgres: [cluster:] <user> <db> <client> ..."."""
+        words = title.split()
+        if not words or words[0] != "postgres:":
+            return False
+        words = words[2:] if len(words) > 1 and words[1].endswith(":") else words[1:]
+        return len(words) >= 2 and words[1] == self.db_name
+
+    def _sample(self) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                    if not self.serves(fh.read(300).decode(errors="replace")):
+                        continue
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # utime and stime are the 14th and 15th fields of stat (the 12th and 13th after the name).
+            self.last[int(entry.name)] = (int(fields[11]) + int(fields[12])) / self._tick
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "BackendCpu":
+        self._sample()
+        self.start = dict(self.last)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def seconds(self) -> float:
+        """CPU seconds the backends used while sampled (those alive at the start count from then)."""
+        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.last.items())
+
+
 def _point(scenario: str, concurrency: int, duration: float, warmup: float, log) -> dict:
+    from bench import env
     from bench.suite import quiesce
 
     quiesce(scenario)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(
-        ["bash", str(BENCH / "run"), scenario, str(concurrency), str(duration), str(warmup)],
-        capture_output=True, text=True,
-    )
+    with BackendCpu(env.BENCH_DB) as backends:
+        out = subprocess.run(
+            ["bash", str(BENCH / "run"), scenario, str(concurrency), str(duration), str(warmup)],
+            capture_output=True, text=True,
+        )
     lines = [line for line in out.stdout.splitlines() if line.strip()]
     if out.returncode != 0 or not lines:
         raise RuntimeError(f"{scenario} failed (exit {out.returncode}): {out.stderr[-2000:]}")
@@ -53,8 +116,13 @@ def _point(scenario: str, concurrency: int, duration: float, warmup: float, log)
     # reaps), not of PostgreSQL's: setup and warm-up included, per op of the measured window.
     # Steadier than the rate, which commit latency and the neighbours' load move.
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    result["python_cpu_ms_per_op"] = cpu_s * 1000 / max(1.0, result["rate"] * duration)
-    log(f"    {lines[-1]}  (python cpu {result['python_cpu_ms_per_op']:.3f} ms/op)")
+    ops = max(1.0, result["rate"] * duration)
+    result["python_cpu_ms_per_op"] = cpu_s * 1000 / ops
+    result["postgres_cpu_ms_per_op"] = backends.seconds() * 1000 / ops
+    log(
+        f"    {lines[-1]}  (cpu ms/op: python {result['python_cpu_ms_per_op']:.3f}, "
+        f"postgres {result['postgres_cpu_ms_per_op']:.3f})"
+    )
     return result
 
 
@@ -66,7 +134,7 @@ def run_ab(name: str, scenarios: list[str], *, rounds: int, concurrency: int, du
         raise SystemExit("give at least two different scenarios; the first is the baseline of the ratios")
     rates: dict[str, list[float]] = {s: [] for s in scenarios}
     p99s: dict[str, list[float]] = {s: [] for s in scenarios}
-    cpus: dict[str, list[float]] = {s: [] for s in scenarios}
+    cpu: dict[str, dict[str, list[float]]] = {kind: {s: [] for s in scenarios} for kind in CPU_KINDS}
     for round_ in range(1, rounds + 1):
         order = scenarios if round_ % 2 else scenarios[::-1]
         log(f"==> round {round_}/{rounds}: {', '.join(order)}")
@@ -74,14 +142,15 @@ def run_ab(name: str, scenarios: list[str], *, rounds: int, concurrency: int, du
             result = _point(scenario, concurrency, duration, warmup, log)
             rates[scenario].append(result["rate"])
             p99s[scenario].append(result["p99_ms"])
-            cpus[scenario].append(result["python_cpu_ms_per_op"])
-    run = summary(name, scenarios, rates, p99s, cpus, concurrency=concurrency, duration=duration, warmup=warmup)
+            for kind in CPU_KINDS:
+                cpu[kind][scenario].append(result[f"{kind}_cpu_ms_per_op"])
+    run = summary(name, scenarios, rates, p99s, cpu, concurrency=concurrency, duration=duration, warmup=warmup)
     save(run)
     log(f"==> wrote {RESULTS / f'ab-{name}.json'} and the comparisons section of {BENCH / 'RESULTS.md'}")
     return run
 
 
-def summary(name, scenarios, rates, p99s, cpus=None, *, concurrency, duration, warmup) -> dict:
+def summary(name, scenarios, rates, p99s, cpu=None, *, concurrency, duration, warmup) -> dict:
     """The saved form of a comparison: every round's rate per scenario, the medians and the ratios."""
     base = scenarios[0]
     rounds = len(rates[base])
@@ -103,10 +172,9 @@ def summary(name, scenarios, rates, p99s, cpus=None, *, concurrency, duration, w
                 # Each round's ratio to the baseline's rate of the same round, and their median.
                 "round_ratios": [r / b for r, b in zip(rates[s], rates[base])],
                 "ratio_of_medians": statistics.median(rates[s]) / statistics.median(rates[base]),
-                **(
-                    {"python_cpu_ms_per_op": cpus[s], "python_cpu_median": statistics.median(cpus[s])}
-                    if cpus and cpus.get(s) else {}
-                ),
+                **{
+                    f"{kind}_cpu_ms_per_op": cpu[kind][s] for kind in CPU_KINDS if cpu and cpu.get(kind, {}).get(s)
+                },
             }
             for s in scenarios
         },
@@ -130,18 +198,19 @@ def comparison_markdown(run: dict) -> str:
         f"{run['finished_at']}, commit {run['commit']}; `{run['uptime']}`.",
         "",
         f"| scenario | median /s | every round | p99 ms (median) | median of round ratios to `{base}` | ratio of medians "
-        "| Python CPU ms/op (median; every round) |",
-        "| --- | ---: | --- | ---: | ---: | ---: | --- |",
+        "| Python CPU ms/op | PostgreSQL CPU ms/op |",
+        "| --- | ---: | --- | ---: | ---: | ---: | --- | --- |",
     ]
     for scenario, point in run["points"].items():
         rounds = ", ".join(f"{r:.0f}" for r in point["rates"])
-        cpu = (
-            f"{point['python_cpu_median']:.3f}; " + ", ".join(f"{c:.3f}" for c in point["python_cpu_ms_per_op"])
-            if "python_cpu_median" in point else "not measured"
-        )
+        cpu = [
+            f"{statistics.median(point[key]):.3f} ({', '.join(f'{c:.3f}' for c in point[key])})"
+            if point.get(key) else "not measured"
+            for key in (f"{kind}_cpu_ms_per_op" for kind in CPU_KINDS)
+        ]
         lines.append(
             f"| `{scenario}` | {point['median']:.1f} | {rounds} | {point['p99_median_ms']:.1f} | "
-            f"{statistics.median(point['round_ratios']):.3f} | {point['ratio_of_medians']:.3f} | {cpu} |"
+            f"{statistics.median(point['round_ratios']):.3f} | {point['ratio_of_medians']:.3f} | {' | '.join(cpu)} |"
         )
     return "\n".join(lines)
 

@@ -30,7 +30,7 @@ def test_the_summary_keeps_every_round_and_pairs_each_with_the_baselines_same_ro
 
 def test_the_table_shows_every_round_and_both_ratios():
     table = ab.comparison_markdown(_run())
-    assert "| `random` | 490.0 | 490, 530, 460 | 13.0 | 0.980 | 0.980 | not measured |" in table
+    assert "| `random` | 490.0 | 490, 530, 460 | 13.0 | 0.980 | 0.980 | not measured | not measured |" in table
     assert "c=4" in table and "3 interleaved rounds" in table
 
 
@@ -49,10 +49,42 @@ def test_names_and_scenarios_are_checked_before_anything_runs():
         ab.run_ab("ok", ["random", "random"], rounds=1, concurrency=1, duration=1, warmup=0, log=print)
 
 
-def test_the_python_cpu_per_op_is_kept_and_shown_when_measured():
+def test_the_cpu_per_op_is_kept_and_shown_when_measured():
     run = ab.summary(
         "x", ["a", "b"], {"a": [1.0, 2.0], "b": [1.0, 2.0]}, {"a": [1.0, 1.0], "b": [1.0, 1.0]},
-        {"a": [0.5, 0.7], "b": [0.6, 0.9]}, concurrency=1, duration=1, warmup=0,
+        {"python": {"a": [0.5, 0.7], "b": [0.6, 0.9]}, "postgres": {"a": [1.0, 1.0], "b": [2.0, 3.0]}},
+        concurrency=1, duration=1, warmup=0,
     )
-    assert run["points"]["b"]["python_cpu_median"] == pytest.approx(0.75)
-    assert "| 0.750; 0.600, 0.900 |" in ab.comparison_markdown(run)
+    assert run["points"]["b"]["python_cpu_ms_per_op"] == [0.6, 0.9]
+    assert "| 0.750 (0.600, 0.900) | 2.500 (2.000, 3.000) |" in ab.comparison_markdown(run)
+
+
+def test_backend_cpu_counts_only_the_named_databases_backends():
+    cpu = ab.BackendCpu("no_such_database_here")
+    with cpu:
+        pass
+    assert cpu.last == {} and cpu.seconds() == 0
+
+
+def test_backend_titles_are_read_with_or_without_a_cluster_name():
+    cpu = ab.BackendCpu("ledgerx_bench")
+    assert cpu.serves("postgres: 15/main: postgres ledgerx_bench 127.0.0.1(5432) idle")
+    assert cpu.serves("postgres: postgres ledgerx_bench [local] SELECT")
+    assert not cpu.serves("postgres: 15/main: postgres ledgerx_bench_h1 127.0.0.1(5432) idle")
+    assert not cpu.serves("postgres: 15/main: checkpointer")
+    assert not cpu.serves("python -m bench random 4 20 5")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_backend_cpu_sees_the_work_of_a_backend_of_its_database():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        (name,) = cursor.fetchone()
+        with ab.BackendCpu(name, interval=0.05) as cpu:
+            cursor.execute("SELECT count(*) FROM generate_series(1, 3000000)")
+            cursor.fetchone()
+            cpu._sample()  # the last sample before the backend goes idle
+    assert cpu.seconds() > 0.05
