@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,18 +38,25 @@ CPU_KINDS = ("python", "postgres")
 NAME = re.compile(r"^[a-z0-9_-]{1,40}$")
 
 
-class BackendCpu:
-    """The CPU time of the PostgreSQL backends serving ``db_name``, summed over every backend seen.
+class CpuSampler:
+    """The CPU time, over time, of a point's processes and of the PostgreSQL backends serving ``db_name``.
 
-    Sampled from /proc while a point runs (a backend's counters vanish with it
-    when the point's connections close), so it only sees backends on this
-    machine; ``None`` where /proc is not readable.
+    Sampled from /proc every ``interval`` seconds while the point runs: the
+    Python side is the process ``root`` and everything it started (the bench's
+    workers, a gunicorn server), the database side every backend of the
+    database. An exited process keeps its last reading, so each total only
+    grows. ``between(t0, t1)`` is what each side used in that span
+    (interpolated between samples), e.g. the measured window the point reports
+    in BENCH_WINDOW_FILE, so setup and warm-up are left out.
     """
 
-    def __init__(self, db_name: str, interval: float = 0.2):
+    def __init__(self, db_name: str, interval: float = 0.1):
         self.db_name = db_name
         self.interval = interval
-        self.last: dict[int, float] = {}
+        self.root: int | None = None
+        self.series: list[tuple[float, float, float]] = []  # (unix time, python s, postgres s)
+        self._python: dict[int, float] = {}
+        self._postgres: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._tick = os.sysconf("SC_CLK_TCK")
@@ -62,38 +69,68 @@ class BackendCpu:
         words = words[2:] if len(words) > 1 and words[1].endswith(":") else words[1:]
         return len(words) >= 2 and words[1] == self.db_name
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        parents, cpu, backends = {}, {}, []
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
+            pid = int(entry.name)
             try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                    if not self.serves(fh.read(300).decode(errors="replace")):
-                        continue
-                with open(f"/proc/{entry.name}/stat") as fh:
+                with open(f"/proc/{pid}/stat") as fh:
+                    # After the name: state, ppid, ... utime and stime are the 12th and 13th fields.
                     fields = fh.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    title = fh.read(300).decode(errors="replace")
             except OSError:
                 continue
-            # utime and stime are the 14th and 15th fields of stat (the 12th and 13th after the name).
-            self.last[int(entry.name)] = (int(fields[11]) + int(fields[12])) / self._tick
+            parents[pid] = int(fields[1])
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / self._tick
+            if self.serves(title):
+                backends.append(pid)
+        for pid in backends:
+            self._postgres[pid] = cpu[pid]
+        if self.root is not None:
+            for pid in cpu:
+                ancestor = pid
+                while ancestor in parents and ancestor != self.root and ancestor > 1:
+                    ancestor = parents[ancestor]
+                if ancestor == self.root:
+                    self._python[pid] = cpu[pid]
+        self.series.append((time.time(), sum(self._python.values()), sum(self._postgres.values())))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self._sample()
+            self.sample()
 
-    def __enter__(self) -> "BackendCpu":
-        self._sample()
-        self.start = dict(self.last)
+    def __enter__(self) -> "CpuSampler":
+        self.sample()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self.sample()
 
-    def seconds(self) -> float:
-        """CPU seconds the backends used while sampled (those alive at the start count from then)."""
-        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.last.items())
+    def _at(self, t: float) -> tuple[float, float]:
+        before = [row for row in self.series if row[0] <= t]
+        after = [row for row in self.series if row[0] >= t]
+        if not before or not after:
+            raise ValueError("the span is outside the samples")
+        (t0, py0, pg0), (t1, py1, pg1) = before[-1], after[0]
+        share = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
+        return py0 + (py1 - py0) * share, pg0 + (pg1 - pg0) * share
+
+    def between(self, start: float, end: float) -> tuple[float, float]:
+        """CPU seconds (python, postgres) used from ``start`` to ``end``."""
+        (py0, pg0), (py1, pg1) = self._at(start), self._at(end)
+        return py1 - py0, pg1 - pg0
+
+
+def window_read(path: Path) -> tuple[float, float]:
+    """The measured window a point wrote to BENCH_WINDOW_FILE: (start, end) in unix time."""
+    edges = dict(line.split() for line in path.read_text().splitlines() if line.strip())
+    return float(edges["start"]), float(edges["end"])
 
 
 def _point(scenario: str, concurrency: int, duration: float, warmup: float, log) -> dict:
@@ -101,28 +138,31 @@ def _point(scenario: str, concurrency: int, duration: float, warmup: float, log)
     from bench.suite import quiesce
 
     quiesce(scenario)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with BackendCpu(env.BENCH_DB) as backends:
-        out = subprocess.run(
-            ["bash", str(BENCH / "run"), scenario, str(concurrency), str(duration), str(warmup)],
-            capture_output=True, text=True,
-        )
-    lines = [line for line in out.stdout.splitlines() if line.strip()]
-    if out.returncode != 0 or not lines:
-        raise RuntimeError(f"{scenario} failed (exit {out.returncode}): {out.stderr[-2000:]}")
-    result = parse_result_line(lines[-1])
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # The CPU of the point's Python processes (the bench's, and a gunicorn server's, which it
-    # reaps), not of PostgreSQL's: setup and warm-up included, per op of the measured window.
-    # Steadier than the rate, which commit latency and the neighbours' load move.
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    ops = max(1.0, result["rate"] * duration)
-    result["python_cpu_ms_per_op"] = cpu_s * 1000 / ops
-    result["postgres_cpu_ms_per_op"] = backends.seconds() * 1000 / ops
-    log(
-        f"    {lines[-1]}  (cpu ms/op: python {result['python_cpu_ms_per_op']:.3f}, "
-        f"postgres {result['postgres_cpu_ms_per_op']:.3f})"
-    )
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+        window_file = Path(tmp) / "window"
+        with CpuSampler(env.BENCH_DB) as cpu:
+            proc = subprocess.Popen(
+                ["bash", str(BENCH / "run"), scenario, str(concurrency), str(duration), str(warmup)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, "BENCH_WINDOW_FILE": str(window_file)},
+            )
+            cpu.root = proc.pid
+            stdout, stderr = proc.communicate()
+        lines = [line for line in stdout.splitlines() if line.strip()]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"{scenario} failed (exit {proc.returncode}): {stderr[-2000:]}")
+        result = parse_result_line(lines[-1])
+        ops = max(1.0, result["rate"] * duration)
+        if window_file.exists():  # the SQL-only points (pgbench) write no window
+            python_s, postgres_s = cpu.between(*window_read(window_file))
+            result["python_cpu_ms_per_op"] = python_s * 1000 / ops
+            result["postgres_cpu_ms_per_op"] = postgres_s * 1000 / ops
+            log(
+                f"    {lines[-1]}  (cpu ms/op in the window: python {result['python_cpu_ms_per_op']:.3f}, "
+                f"postgres {result['postgres_cpu_ms_per_op']:.3f})"
+            )
+        else:
+            log(f"    {lines[-1]}")
     return result
 
 
@@ -143,7 +183,8 @@ def run_ab(name: str, scenarios: list[str], *, rounds: int, concurrency: int, du
             rates[scenario].append(result["rate"])
             p99s[scenario].append(result["p99_ms"])
             for kind in CPU_KINDS:
-                cpu[kind][scenario].append(result[f"{kind}_cpu_ms_per_op"])
+                if f"{kind}_cpu_ms_per_op" in result:
+                    cpu[kind][scenario].append(result[f"{kind}_cpu_ms_per_op"])
     run = summary(name, scenarios, rates, p99s, cpu, concurrency=concurrency, duration=duration, warmup=warmup)
     save(run)
     log(f"==> wrote {RESULTS / f'ab-{name}.json'} and the comparisons section of {BENCH / 'RESULTS.md'}")

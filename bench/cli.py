@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
 HTTP_SCENARIOS = ("http_transfer", "http_transfer_warm", "http_transfer_warm_nometrics", "http_balance", "http_me", "http_statement")
 
@@ -64,11 +66,28 @@ def setup(*, recreate: bool = True) -> None:
     books_create(log=log)
 
 
+def window_marker():
+    """With BENCH_WINDOW_FILE set (``bench/run ab``), a ``window`` callback writing when the measured
+    window opens and closes ("start <unix time>", "end <unix time>"), so that another process can
+    count the CPU spent inside it; else None."""
+    path = os.environ.get("BENCH_WINDOW_FILE")
+    if not path:
+        return None
+
+    def mark(edge: str) -> None:
+        with open(path, "a") as fh:
+            fh.write(f"{edge} {time.time():.6f}\n")
+
+    return mark
+
+
 def run_service_scenario(name: str, concurrency: int, duration: float, warmup: float) -> dict:
     from bench.pool import result_line, run_closed_loop
     from bench.scenarios import SCENARIO_FACTORIES, TRANSFERS_PER_OP
 
-    summary = run_closed_loop(SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log).summary("ledgerx", name)
+    summary = run_closed_loop(
+        SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log, window=window_marker()
+    ).summary("ledgerx", name)
     per_op = TRANSFERS_PER_OP.get(name)
     if per_op:
         # A batch's rate in transfers per second (its latencies stay per batch).
@@ -132,7 +151,7 @@ def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict
         from bench import http
 
         with http.Server(pin_cache_seconds=http.PIN_CACHE_FOR[name], metrics=name not in http.METRICS_OFF) as server:
-            return http.run_http_scenario(server, name, concurrency, duration, warmup, log=log)
+            return http.run_http_scenario(server, name, concurrency, duration, warmup, log=log, window=window_marker())
     raise SystemExit(f"unknown scenario {name!r}")
 
 

@@ -59,15 +59,8 @@ def test_the_cpu_per_op_is_kept_and_shown_when_measured():
     assert "| 0.750 (0.600, 0.900) | 2.500 (2.000, 3.000) |" in ab.comparison_markdown(run)
 
 
-def test_backend_cpu_counts_only_the_named_databases_backends():
-    cpu = ab.BackendCpu("no_such_database_here")
-    with cpu:
-        pass
-    assert cpu.last == {} and cpu.seconds() == 0
-
-
 def test_backend_titles_are_read_with_or_without_a_cluster_name():
-    cpu = ab.BackendCpu("ledgerx_bench")
+    cpu = ab.CpuSampler("ledgerx_bench")
     assert cpu.serves("postgres: 15/main: postgres ledgerx_bench 127.0.0.1(5432) idle")
     assert cpu.serves("postgres: postgres ledgerx_bench [local] SELECT")
     assert not cpu.serves("postgres: 15/main: postgres ledgerx_bench_h1 127.0.0.1(5432) idle")
@@ -75,16 +68,48 @@ def test_backend_titles_are_read_with_or_without_a_cluster_name():
     assert not cpu.serves("python -m bench random 4 20 5")
 
 
+def test_the_cpu_of_a_span_is_interpolated_between_samples():
+    cpu = ab.CpuSampler("x")
+    cpu.series = [(10.0, 1.0, 5.0), (11.0, 2.0, 5.5), (12.0, 4.0, 6.5)]
+    assert cpu.between(10.5, 11.5) == pytest.approx((1.5, 0.75))
+    with pytest.raises(ValueError):
+        cpu.between(9.0, 11.0)
+
+
+def test_the_sampler_counts_the_cpu_of_the_process_it_follows_and_of_its_children(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+    with ab.CpuSampler("no_such_database_here", interval=0.05) as cpu:
+        proc = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"])
+        cpu.root = proc.pid
+        started = time.time()
+        proc.wait()
+    python_s, postgres_s = cpu.between(started, cpu.series[-1][0])
+    assert python_s > 0.3 and postgres_s == 0
+
+
+def test_a_window_file_gives_the_measured_span(tmp_path):
+    path = tmp_path / "window"
+    path.write_text("start 100.5\nend 120.25\n")
+    assert ab.window_read(path) == (100.5, 120.25)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db
-def test_backend_cpu_sees_the_work_of_a_backend_of_its_database():
+def test_the_sampler_sees_the_work_of_a_backend_of_its_database():
+    import time
+
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_database()")
         (name,) = cursor.fetchone()
-        with ab.BackendCpu(name, interval=0.05) as cpu:
+        with ab.CpuSampler(name, interval=0.05) as cpu:
+            started = time.time()
             cursor.execute("SELECT count(*) FROM generate_series(1, 3000000)")
             cursor.fetchone()
-            cpu._sample()  # the last sample before the backend goes idle
-    assert cpu.seconds() > 0.05
+            cpu.sample()  # before the backend goes idle
+    assert cpu.between(started, cpu.series[-1][0])[1] > 0.05
