@@ -82,19 +82,11 @@ def window_marker():
 
 
 def run_service_scenario(name: str, concurrency: int, duration: float, warmup: float) -> dict:
-    from bench.pool import result_line, run_closed_loop
+    from bench.pool import run_closed_loop
     from bench.scenarios import SCENARIO_FACTORIES, TRANSFERS_PER_OP
 
-    summary = run_closed_loop(
-        SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log, window=window_marker()
-    ).summary("ledgerx", name)
-    per_op = TRANSFERS_PER_OP.get(name)
-    if per_op:
-        # A batch's rate in transfers per second (its latencies stay per batch).
-        summary["batches_per_s"] = summary["rate"]
-        summary["rate"] = summary["rate"] * per_op
-        summary["line"] = result_line("ledgerx", name, concurrency, summary["rate"], summary["p50_ms"], summary["p99_ms"])
-    return summary
+    result = run_closed_loop(SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log, window=window_marker())
+    return result.summary("ledgerx", name, transfers_per_op=TRANSFERS_PER_OP.get(name, 1))
 
 
 def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict:
