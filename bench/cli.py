@@ -21,7 +21,10 @@ import os
 import sys
 import time
 
-HTTP_SCENARIOS = ("http_transfer", "http_transfer_warm", "http_transfer_warm_nometrics", "http_balance", "http_me", "http_statement")
+HTTP_SCENARIOS = (
+    "http_transfer", "http_transfer_warm", "http_transfer_warm_nometrics", "http_balance", "http_me", "http_statement",
+    "http_batch", "http_batch_1000",
+)
 
 
 def log(message: str) -> None:
