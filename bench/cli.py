@@ -11,6 +11,9 @@
     python -m bench deliveries                     webhook delivery throughput and latency (JSON)
     python -m bench ab <name> <scenario>... [--rounds N] [--concurrency C] [--duration S] [--warmup S]
                                                    interleaved rounds of two or more points (bench/ab.py)
+    python -m bench batch_memory                   peak RSS of a process applying 100- vs 1000-item batches (JSON)
+    python -m bench batch_rss <items> <batches> [db]
+                                                   one size of it, in this process (batch_memory runs it fresh)
     python -m bench cluster                        replica vs primary reads, PgBouncer vs direct, against
                                                    scripts/cluster (bench/cluster.py; bench/run cluster)
 """
@@ -189,6 +192,24 @@ def main(argv: list[str] | None = None) -> int:
         from bench.deliveries import run_deliveries
 
         print(json.dumps(run_deliveries(log=log)))
+        return 0
+    if args[0] == "batch_memory":  # each size in a fresh process (bench/batch_memory.py)
+        import json
+
+        ensure_books()
+        from bench.batch_memory import batch_memory_run, peak_ratio
+
+        out = batch_memory_run(log=log)
+        out["peak_ratio"] = peak_ratio(out)
+        print(json.dumps(out))
+        return 0
+    if args[0] == "batch_rss":
+        import json
+
+        from bench.batch_memory import batch_rss
+
+        db_name = args[3] if len(args) > 3 else None
+        print(json.dumps(batch_rss(int(args[1]), int(args[2]), db_name=db_name)), flush=True)
         return 0
     if args[0] == "scale":
         import json
