@@ -32,6 +32,7 @@ from pathlib import Path
 from bench import env
 from bench.books import BENCH_PIN, books_load
 from bench.pool import run_closed_loop
+from bench.scenarios import TRANSFERS_PER_OP, batch_payees
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -57,7 +58,7 @@ PIN_CACHE_FOR = {
 }
 # POST batches: the path and the items per request of each batch point (all transfers, one payer).
 BATCHES_PATH = "/api/v1/batches"
-BATCH_ITEMS = {"http_batch": 100, "http_batch_1000": 1000}
+BATCH_ITEMS = {name: TRANSFERS_PER_OP[name] for name in ("http_batch", "http_batch_1000")}
 # Points served by a server with every metric off (``bench.nometrics_settings``).
 METRICS_OFF = frozenset({"http_transfer_warm_nometrics"})
 
@@ -202,8 +203,6 @@ def make_http_op(name: str, port: int):
 
         def batch(source, size: int):
             """POST batches of ``size`` transfers from ``source`` (atomic, the PIN once); 201 is a success."""
-            from bench.scenarios import batch_payees
-
             items = [
                 {
                     "type": "transfer",
