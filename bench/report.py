@@ -98,7 +98,7 @@ def targets(run: dict) -> list[dict]:
             row["p99_ms"] if row else None,
             BIG_BATCH_P99_MS,
             False,
-            f"p50 {row['p50_ms']:.0f} ms, {row.get('completed', 0)} batches" if row else "",
+            f"p50 {row['p50_ms']:.0f} ms over {row.get('completed', 0)} batches in the window" if row else "",
         )
     from bench.batch_memory import peak_ratio
 

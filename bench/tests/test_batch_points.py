@@ -136,7 +136,7 @@ def test_results_md_shows_the_batch_rows_the_memory_table_and_the_reading():
     assert "| 1000 | 99.0 | 94.7 | 78.1 | 500 |" in md
     assert re.search(r"\| batch_random / pgbench \(transfers/s\) \| n/a \| 2\.22 \| n/a \|", md)
     assert re.search(r"\| http_batch / batch_random \(medians: different phases\) \| n/a \| 0\.48 \| n/a \|", md)
-    assert re.search(r"\| 9 \| `batch_1000` \(1000 transfers, atomic\) c=1 p99 <= 1000 ms \(p50 480 ms, 10 batches\) \| 620\.000 \| \*\*met\*\* \|", md)
+    assert re.search(r"\| 9 \| `batch_1000` \(1000 transfers, atomic\) c=1 p99 <= 1000 ms \(p50 480 ms over 10 batches in the window\) \| 620\.000 \| \*\*met\*\* \|", md)
     assert "`batch_random` c=4 2,500 transfers/s = 2.22 x pgbench" in md
     assert "peak RSS 99 MiB with 1000 items against 90 MiB with 100 (1.10 x)" in md
     assert "${BATCH_TEXT}" not in md and "In this run: `batch_random` c=4" in md
