@@ -11,6 +11,9 @@
     python -m bench deliveries                     webhook delivery throughput and latency (JSON)
     python -m bench ab <name> <scenario>... [--rounds N] [--concurrency C] [--duration S] [--warmup S]
                                                    interleaved rounds of two or more points (bench/ab.py)
+    python -m bench batch_memory                   peak RSS of a process applying 100- vs 1000-item batches (JSON)
+    python -m bench batch_rss <items> <batches> [db]
+                                                   one size of it, in this process (batch_memory runs it fresh)
     python -m bench cluster                        replica vs primary reads, PgBouncer vs direct, against
                                                    scripts/cluster (bench/cluster.py; bench/run cluster)
 """
@@ -21,7 +24,10 @@ import os
 import sys
 import time
 
-HTTP_SCENARIOS = ("http_transfer", "http_transfer_warm", "http_transfer_warm_nometrics", "http_balance", "http_me", "http_statement")
+HTTP_SCENARIOS = (
+    "http_transfer", "http_transfer_warm", "http_transfer_warm_nometrics", "http_balance", "http_me", "http_statement",
+    "http_batch", "http_batch_1000",
+)
 
 
 def log(message: str) -> None:
@@ -82,19 +88,11 @@ def window_marker():
 
 
 def run_service_scenario(name: str, concurrency: int, duration: float, warmup: float) -> dict:
-    from bench.pool import result_line, run_closed_loop
+    from bench.pool import run_closed_loop
     from bench.scenarios import SCENARIO_FACTORIES, TRANSFERS_PER_OP
 
-    summary = run_closed_loop(
-        SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log, window=window_marker()
-    ).summary("ledgerx", name)
-    per_op = TRANSFERS_PER_OP.get(name)
-    if per_op:
-        # A batch's rate in transfers per second (its latencies stay per batch).
-        summary["batches_per_s"] = summary["rate"]
-        summary["rate"] = summary["rate"] * per_op
-        summary["line"] = result_line("ledgerx", name, concurrency, summary["rate"], summary["p50_ms"], summary["p99_ms"])
-    return summary
+    result = run_closed_loop(SCENARIO_FACTORIES[name], concurrency, duration, warmup, log=log, window=window_marker())
+    return result.summary("ledgerx", name, transfers_per_op=TRANSFERS_PER_OP.get(name, 1))
 
 
 def run_one(name: str, concurrency: int, duration: float, warmup: float) -> dict:
@@ -194,6 +192,24 @@ def main(argv: list[str] | None = None) -> int:
         from bench.deliveries import run_deliveries
 
         print(json.dumps(run_deliveries(log=log)))
+        return 0
+    if args[0] == "batch_memory":  # each size in a fresh process (bench/batch_memory.py)
+        import json
+
+        ensure_books()
+        from bench.batch_memory import batch_memory_run, peak_ratio
+
+        out = batch_memory_run(log=log)
+        out["peak_ratio"] = peak_ratio(out)
+        print(json.dumps(out))
+        return 0
+    if args[0] == "batch_rss":
+        import json
+
+        from bench.batch_memory import batch_rss
+
+        db_name = args[3] if len(args) > 3 else None
+        print(json.dumps(batch_rss(int(args[1]), int(args[2]), db_name=db_name)), flush=True)
         return 0
     if args[0] == "scale":
         import json

@@ -32,6 +32,7 @@ from pathlib import Path
 from bench import env
 from bench.books import BENCH_PIN, books_load
 from bench.pool import run_closed_loop
+from bench.scenarios import TRANSFERS_PER_OP, batch_payees
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -52,7 +53,12 @@ PIN_CACHE_FOR = {
     "http_me": None,
     "http_balance": None,
     "http_statement": None,
+    "http_batch": None,
+    "http_batch_1000": None,
 }
+# POST batches: the path and the items per request of each batch point (all transfers, one payer).
+BATCHES_PATH = "/api/v1/batches"
+BATCH_ITEMS = {name: TRANSFERS_PER_OP[name] for name in ("http_batch", "http_batch_1000")}
 # Points served by a server with every metric off (``bench.nometrics_settings``).
 METRICS_OFF = frozenset({"http_transfer_warm_nometrics"})
 
@@ -195,6 +201,28 @@ def make_http_op(name: str, port: int):
         rng = random.Random(7_000_003 * (index + 1))
         accounts = books.accounts
 
+        def batch(source, size: int):
+            """POST batches of ``size`` transfers from ``source`` (atomic, the PIN once); 201 is a success."""
+            items = [
+                {
+                    "type": "transfer",
+                    "source_account": str(source.pk),
+                    "destination_account": str(d.pk),
+                    "amount": rng.randint(1, 100),
+                }
+                for d in batch_payees(rng, accounts, source, size)
+            ]
+            status, body = request(
+                "POST",
+                port,
+                BATCHES_PATH,
+                token=tokens[source.owner_id],
+                body={"items": items, "pin": BENCH_PIN},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+            if status != 201:
+                raise HttpFailure(status, body)
+
         def transfer(source, destination):
             status, body = request(
                 "POST",
@@ -235,19 +263,27 @@ def make_http_op(name: str, port: int):
                 source, destination = rng.sample(accounts, 2)
                 transfer(source, destination)
 
-        elif name in ("http_transfer_warm", "http_transfer_warm_nometrics"):
+        elif name in ("http_transfer_warm", "http_transfer_warm_nometrics", *BATCH_ITEMS):
             # This client's own users (disjoint from the other clients'), each of
             # which proves its PIN once here, before the warm-up and the window.
             mine = accounts[index::concurrency][:WARM_USERS_PER_CLIENT]
             for source in mine:
                 transfer(source, rng.choice([a for a in accounts if a.pk != source.pk]))
 
-            def op():
-                source = rng.choice(mine)
-                destination = rng.choice(accounts)
-                while destination.pk == source.pk:
+            if name in BATCH_ITEMS:
+                size = BATCH_ITEMS[name]
+
+                def op():
+                    batch(rng.choice(mine), size)
+
+            else:
+
+                def op():
+                    source = rng.choice(mine)
                     destination = rng.choice(accounts)
-                transfer(source, destination)
+                    while destination.pk == source.pk:
+                        destination = rng.choice(accounts)
+                    transfer(source, destination)
 
         else:
             raise ValueError(name)
@@ -278,4 +314,4 @@ def run_http_scenario(
 ) -> dict:
     """One HTTP point against ``server``; ``window``: see ``bench.pool.run_closed_loop``."""
     result = run_closed_loop(make_http_op(name, server.port), concurrency, duration, warmup, log=log, window=window)
-    return result.summary("ledgerx", name)
+    return result.summary("ledgerx", name, transfers_per_op=BATCH_ITEMS.get(name, 1))

@@ -52,19 +52,29 @@ class LoadResult:
     def failed(self) -> int:
         return sum(self.failures.values())
 
-    def summary(self, system: str, scenario: str) -> dict:
-        """The record a run keeps (results/latest.json), with its printed result line."""
-        return {
+    def summary(self, system: str, scenario: str, *, transfers_per_op: int = 1) -> dict:
+        """The record a run keeps (results/latest.json), with its printed result line.
+
+        ``transfers_per_op`` > 1 (a batch): the rate is in transfers per second, so a
+        batch point compares with single transfers; its latencies stay per batch and
+        ``batches_per_s`` keeps the operations' own rate.
+        """
+        rate = self.rate * transfers_per_op
+        out = {
             "system": system,
             "scenario": scenario,
             "concurrency": self.concurrency,
-            "rate": self.rate,
+            "rate": rate,
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
             "completed": self.completed,
             "failures": dict(self.failures),
-            "line": result_line(system, scenario, self.concurrency, self.rate, self.p50_ms, self.p99_ms),
+            "line": result_line(system, scenario, self.concurrency, rate, self.p50_ms, self.p99_ms),
         }
+        if transfers_per_op > 1:
+            out["batches_per_s"] = self.rate
+            out["transfers_per_op"] = transfers_per_op
+        return out
 
 
 def classify_failure(exc: BaseException) -> str:

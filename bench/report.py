@@ -19,21 +19,29 @@ def _rate(idx: dict, system: str, scenario: str, c: int) -> float | None:
     return row["rate"] if row else None
 
 
-def _ratio_of(idx: dict, numerator: tuple, denominator: tuple) -> float | None:
+def _ratio_of(idx: dict, numerator: tuple, denominator: tuple, *, paired: bool = True) -> float | None:
     """The ratio of two points, each ``(system, scenario, concurrency)``: paired over rounds when it can be.
 
     Points measured in the same rounds (the service and pgbench-driven points
     keep every round's rate, in round order) give the median of their
     round-by-round ratios (``bench.stats.paired_ratio``); otherwise (HTTP points,
-    single-round runs) the ratio of the two rates.
+    single-round runs) the ratio of the two rates. ``paired=False``: the ratio of
+    the two medians, for points of different phases of the run (an HTTP point
+    against a service point), whose round k is not measured beside the other's.
     """
     a, b = idx.get(numerator), idx.get(denominator)
     if not a or not b:
         return None
     runs_a, runs_b = a.get("runs") or [], b.get("runs") or []
-    if len(runs_a) > 1 and len(runs_a) == len(runs_b):
+    if paired and len(runs_a) > 1 and len(runs_a) == len(runs_b):
         return paired_ratio(runs_a, runs_b)
     return ratio(a["rate"], b["rate"])
+
+
+# An answer within 1 s to one client, for the largest batch one request may carry.
+BIG_BATCH_P99_MS = 1000.0
+# Flat memory: a process applying 1000-item batches peaks within this factor of one applying 100-item ones.
+BATCH_MEMORY_FACTOR = 1.2
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -71,6 +79,36 @@ def targets(run: dict) -> list[dict]:
     for scenario, bare in (("random", "random_nometrics"), ("http_transfer_warm", "http_transfer_warm_nometrics")):
         kept = R(("ledgerx", scenario, 4), ("ledgerx", bare, 4))
         add(8, f"metrics cost <= 3% on `{scenario}` (c=4; 1 - {scenario}/{bare})", None if kept is None else 1 - kept, 0.03, False)
+    lx = lambda s, c: ("ledgerx", s, c)  # noqa: E731
+    add(9, "`batch_random` c=4 >= 2.0 x pgbench c=4 (transfers/s)", R(lx("batch_random", 4), pg4), 2.0)
+    add(9, "`batch_hot` c=4 >= 1.5 x pgbench c=4 (transfers/s)", R(lx("batch_hot", 4), pg4), 1.5)
+    add(9, "`batch_hot` c=16 >= 0.8 x `batch_hot` c=4", R(lx("batch_hot", 16), lx("batch_hot", 4)), 0.8)
+    add(
+        9,
+        "`http_batch` c=4 >= 0.6 x `batch_random` c=4 (transfers/s; ratio of the medians: different phases)",
+        _ratio_of(idx, lx("http_batch", 4), lx("batch_random", 4), paired=False),
+        0.6,
+    )
+    add(9, "`hold_commit` c=4 >= 0.45 x `random` c=4", R(lx("hold_commit", 4), lx("random", 4)), 0.45)
+    for scenario in ("batch_1000", "http_batch_1000"):
+        row = idx.get(lx(scenario, 1))
+        add(
+            9,
+            f"`{scenario}` (1000 transfers, atomic) c=1 p99 <= {BIG_BATCH_P99_MS:.0f} ms",
+            row["p99_ms"] if row else None,
+            BIG_BATCH_P99_MS,
+            False,
+            f"p50 {row['p50_ms']:.0f} ms over {row.get('completed', 0)} batches in the window" if row else "",
+        )
+    from bench.batch_memory import peak_ratio
+
+    add(
+        9,
+        f"peak RSS of a process applying 1000-item batches <= {BATCH_MEMORY_FACTOR} x 100-item ones",
+        peak_ratio(run.get("batch_memory")),
+        BATCH_MEMORY_FACTOR,
+        False,
+    )
     scale = run.get("scale") or {}
     st = scale.get("statement", {})
     if "small" in st and "big" in st:
@@ -118,6 +156,9 @@ def chart(run: dict, path: Path) -> None:
         ("ledgerx", "deposit", "LedgerX deposit", "tab:green", "-"),
         ("ledgerx", "hold_commit", "LedgerX hold+commit", "tab:purple", "-"),
         ("ledgerx", "random_noaudit", "LedgerX random, no audit", "tab:blue", ":"),
+        ("ledgerx", "batch_random", "LedgerX batches of 100 (transfers/s)", "tab:cyan", "-"),
+        ("ledgerx", "batch_hot", "LedgerX batches of 100 to the hot account", "tab:pink", "-"),
+        ("ledgerx", "http_batch", "LedgerX HTTP batches of 100 (PIN proven before)", "tab:cyan", "--"),
         ("ledgerx", "http_transfer", "LedgerX HTTP transfer (PIN)", "tab:orange", "--"),
         ("ledgerx", "http_transfer_warm", "LedgerX HTTP transfer (PIN proven before)", "tab:orange", "-"),
     ]
@@ -260,6 +301,7 @@ def analysis_values(run: dict) -> dict:
             f"`http_transfer` (PIN checked; one bcrypt cost-12 check = {b['seconds'] * 1000:.0f} ms of a core, "
             f"so the ceiling is {ceiling:.2f}/s on {run['machine']['nproc']} cores): " + ", ".join(parts) + "."
         )
+    v["BATCH_TEXT"] = _batch_text(run, idx)
     sd = (run.get("scale") or {}).get("seed_demo") or {}
     if sd.get("available"):
         bulk = sd.get("bulk_phase_postings_per_s")
@@ -271,6 +313,38 @@ def analysis_values(run: dict) -> dict:
     elif sd:
         v["SEED_TEXT"] = "was not measured (" + sd.get("summary", "") + ")"
     return v
+
+
+def _batch_text(run: dict, idx: dict) -> str:
+    """The batch points of this run in one paragraph of the reading (the Targets table has the verdicts)."""
+    from bench.batch_memory import peak_ratio
+
+    lx = lambda s, c: ("ledgerx", s, c)  # noqa: E731
+    parts = []
+    for scenario, denominator, label in (
+        ("batch_random", ("pgbench", "tpcb", 4), "pgbench"),
+        ("batch_hot", ("pgbench", "tpcb", 4), "pgbench"),
+        ("batch_random", lx("random", 4), "`random`"),
+    ):
+        row, value = idx.get(lx(scenario, 4)), _ratio_of(idx, lx(scenario, 4), denominator)
+        if row and value is not None:
+            parts.append(f"`{scenario}` c=4 {row['rate']:,.0f} transfers/s = {value:.2f} x {label}")
+    value = _ratio_of(idx, lx("http_batch", 4), lx("batch_random", 4), paired=False)
+    if value is not None:
+        parts.append(f"`http_batch` c=4 {idx[lx('http_batch', 4)]['rate']:,.0f} transfers/s = {value:.2f} x `batch_random`")
+    for scenario in ("batch_1000", "http_batch_1000"):
+        row = idx.get(lx(scenario, 1))
+        if row:
+            parts.append(f"`{scenario}` at c=1 p50 {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms")
+    memory = (run.get("batch_memory") or {}).get("sizes") or {}
+    if "100" in memory and "1000" in memory:
+        parts.append(
+            f"peak RSS {memory['1000']['peak_kb'] / 1024:.0f} MiB with 1000 items against "
+            f"{memory['100']['peak_kb'] / 1024:.0f} MiB with 100 ({peak_ratio(run['batch_memory']):.2f} x)"
+        )
+    if not parts:
+        return "This run measured no batch point."
+    return "In this run: " + "; ".join(parts) + "."
 
 
 def throughput_row(r: dict, *, system: bool = True) -> str:
@@ -324,6 +398,27 @@ def results_markdown(run: dict) -> str:
         "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
     lines += [throughput_row(r) for r in run["results"]]
+    if any(r.get("transfers_per_op") for r in run["results"]):
+        lines += [
+            "",
+            "Batch points (`batch_*`, `http_batch*`): the rate is in transfers/s (batches/s x items per batch),",
+            "p50/p99 are per batch and `completed` counts batches.",
+        ]
+    memory = run.get("batch_memory") or {}
+    if memory.get("sizes"):
+        lines += [
+            "",
+            f"Peak memory of a process applying batches (`bench/batch_memory.py`: a fresh process per size, "
+            f"one warming batch then {memory['batches']}; `VmHWM`):",
+            "",
+            "| items per batch | peak RSS MiB | after the warming batch MiB | before any batch MiB | batch p50 ms |",
+            "| ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for items, row in memory["sizes"].items():
+            lines.append(
+                f"| {items} | {row['peak_kb'] / 1024:.1f} | {row['warmed_kb'] / 1024:.1f} | "
+                f"{row['start_kb'] / 1024:.1f} | {row['p50_ms']:.0f} |"
+            )
     b = run.get("bcrypt")
     if b:
         lines += [
@@ -358,6 +453,13 @@ def results_markdown(run: dict) -> str:
         ("hot / sql_hot (what the Python service keeps)", paired(lx("hot"), sql_hot)),
         ("deposit / random", paired(lx("deposit"), lx("random"))),
         ("hold_commit / random", paired(lx("hold_commit"), lx("random"))),
+        ("batch_random / pgbench (transfers/s)", paired(lx("batch_random"), pg)),
+        ("batch_hot / pgbench (transfers/s)", paired(lx("batch_hot"), pg)),
+        ("batch_random / random (what batching buys a transfer)", paired(lx("batch_random"), lx("random"))),
+        (
+            "http_batch / batch_random (medians: different phases)",
+            lambda c: _ratio_of(idx, ("ledgerx", "http_batch", c), ("ledgerx", "batch_random", c), paired=False),
+        ),
         ("random / random_noaudit", paired(lx("random"), lx("random_noaudit"))),
         ("random / random_nometrics", paired(lx("random"), lx("random_nometrics"))),
         ("random / random_noxid (what the event log's position costs)", paired(lx("random"), lx("random_noxid"))),

@@ -25,11 +25,19 @@ import random
 from bench.books import books_load, new_key
 
 SERVICE_SCENARIOS = (
-    "random", "hot", "deposit", "hold_commit", "conversion", "random_noaudit", "batch_random", "batch_hot",
+    "random", "hot", "deposit", "hold_commit", "conversion", "random_noaudit", "batch_random", "batch_hot", "batch_1000",
 )
 # Transfers per op of the batch scenarios: their rates are reported in transfers per second.
 BATCH_SIZE = 100
-TRANSFERS_PER_OP = {"batch_random": BATCH_SIZE, "batch_hot": BATCH_SIZE}
+# The largest batch the API takes (``transactions.batches.MAX_ITEMS``): its latency and memory.
+BIG_BATCH_SIZE = 1000
+TRANSFERS_PER_OP = {
+    "batch_random": BATCH_SIZE,
+    "batch_hot": BATCH_SIZE,
+    "batch_1000": BIG_BATCH_SIZE,
+    "http_batch": BATCH_SIZE,
+    "http_batch_1000": BIG_BATCH_SIZE,
+}
 
 
 def _pin_check_off() -> None:
@@ -296,7 +304,19 @@ def make_conversion(index: int, concurrency: int):
     return op
 
 
-def _make_batch(index: int, *, hot: bool):
+def batch_payees(rng: random.Random, accounts: list, source, n: int) -> list:
+    """``n`` payees other than ``source``: distinct while the books have that many, then repeated.
+
+    A 1000-item batch on the 999 regular accounts pays every other account once and
+    a few twice, so it locks as many accounts as the books can give it.
+    """
+    if n < len(accounts):
+        return [a for a in rng.sample(accounts, n + 1) if a.pk != source.pk][:n]
+    others = [a for a in accounts if a.pk != source.pk]
+    return rng.sample(others, len(others)) + rng.choices(others, k=n - len(others))
+
+
+def _make_batch(index: int, *, hot: bool, size: int = BATCH_SIZE):
     from transactions.batches import BatchItem, batch_create
 
     _pin_check_off()
@@ -308,9 +328,9 @@ def _make_batch(index: int, *, hot: bool):
         # Items debit only the caller's accounts: one payer per batch, as in a payroll or a payout run.
         source = rng.choice(books.accounts)
         if hot:
-            destinations = [books.hot] * BATCH_SIZE
+            destinations = [books.hot] * size
         else:
-            destinations = [a for a in rng.sample(books.accounts, BATCH_SIZE + 1) if a.pk != source.pk][:BATCH_SIZE]
+            destinations = batch_payees(rng, books.accounts, source, size)
         items = [
             BatchItem(type="transfer", source_account=source.pk, destination_account=d.pk, amount=rng.randint(1, 100))
             for d in destinations
@@ -330,9 +350,15 @@ def make_batch_hot(index: int, concurrency: int):
     return _make_batch(index, hot=True)
 
 
+def make_batch_1000(index: int, concurrency: int):
+    """One op = an atomic batch of 1000 transfers (the most one request may carry) from one random payer."""
+    return _make_batch(index, hot=False, size=BIG_BATCH_SIZE)
+
+
 SCENARIO_FACTORIES = {
     "batch_random": make_batch_random,
     "batch_hot": make_batch_hot,
+    "batch_1000": make_batch_1000,
     "random": make_random,
     "hot": make_hot,
     "deposit": make_deposit,

@@ -2,11 +2,13 @@
 
 Order: machine facts; pgbench init and LedgerX books; then
 ``BENCH_REPEATS`` rounds (3; 1 with ``--quick``) of: for each concurrency (1,
-4, 16) pgbench TPC-B, the five service scenarios, ``sql_random`` and ``sql_hot``
+4, 16) pgbench TPC-B, the service scenarios (the batches among them; the 1000-item
+batch at c=1 only, ``CONCURRENCIES_OF``), ``sql_random`` and ``sql_hot``
 (the movement function driven by pgbench's C client) interleaved, the two points
 of each ratio target side by side (``round_points``), each point after ``quiesce``
 -- each point reports the median of its rounds and keeps every round's rate and
-failures, and the report's ratios are medians of round-by-round ratios; the bcrypt
+failures, and the report's ratios are medians of round-by-round ratios; the peak
+memory of a process applying 100- and 1000-item batches (``bench.batch_memory``); the bcrypt
 ceiling; the HTTP scenarios against one gunicorn (`http_me` and `http_balance` in
 every round, ``http_round_points``, each point after ``quiesce`` too); ``verify_ledger`` on the
 benchmark's books; the long-history phases. Result lines go to stdout as they
@@ -29,9 +31,13 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 CONCURRENCIES = (1, 4, 16)
 HTTP_PAIR = ("http_me", "http_balance")  # target 5: the balance read against a trivial authenticated read
-# The warm transfer is also a ratio to http_me, and to itself with every metric off (target 8).
-HTTP_EVERY_ROUND = (*HTTP_PAIR, "http_transfer_warm", "http_transfer_warm_nometrics")
+# The warm transfer is also a ratio to http_me, and to itself with every metric off (target 8);
+# the batch of 100 over HTTP a ratio to `batch_random` (target 9).
+HTTP_EVERY_ROUND = (*HTTP_PAIR, "http_transfer_warm", "http_transfer_warm_nometrics", "http_batch", "http_batch_1000")
 HTTP_ORDER = (*HTTP_EVERY_ROUND, "http_transfer")
+# Points measured at some concurrencies only: the 1000-item batch's bar is an answer within 1 s
+# to one client, and it is the most one request may carry.
+CONCURRENCIES_OF = {"batch_1000": (1,), "http_batch_1000": (1,)}
 
 
 def _sh(*cmd: str) -> str:
@@ -75,11 +81,12 @@ def median_result(runs: list[dict]) -> dict:
 # Per concurrency and round, in this order (``round_points``). The two points of a ratio target
 # run side by side -- pgbench and `random` (target 1), `random` and `random_noaudit` (target 4),
 # `hot` next to pgbench (target 2) -- so the report's round-by-round ratios compare points
-# taken seconds apart. The pgbench-driven movements go last: they leave their audit records
-# to be sealed after their window, tens of thousands at a time.
+# taken seconds apart. The batches (target 9, ratios to pgbench) follow `hot`. The
+# pgbench-driven movements go last: they leave their audit records to be sealed after their
+# window, tens of thousands at a time.
 POINT_ORDER = (
-    "tpcb", "random", "random_noaudit", "random_nometrics", "random_noxid", "hot", "deposit", "hold_commit", "conversion",
-    *SQL_SCENARIOS,
+    "tpcb", "random", "random_noaudit", "random_nometrics", "random_noxid", "hot", "batch_random", "batch_hot",
+    "batch_1000", "deposit", "hold_commit", "conversion", *SQL_SCENARIOS,
 )
 
 
@@ -104,8 +111,13 @@ def http_round_points(round_: int) -> tuple[str, ...]:
     return (*points, "http_transfer") if round_ == 1 else points
 
 
+def measured_at(name: str, c: int) -> bool:
+    """Whether the suite measures ``name`` at concurrency ``c`` (``CONCURRENCIES_OF``; else every one)."""
+    return c in CONCURRENCIES_OF.get(name, CONCURRENCIES)
+
+
 def measure_rounds(repeats: int, points, measure, log) -> dict[tuple, list[dict]]:
-    """``measure(name, c)`` for every point of ``points(round_)`` at every concurrency, in whole rounds.
+    """``measure(name, c)`` for every point of ``points(round_)`` at every concurrency it has, in whole rounds.
 
     Whole rounds, not one point three times in a row: drift then hits every
     point alike. Returns ``{(name, c): [result of each round, in round order]}``.
@@ -114,6 +126,8 @@ def measure_rounds(repeats: int, points, measure, log) -> dict[tuple, list[dict]
     for round_ in range(1, repeats + 1):
         for c in CONCURRENCIES:
             for name in points(round_):
+                if not measured_at(name, c):
+                    continue
                 result = measure(name, c)
                 samples.setdefault((name, c), []).append(result)
                 log(f"  round {round_}/{repeats}: {result['line']}")
@@ -183,7 +197,18 @@ def run_all(*, quick: bool, log) -> int:
     samples = measure_rounds(repeats, round_points, service_point, log)
     for c in CONCURRENCIES:
         for name in POINT_ORDER:
-            emit(median_result(samples[(name, c)]))
+            if (name, c) in samples:
+                emit(median_result(samples[(name, c)]))
+
+    from bench.batch_memory import batch_memory_run
+
+    try:
+        env.psql(env.BENCH_DB, "VACUUM")
+        run["batch_memory"] = batch_memory_run(log=log)
+    except Exception:  # noqa: BLE001 - keep the throughput results of this run
+        import traceback
+
+        log(f"==> batch memory FAILED:\n{traceback.format_exc()}")
 
     from bench import http
 
@@ -216,7 +241,8 @@ def run_all(*, quick: bool, log) -> int:
             http_samples = measure_rounds(repeats, http_round_points, http_point, log)
             for c in CONCURRENCIES:
                 for name in HTTP_ORDER:
-                    emit(median_result(http_samples[(name, c)]))
+                    if (name, c) in http_samples:
+                        emit(median_result(http_samples[(name, c)]))
     except Exception:  # noqa: BLE001 - keep the service-layer results of this run
         import traceback
 

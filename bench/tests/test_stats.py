@@ -99,7 +99,9 @@ def test_report_ratios_pair_rounds_when_both_points_kept_them():
 def test_http_rounds_pair_the_balance_read_with_the_trivial_read_and_transfer_once():
     from bench.suite import http_round_points
 
-    every = ("http_me", "http_balance", "http_transfer_warm", "http_transfer_warm_nometrics")
+    every = (
+        "http_me", "http_balance", "http_transfer_warm", "http_transfer_warm_nometrics", "http_batch", "http_batch_1000",
+    )
     assert http_round_points(1) == (*every, "http_transfer")
     assert http_round_points(2) == every[::-1]
     assert http_round_points(3) == every
