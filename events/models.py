@@ -11,7 +11,13 @@ Design note
 * ``EventRecipient`` says who may see an event: one row per user owning an
   account involved (both sides of a transfer) or the user the event is about.
   ``GET events`` is then a keyset walk of the index (user, xid, event id),
-  never a scan of every event.
+  never a scan of every event. Its two references are not foreign keys in
+  the database: the rows are written in the very statement that writes their
+  event, for users the writer has just read, and neither events nor users are
+  ever deleted (events are append-only; a user is suspended, never removed);
+  a foreign key would add, per recipient, a check at commit that locks the
+  event's and the user's rows (FOR KEY SHARE: a WAL record each, and a
+  MultiXact on the user row of a much-paid account's owner) on every movement.
 * Order: events are listed by (``xid``, id). On PostgreSQL ``xid`` is the
   writing transaction's id (``pg_current_xact_id()``, taken in the INSERT
   itself), and readers list only the events whose ``xid`` is below the
@@ -80,8 +86,13 @@ class Event(models.Model):
 
 class EventRecipient(models.Model):
     id = models.BigAutoField(primary_key=True)
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="recipients", db_index=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # No database foreign keys: see the design note.
+    event = models.ForeignKey(
+        Event, on_delete=models.PROTECT, related_name="recipients", db_index=False, db_constraint=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     type = models.CharField(max_length=40, editable=False)  # the event's, so ``?type=`` is answered from the index
     xid = models.BigIntegerField(editable=False)  # the event's, so the list's order is the index's
 

@@ -190,6 +190,27 @@ def test_the_database_refuses_update_and_delete_of_events():
         Event.objects.filter(pk=event.pk).delete()
 
 
+def test_a_user_with_events_cannot_be_deleted_and_recipients_cannot_be_changed():
+    """The recipients' references are not database foreign keys: what keeps them whole is
+    that users are never deleted (PROTECT, on every database) and recipients never change
+    (append-only, on PostgreSQL)."""
+    from django.db import DatabaseError
+    from django.db.models import ProtectedError
+
+    user = UserFactory()  # no account: its only rows elsewhere are its event's recipient
+    user_suspend(actor=AdminFactory(), user=user, reason="r")
+    (recipient,) = EventRecipient.objects.filter(user=user)
+    with pytest.raises(ProtectedError) as refused, transaction.atomic():
+        user.delete()
+    assert {type(row) for row in refused.value.protected_objects} == {EventRecipient}
+    if connection.vendor == "postgresql":
+        with pytest.raises(DatabaseError), transaction.atomic():
+            EventRecipient.objects.filter(pk=recipient.pk).update(user=UserFactory())
+        with pytest.raises(DatabaseError), transaction.atomic():
+            EventRecipient.objects.filter(pk=recipient.pk).delete()
+    assert EventRecipient.objects.get(pk=recipient.pk).user_id == user.pk
+
+
 def test_each_event_and_its_recipients_carry_the_position_of_their_write():
     """PostgreSQL: the writing transaction's id (movement statement and ORM writers alike); SQLite: a counter."""
     source = funded_account(amount=1000)
