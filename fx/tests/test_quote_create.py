@@ -30,16 +30,17 @@ def _quote(owner, source="USD", destination="NGN", **amounts) -> FxQuote:
     return services.quote_create(actor=owner, source_currency=source, destination_currency=destination, **amounts)
 
 
-def _statements(call) -> tuple:
+def _statements(owner, *direction, **amounts) -> tuple:
+    """The quote, and how many statements it took."""
     with CaptureQueriesContext(connection) as queries:
-        result = call()
+        result = _quote(owner, *direction, **amounts)
     return result, len(queries.captured_queries)
 
 
 def test_the_first_quote_reads_the_rate_and_the_next_ones_are_one_statement():
     usd_ngn_rate(mid="1500", spread_bps=100)
     owner = UserFactory()
-    first, statements = _statements(lambda: _quote(owner))
+    first, statements = _statements(owner)
     assert statements == 2
     # Either direction of the pair, either side given: the one row read before.
     for amounts, direction in (
@@ -47,7 +48,7 @@ def test_the_first_quote_reads_the_rate_and_the_next_ones_are_one_statement():
         ({"source_amount": 100_000}, ("NGN", "USD")),
         ({"destination_amount": 100}, ("NGN", "USD")),
     ):
-        quote, statements = _statements(lambda: _quote(owner, *direction, **amounts))
+        quote, statements = _statements(owner, *direction, **amounts)
         assert statements == 1
         stored = FxQuote.objects.get(pk=quote.pk)
         assert [getattr(stored, f.attname) for f in FxQuote._meta.concrete_fields] == [
@@ -64,7 +65,7 @@ def test_a_rate_changed_since_it_was_read_is_not_quoted():
     owner = UserFactory()
     _quote(owner)
     usd_ngn_rate(mid="1600", spread_bps=50)  # by another process: this one still remembers 1500
-    quote, statements = _statements(lambda: _quote(owner))
+    quote, statements = _statements(owner)
     assert statements == 3  # the refused insert, the read, the insert
     assert (quote.mid, quote.spread_bps, quote.destination_amount) == (1600, 50, 1_592_000)
     assert FxQuote.objects.get(pk=quote.pk).rate == Decimal("1592")
