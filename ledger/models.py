@@ -10,7 +10,8 @@ Design note (read this before building on these models)
   withdrawals) and an ``fx_pool`` (the house's side of conversions: it takes
   the source currency and pays out the destination currency, so it may go
   negative in one currency and positive in another; ``fx.selectors``).
-  A system account is split into ``settings.LEDGER_SYSTEM_SHARDS`` rows (``shard`` 0..N-1, same ``system_role``); a movement picks one at random,
+  A system account is split into ``settings.LEDGER_SYSTEM_SHARDS`` rows (``shard`` 0..N-1, same ``system_role``;
+  an FX pool into ``settings.LEDGER_FX_POOL_SHARDS``); a movement picks one at random,
   so deposits do not serialize on one hot row. The system account's balance is
   the sum over its shards (``ledger.selectors.system_balance``).
 * Stored balances: ``posted`` (sum of all postings) and ``pending`` (sum of the

@@ -334,6 +334,9 @@ HOLD_TTL = timedelta(seconds=env_int("LEDGERX_HOLD_TTL", 7 * 24 * 3600))
 # Rows per system account (funding, payouts per currency): a movement picks one
 # at random, so deposits do not serialize on one hot row (ledger.models).
 LEDGER_SYSTEM_SHARDS = 8
+# Rows per FX pool (per currency): a conversion locks two pools (one per currency) through its
+# commit, so conversions of one pair meet on a pool shard far more often than deposits on a funding one.
+LEDGER_FX_POOL_SHARDS = 32
 IDEMPOTENCY_RETENTION = timedelta(hours=env_int("LEDGERX_IDEMPOTENCY_RETENTION_HOURS", 48))
 IDEMPOTENCY_IN_FLIGHT_SECONDS = env_int("LEDGERX_IDEMPOTENCY_IN_FLIGHT_SECONDS", 60)
 # Currency conversion (fx): a rate older than this refuses new quotes; a quote is firm this long (at least 30 s).

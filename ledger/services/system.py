@@ -1,8 +1,9 @@
-"""System accounts: the funding and payouts shards of each currency.
+"""System accounts: the funding, payouts and FX pool shards of each currency.
 
-Each role has ``settings.LEDGER_SYSTEM_SHARDS`` rows per currency and a
-movement picks one at random, so deposits and withdrawals do not all wait
-for the lock of one hot row (``ledger.models``).
+Each role has ``settings.LEDGER_SYSTEM_SHARDS`` rows per currency (the FX
+pools ``settings.LEDGER_FX_POOL_SHARDS``) and a movement picks one at random,
+so deposits, withdrawals and conversions do not all wait for the lock of one
+hot row (``ledger.models``).
 """
 
 import random
@@ -14,7 +15,10 @@ from django.db import IntegrityError, transaction
 from ledger.models import LedgerAccount
 
 
-def _system_shards() -> int:
+def system_shard_count(role: str) -> int:
+    """How many rows each currency's system account of ``role`` is split into."""
+    if role == LedgerAccount.SystemRole.FX_POOL:
+        return max(1, settings.LEDGER_FX_POOL_SHARDS)
     return max(1, settings.LEDGER_SYSTEM_SHARDS)
 
 
@@ -24,7 +28,7 @@ class SystemAccountMissing(Exception):
 
 
 def system_accounts_ensure(*, currency: str) -> None:
-    """Create the funding and payouts shards of ``currency`` if missing.
+    """Create the shards of every system role of ``currency`` that are missing.
 
     Runs outside any money transaction (callers catch SystemAccountMissing,
     call this, and retry). The unique constraint on (currency, role, shard)
@@ -36,7 +40,7 @@ def system_accounts_ensure(*, currency: str) -> None:
                 "shard", flat=True
             )
         )
-        for shard in range(_system_shards()):
+        for shard in range(system_shard_count(role)):
             if shard in existing:
                 continue
             try:

@@ -17,7 +17,10 @@ def test_open_creates_empty_customer_account_and_system_shards():
     assert (account.posted, account.pending, account.version) == (0, 0, 0)
     assert len(account.number) == 12 and account.number.isdigit()
     assert _luhn_digit(account.number[:-1]) == account.number[-1]
-    assert LedgerAccount.objects.filter(kind="system", currency="NGN").count() == 24  # 8 funding + 8 payouts + 8 fx pool
+    shards = LedgerAccount.objects.filter(kind="system", currency="NGN")
+    assert {role: shards.filter(system_role=role).count() for role in ("funding", "payouts", "fx_pool")} == {
+        "funding": 8, "payouts": 8, "fx_pool": 32,
+    }
     audit = AuditRecord.objects.get(action=AuditAction.ACCOUNT_OPENED)
     assert audit.target_id == str(account.pk) and audit.data["currency"] == "NGN"
 
