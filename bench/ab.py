@@ -134,9 +134,11 @@ def window_read(path: Path) -> tuple[float, float]:
 
 
 def _point(scenario: str, concurrency: int, duration: float, warmup: float, log) -> dict:
-    from bench import env
+    from bench import env, pgbench
     from bench.suite import quiesce
 
+    if scenario == "tpcb" and not pgbench.pgbench_initialized():
+        pgbench.pgbench_init(log=log)  # its database must exist before it is quiesced
     quiesce(scenario)
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         window_file = Path(tmp) / "window"
