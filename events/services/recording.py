@@ -161,7 +161,9 @@ def events_statement_ctes(
         ctes.append((f"e{len(ctes)}", event_sql))
         params += [event_id, pending.type, created_at, json.dumps(pending.data)]
         if pending.user_ids:
-            user_ids = [uuid.UUID(str(user_id)) for user_id in pending.user_ids]
+            # An array literal in one text parameter (the SQL casts it to uuid[]): psycopg's list
+            # dumper looks up a dumper per element on every call, the movements' hot path.
+            user_ids = "{" + ",".join(str(uuid.UUID(str(user_id))) for user_id in pending.user_ids) + "}"
             ctes.append((f"e{len(ctes)}", recipients_sql))
             params += [event_id, pending.type, user_ids]
             ctes.append((f"e{len(ctes)}", fanout_sql))
