@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from events.models import Delivery, Event, EventRecipient, WebhookEndpoint
 from events.services.representations import account_representation, user_representation
-from ledgerx.fastsql import rows_insert
+from ledgerx.fastsql import array_literal, rows_insert
 from ledgerx.ids import uuid7
 from ledgerx.observability import metrics
 
@@ -161,9 +161,7 @@ def events_statement_ctes(
         ctes.append((f"e{len(ctes)}", event_sql))
         params += [event_id, pending.type, created_at, json.dumps(pending.data)]
         if pending.user_ids:
-            # An array literal in one text parameter (the SQL casts it to uuid[]): psycopg's list
-            # dumper looks up a dumper per element on every call, the movements' hot path.
-            user_ids = "{" + ",".join(str(uuid.UUID(str(user_id))) for user_id in pending.user_ids) + "}"
+            user_ids = array_literal(uuid.UUID(str(user_id)) for user_id in pending.user_ids)
             ctes.append((f"e{len(ctes)}", recipients_sql))
             params += [event_id, pending.type, user_ids]
             ctes.append((f"e{len(ctes)}", fanout_sql))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from ledgerx.fastsql import array_literal
 from transactions.models import Transaction
 
 FUNCTION = "ledgerx_movement_create"
@@ -108,18 +109,18 @@ BATCH_PARAMETERS = (
     ("p_batch_id", "uuid", lambda c: c.batch_id),
     ("p_atomic", "boolean", lambda c: c.atomic),
     ("p_types", "text[]", lambda c: [item.type for item in c.items]),
-    ("p_amounts", "bigint[]", lambda c: [item.amount for item in c.items]),
-    ("p_debits", "uuid[]", lambda c: [item.debited for item in c.items]),
-    ("p_credits", "uuid[]", lambda c: [item.credited for item in c.items]),
-    ("p_holds", "boolean[]", lambda c: [bool(item.hold) for item in c.items]),
-    ("p_quotes", "uuid[]", lambda c: [item.quote for item in c.items]),
+    ("p_amounts", "bigint[]", lambda c: array_literal(item.amount for item in c.items)),
+    ("p_debits", "uuid[]", lambda c: array_literal(item.debited for item in c.items)),
+    ("p_credits", "uuid[]", lambda c: array_literal(item.credited for item in c.items)),
+    ("p_holds", "boolean[]", lambda c: array_literal(bool(item.hold) for item in c.items)),
+    ("p_quotes", "uuid[]", lambda c: array_literal(item.quote for item in c.items)),
     ("p_descriptions", "text[]", lambda c: [item.description for item in c.items]),
     ("p_metadata", "jsonb[]", lambda c: [json.dumps(item.metadata or {}) for item in c.items]),
-    ("p_txn_ids", "uuid[]", lambda c: c.txn_ids),
-    ("p_audit_ids", "uuid[]", lambda c: c.audit_ids),
-    ("p_event_ids", "uuid[]", lambda c: c.event_ids),
+    ("p_txn_ids", "uuid[]", lambda c: array_literal(c.txn_ids)),
+    ("p_audit_ids", "uuid[]", lambda c: array_literal(c.audit_ids)),
+    ("p_event_ids", "uuid[]", lambda c: array_literal(c.event_ids)),
     ("p_batch_event_id", "uuid", lambda c: c.batch_event_id),
-    ("p_shards", "uuid[]", lambda c: c.shards),
+    ("p_shards", "uuid[]", lambda c: array_literal(c.shards)),
     ("p_hold_ttl", "interval", lambda c: c.hold_ttl),
     ("p_audit_actions", "jsonb", lambda c: json.dumps(c.audit_actions)),
     ("p_errors", "jsonb", lambda c: json.dumps(c.errors)),
